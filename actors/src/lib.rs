@@ -1,0 +1,8 @@
+//! The trading core of crypto-saas: domain types, pure rules, the Postgres store and the actors.
+
+pub mod domain;
+pub mod error;
+pub mod rules;
+pub mod store;
+
+pub use error::ApiError;

@@ -1,0 +1,4 @@
+//! Pure rules: plain functions over plain data, no I/O. Actors and handlers call these;
+//! nothing else re-implements them.
+
+pub mod risk;

@@ -1,0 +1,188 @@
+//! The Postgres store: a read pool for queries, and persistence shards that own the writes.
+//!
+//! Every state change is a *job*: a function run inside a transaction. A shard (one task, one
+//! connection) takes the jobs queued in its mailbox, runs them in order in ONE transaction and
+//! commits once (group commit); each caller gets its answer only after that commit. Jobs are
+//! routed by user id, so one user's writes keep their order. Mailboxes are bounded: a full one
+//! answers `Unavailable` at once (the HTTP facade turns it into 503 + Retry-After).
+
+pub mod audit;
+mod shard;
+pub mod risk;
+pub mod users;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use tokio::sync::{mpsc, oneshot};
+
+pub use deadpool_postgres::Transaction;
+pub use shard::ShardStats;
+
+/// What can go wrong below the domain: the database is unreachable/overloaded, or a query failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    #[error("database unavailable: {0}")]
+    Unavailable(String),
+    #[error("database error: {0}")]
+    Db(String),
+}
+
+impl From<tokio_postgres::Error> for StoreError {
+    fn from(err: tokio_postgres::Error) -> Self {
+        if err.is_closed() || err.as_db_error().is_none() {
+            StoreError::Unavailable(err.to_string())
+        } else {
+            StoreError::Db(err.to_string())
+        }
+    }
+}
+
+impl From<deadpool_postgres::PoolError> for StoreError {
+    fn from(err: deadpool_postgres::PoolError) -> Self {
+        StoreError::Unavailable(err.to_string())
+    }
+}
+
+/// The future a job returns; it may borrow the transaction and its input.
+pub type TxFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, tokio_postgres::Error>> + Send + 'a>>;
+
+/// A write: runs inside the shard's transaction, may run again if its batch had to be retried.
+pub type TxFn<I, T> = for<'a> fn(&'a Transaction<'a>, &'a I) -> TxFuture<'a, T>;
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub database_url: String,
+    pub read_pool_size: usize,
+    pub shards: usize,
+    pub mailbox_capacity: usize,
+    pub max_batch: usize,
+    /// How long a request may wait for a connection before it is refused with 503.
+    pub acquire_timeout: Duration,
+    /// Server-side limit on one statement, so a stuck database turns into errors, not hangs.
+    pub statement_timeout: Duration,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            database_url: String::new(),
+            read_pool_size: 16,
+            shards: 4,
+            mailbox_capacity: 2048,
+            max_batch: 256,
+            acquire_timeout: Duration::from_secs(2),
+            statement_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// Builds a pool whose connections carry the statement timeout and a UTC session zone.
+pub fn build_pool(cfg: &StoreConfig, size: usize) -> Result<Pool, StoreError> {
+    let mut pg: tokio_postgres::Config = cfg
+        .database_url
+        .parse()
+        .map_err(|e: tokio_postgres::Error| StoreError::Db(format!("invalid DATABASE_URL: {e}")))?;
+    pg.options(format!(
+        "-c statement_timeout={} -c TimeZone=UTC",
+        cfg.statement_timeout.as_millis()
+    ));
+    pg.connect_timeout(cfg.acquire_timeout);
+    let manager = Manager::from_config(
+        pg,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(size)
+        .runtime(Runtime::Tokio1)
+        .timeouts(Timeouts {
+            wait: Some(cfg.acquire_timeout),
+            create: Some(cfg.acquire_timeout),
+            recycle: Some(cfg.acquire_timeout),
+        })
+        .build()
+        .map_err(|e| StoreError::Db(e.to_string()))
+}
+
+/// The handle every actor and handler holds: cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    read: Pool,
+    shards: Arc<[mpsc::Sender<Box<dyn shard::Job>>]>,
+    stats: Arc<[ShardStats]>,
+}
+
+impl Store {
+    /// Starts the shards (each with its own connection) and the read pool. Must run in a Tokio runtime.
+    pub fn start(cfg: &StoreConfig) -> Result<Store, StoreError> {
+        let read = build_pool(cfg, cfg.read_pool_size)?;
+        let write_pool = build_pool(cfg, cfg.shards.max(1))?;
+        let mut senders = Vec::new();
+        let mut stats = Vec::new();
+        for index in 0..cfg.shards.max(1) {
+            let (tx, rx) = mpsc::channel(cfg.mailbox_capacity);
+            let stat = ShardStats::new(cfg.mailbox_capacity);
+            tokio::spawn(shard::run(index, write_pool.clone(), rx, cfg.max_batch, stat.clone()));
+            senders.push(tx);
+            stats.push(stat);
+        }
+        Ok(Store {
+            read,
+            shards: senders.into(),
+            stats: stats.into(),
+        })
+    }
+
+    /// The pool for reads (aggregates, lists) and for work that must not queue behind writes.
+    pub fn read_pool(&self) -> &Pool {
+        &self.read
+    }
+
+    /// A client from the read pool; `Unavailable` when none comes in time.
+    pub async fn reader(&self) -> Result<deadpool_postgres::Object, StoreError> {
+        Ok(self.read.get().await?)
+    }
+
+    pub fn shard_stats(&self) -> &[ShardStats] {
+        &self.stats
+    }
+
+    /// Runs `f(tx, input)` in the group-commit transaction of the shard for `shard_key`
+    /// (a user id), answering after the commit. `lock_user` names the user whose
+    /// `trading_state` row the batch locks before any job runs (locks are taken in id order,
+    /// so two daemons sharing one database cannot deadlock on them).
+    pub async fn write<I, T>(
+        &self,
+        shard_key: i64,
+        lock_user: Option<i64>,
+        input: I,
+        f: TxFn<I, T>,
+    ) -> Result<T, StoreError>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Box::new(shard::FnJob {
+            input,
+            f,
+            output: None,
+            reply: Some(reply),
+            lock_user,
+        });
+        let index = (shard_key.unsigned_abs() as usize) % self.shards.len();
+        self.shards[index].try_send(job).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => StoreError::Unavailable("write queue full".into()),
+            mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable("write shard stopped".into()),
+        })?;
+        answer
+            .await
+            .map_err(|_| StoreError::Unavailable("write shard stopped".into()))?
+    }
+}

@@ -1,0 +1,175 @@
+//! One persistence shard: a task that owns a connection and commits queued jobs in batches.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use deadpool_postgres::{Object, Pool};
+use tokio::sync::{mpsc, oneshot};
+
+use super::{StoreError, Transaction, TxFn, TxFuture};
+
+/// A queued write. `run` may be called more than once (when its batch is retried alone);
+/// only `commit` or `fail` answers the caller.
+pub(super) trait Job: Send {
+    fn lock_user(&self) -> Option<i64>;
+    fn run<'a>(&'a mut self, tx: &'a Transaction<'a>) -> TxFuture<'a, ()>;
+    fn commit(self: Box<Self>);
+    fn fail(self: Box<Self>, err: StoreError);
+}
+
+pub(super) struct FnJob<I, T> {
+    pub input: I,
+    pub f: TxFn<I, T>,
+    pub output: Option<T>,
+    pub reply: Option<oneshot::Sender<Result<T, StoreError>>>,
+    pub lock_user: Option<i64>,
+}
+
+impl<I: Send + Sync + 'static, T: Send + 'static> Job for FnJob<I, T> {
+    fn lock_user(&self) -> Option<i64> {
+        self.lock_user
+    }
+
+    fn run<'a>(&'a mut self, tx: &'a Transaction<'a>) -> TxFuture<'a, ()> {
+        Box::pin(async move {
+            self.output = None;
+            let out = (self.f)(tx, &self.input).await?;
+            self.output = Some(out);
+            Ok(())
+        })
+    }
+
+    fn commit(mut self: Box<Self>) {
+        if let (Some(reply), Some(out)) = (self.reply.take(), self.output.take()) {
+            let _ = reply.send(Ok(out));
+        }
+    }
+
+    fn fail(mut self: Box<Self>, err: StoreError) {
+        if let Some(reply) = self.reply.take() {
+            let _ = reply.send(Err(err));
+        }
+    }
+}
+
+/// Counters a shard publishes for `/metrics`.
+#[derive(Clone)]
+pub struct ShardStats {
+    capacity: usize,
+    inner: Arc<ShardCounters>,
+}
+
+#[derive(Default)]
+struct ShardCounters {
+    queued: AtomicU64,
+    batches: AtomicU64,
+    jobs: AtomicU64,
+    retried_batches: AtomicU64,
+}
+
+impl ShardStats {
+    pub(super) fn new(capacity: usize) -> Self {
+        ShardStats {
+            capacity,
+            inner: Arc::default(),
+        }
+    }
+    pub fn capacity(&self) -> usize {
+        self.capacity
+    }
+    /// Jobs waiting in the mailbox right now.
+    pub fn queued(&self) -> u64 {
+        self.inner.queued.load(Ordering::Relaxed)
+    }
+    pub fn batches(&self) -> u64 {
+        self.inner.batches.load(Ordering::Relaxed)
+    }
+    pub fn jobs(&self) -> u64 {
+        self.inner.jobs.load(Ordering::Relaxed)
+    }
+    pub fn retried_batches(&self) -> u64 {
+        self.inner.retried_batches.load(Ordering::Relaxed)
+    }
+}
+
+pub(super) async fn run(
+    index: usize,
+    pool: Pool,
+    mut rx: mpsc::Receiver<Box<dyn Job>>,
+    max_batch: usize,
+    stats: ShardStats,
+) {
+    let mut conn: Option<Object> = None;
+    let mut batch: Vec<Box<dyn Job>> = Vec::with_capacity(max_batch);
+    while let Some(first) = rx.recv().await {
+        batch.push(first);
+        while batch.len() < max_batch {
+            match rx.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        stats.inner.queued.store(rx.len() as u64, Ordering::Relaxed);
+        stats.inner.batches.fetch_add(1, Ordering::Relaxed);
+        stats.inner.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+
+        let client = match connection(&pool, &mut conn).await {
+            Ok(client) => client,
+            Err(err) => {
+                tracing::warn!(shard = index, error = %err, "persistence shard has no connection");
+                batch.drain(..).for_each(|job| job.fail(err.clone()));
+                continue;
+            }
+        };
+        match commit_batch(client, &mut batch).await {
+            Ok(()) => batch.drain(..).for_each(|job| job.commit()),
+            Err(err) if batch.len() > 1 && matches!(err, StoreError::Db(_)) => {
+                // One job broke the shared transaction: run each alone so only it fails.
+                stats.inner.retried_batches.fetch_add(1, Ordering::Relaxed);
+                tracing::warn!(shard = index, error = %err, size = batch.len(), "batch failed, retrying jobs one by one");
+                for job in batch.drain(..) {
+                    let mut single = vec![job];
+                    match commit_batch(client, &mut single).await {
+                        Ok(()) => single.drain(..).for_each(|job| job.commit()),
+                        Err(err) => single.drain(..).for_each(|job| job.fail(err.clone())),
+                    }
+                }
+            }
+            Err(err) => {
+                if matches!(err, StoreError::Unavailable(_)) {
+                    conn = None;
+                }
+                tracing::warn!(shard = index, error = %err, "batch failed");
+                batch.drain(..).for_each(|job| job.fail(err.clone()));
+            }
+        }
+        if conn.as_ref().is_some_and(|c| c.is_closed()) {
+            conn = None;
+        }
+    }
+}
+
+async fn connection<'c>(pool: &Pool, conn: &'c mut Option<Object>) -> Result<&'c mut Object, StoreError> {
+    if conn.as_ref().is_none_or(|c| c.is_closed()) {
+        *conn = Some(pool.get().await?);
+    }
+    Ok(conn.as_mut().expect("connection was just set"))
+}
+
+async fn commit_batch(client: &mut Object, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    let mut lock_ids: Vec<i64> = batch.iter().filter_map(|job| job.lock_user()).collect();
+    if !lock_ids.is_empty() {
+        lock_ids.sort_unstable();
+        lock_ids.dedup();
+        let stmt = tx
+            .prepare_cached("SELECT user_id FROM trading_state WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE")
+            .await?;
+        tx.query(&stmt, &[&lock_ids]).await?;
+    }
+    for job in batch.iter_mut() {
+        job.run(&tx).await?;
+    }
+    tx.commit().await?;
+    Ok(())
+}

@@ -1,0 +1,138 @@
+//! Users: lookups on the read pool, creation and role changes as transactional writes.
+
+use tokio_postgres::Row;
+
+use super::audit::{self, AuditEvent};
+use super::{Store, StoreError, Transaction, TxFuture};
+use crate::domain::Role;
+
+#[derive(Debug, Clone)]
+pub struct UserRow {
+    pub id: i64,
+    pub email: String,
+    pub password_hash: String,
+    pub display_name: Option<String>,
+    pub role: Role,
+    pub totp_secret: Option<String>,
+    pub totp_enabled: bool,
+    pub totp_last_step: Option<i64>,
+}
+
+pub const USER_COLUMNS: &str =
+    "id, email, password_hash, display_name, role, totp_secret, totp_enabled, totp_last_step";
+
+impl UserRow {
+    pub fn from_row(row: &Row) -> UserRow {
+        UserRow {
+            id: row.get("id"),
+            email: row.get("email"),
+            password_hash: row.get("password_hash"),
+            display_name: row.get("display_name"),
+            role: row.get::<_, String>("role").parse().unwrap_or(Role::Trader),
+            totp_secret: row.get("totp_secret"),
+            totp_enabled: row.get("totp_enabled"),
+            totp_last_step: row.get("totp_last_step"),
+        }
+    }
+}
+
+/// A user by email, case-insensitively.
+pub async fn find_by_email(store: &Store, email: &str) -> Result<Option<UserRow>, StoreError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {USER_COLUMNS} FROM users WHERE lower(email) = lower($1)"
+        ))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&email])
+        .await?
+        .map(|row| UserRow::from_row(&row)))
+}
+
+/// A user by id.
+pub async fn find_by_id(store: &Store, id: i64) -> Result<Option<UserRow>, StoreError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&id])
+        .await?
+        .map(|row| UserRow::from_row(&row)))
+}
+
+/// Every user, by email.
+pub async fn list(store: &Store) -> Result<Vec<UserRow>, StoreError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY lower(email), id"))
+        .await?;
+    Ok(client.query(&stmt, &[]).await?.iter().map(UserRow::from_row).collect())
+}
+
+/// What creating a user needs.
+pub struct NewUser {
+    pub email: String,
+    pub password_hash: String,
+    pub role: Role,
+    /// The audit action to record (`auth.register.success`, `user.create`, …), if any.
+    pub audit_action: Option<&'static str>,
+    /// Who did it (an admin), when not the user themself.
+    pub actor_id: Option<i64>,
+}
+
+/// Creates the user and their trading row; `None` when the email is taken.
+pub fn create<'a>(tx: &'a Transaction<'a>, new: &'a NewUser) -> TxFuture<'a, Option<UserRow>> {
+    Box::pin(async move {
+        let stmt = tx
+            .prepare_cached(&format!(
+                "INSERT INTO users (email, password_hash, role) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING RETURNING {USER_COLUMNS}"
+            ))
+            .await?;
+        let Some(row) = tx
+            .query_opt(&stmt, &[&new.email, &new.password_hash, &new.role.as_str()])
+            .await?
+        else {
+            return Ok(None);
+        };
+        let user = UserRow::from_row(&row);
+        let stmt = tx
+            .prepare_cached("INSERT INTO trading_state (user_id) VALUES ($1)")
+            .await?;
+        tx.execute(&stmt, &[&user.id]).await?;
+        if let Some(action) = new.audit_action {
+            let event = AuditEvent::new(Some(new.actor_id.unwrap_or(user.id)), action)
+                .entity("user", user.id)
+                .details(serde_json::json!({ "email": user.email, "role": user.role.as_str() }));
+            audit::record(tx, &event).await?;
+        }
+        Ok(Some(user))
+    })
+}
+
+/// Changes a user's role; `None` when there is no such user.
+pub struct RoleChange {
+    pub email: String,
+    pub role: Role,
+    pub audit_action: &'static str,
+}
+
+pub fn set_role<'a>(tx: &'a Transaction<'a>, change: &'a RoleChange) -> TxFuture<'a, Option<UserRow>> {
+    Box::pin(async move {
+        let stmt = tx
+            .prepare_cached(&format!(
+                "UPDATE users SET role = $2, updated_at = now() WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
+            ))
+            .await?;
+        let Some(row) = tx.query_opt(&stmt, &[&change.email, &change.role.as_str()]).await? else {
+            return Ok(None);
+        };
+        let user = UserRow::from_row(&row);
+        let event = AuditEvent::new(Some(user.id), change.audit_action)
+            .entity("user", user.id)
+            .details(serde_json::json!({ "role": user.role.as_str() }));
+        audit::record(tx, &event).await?;
+        Ok(Some(user))
+    })
+}

@@ -1,0 +1,104 @@
+//! HS256 access tokens: `sub` (email), `role`, `exp` (60 minutes). Only HS256 is accepted:
+//! `alg: none`, other algorithms, bad signatures and past `exp` are all refused.
+
+use chrono::Utc;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+pub const TOKEN_MINUTES: i64 = 60;
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    pub exp: i64,
+    pub iat: i64,
+}
+
+#[derive(Clone)]
+pub struct JwtKeys {
+    encoding: EncodingKey,
+    decoding: DecodingKey,
+    validation: Validation,
+}
+
+impl JwtKeys {
+    pub fn new(secret: &SecretString) -> Self {
+        let bytes = secret.expose_secret().as_bytes();
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.leeway = 0;
+        validation.set_required_spec_claims(&["exp", "sub"]);
+        JwtKeys {
+            encoding: EncodingKey::from_secret(bytes),
+            decoding: DecodingKey::from_secret(bytes),
+            validation,
+        }
+    }
+
+    pub fn issue(&self, email: &str, role: &str) -> String {
+        let now = Utc::now().timestamp();
+        let claims = Claims {
+            sub: email.to_string(),
+            role: role.to_string(),
+            iat: now,
+            exp: now + TOKEN_MINUTES * 60,
+        };
+        jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
+            .expect("HS256 encoding of plain claims cannot fail")
+    }
+
+    /// The claims of a valid token; `None` for anything else.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        jsonwebtoken::decode::<Claims>(token, &self.decoding, &self.validation)
+            .ok()
+            .map(|data| data.claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    fn keys() -> JwtKeys {
+        JwtKeys::new(&SecretString::from("test-secret"))
+    }
+
+    #[test]
+    fn round_trip_and_length() {
+        let token = keys().issue("a@b.co", "trader");
+        assert!(token.len() > 100);
+        assert_eq!(keys().verify(&token).unwrap().sub, "a@b.co");
+    }
+
+    #[test]
+    fn refuses_tampering_none_and_expiry() {
+        let token = keys().issue("a@b.co", "trader");
+        assert!(JwtKeys::new(&SecretString::from("other")).verify(&token).is_none());
+        let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+        let payload = token.split('.').nth(1).unwrap();
+        let none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), payload);
+        assert!(keys().verify(&none).is_none());
+        let claims = Claims {
+            sub: "a@b.co".into(),
+            role: "admin".into(),
+            iat: 0,
+            exp: Utc::now().timestamp() - 1,
+        };
+        let expired = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &EncodingKey::from_secret(b"test-secret"),
+        )
+        .unwrap();
+        assert!(keys().verify(&expired).is_none());
+        let hs512 = jsonwebtoken::encode(
+            &Header::new(Algorithm::HS512),
+            &claims,
+            &EncodingKey::from_secret(b"test-secret"),
+        )
+        .unwrap();
+        assert!(keys().verify(&hs512).is_none());
+    }
+}

@@ -1,0 +1,97 @@
+//! Authentication: tokens, passwords, and the extractors that turn a request into a user.
+
+pub mod jwt;
+pub mod password;
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{web, FromRequest, HttpRequest};
+use actors::domain::Role;
+use actors::store::users;
+use actors::ApiError;
+
+use crate::http::HttpError;
+use crate::state::AppState;
+
+/// The caller, as the database knows them now (the role is the current one, not the token's).
+#[derive(Debug, Clone)]
+pub struct AuthUser {
+    pub id: i64,
+    pub email: String,
+    pub role: Role,
+    pub display_name: Option<String>,
+    pub totp_enabled: bool,
+}
+
+impl AuthUser {
+    pub fn is_admin(&self) -> bool {
+        self.role == Role::Admin
+    }
+}
+
+fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or(ApiError::NotAuthenticated)?;
+    let value = header.to_str().map_err(|_| ApiError::InvalidCredentials)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::NotAuthenticated)?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(ApiError::NotAuthenticated);
+    }
+    Ok(token.trim().to_string())
+}
+
+fn app_state(req: &HttpRequest) -> Result<Arc<AppState>, HttpError> {
+    req.app_data::<web::Data<Arc<AppState>>>()
+        .map(|d| d.get_ref().clone())
+        .ok_or(HttpError::Api(ApiError::Internal))
+}
+
+impl FromRequest for AuthUser {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let token = bearer_token(req);
+        let state = app_state(req);
+        Box::pin(async move {
+            let state = state?;
+            let claims = state.jwt.verify(&token?).ok_or(ApiError::InvalidCredentials)?;
+            let user = users::find_by_email(&state.store, &claims.sub)
+                .await?
+                .ok_or(ApiError::UserNotFound)?;
+            Ok(AuthUser {
+                id: user.id,
+                email: user.email,
+                role: user.role,
+                display_name: user.display_name,
+                totp_enabled: user.totp_enabled,
+            })
+        })
+    }
+}
+
+/// An authenticated admin; anyone else gets 403 `Insufficient permissions`.
+#[derive(Debug, Clone)]
+pub struct AdminUser(pub AuthUser);
+
+impl FromRequest for AdminUser {
+    type Error = HttpError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let user = AuthUser::from_request(req, payload);
+        Box::pin(async move {
+            let user = user.await?;
+            if user.is_admin() {
+                Ok(AdminUser(user))
+            } else {
+                Err(HttpError::Api(ApiError::InsufficientPermissions))
+            }
+        })
+    }
+}

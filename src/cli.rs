@@ -1,0 +1,219 @@
+//! The `crypto-saas` command line: serve, migrate, admin create/promote, config check.
+
+use std::io::Read;
+use std::path::PathBuf;
+
+use actors::domain::{Email, Role};
+use actors::store::users::{self, NewUser, RoleChange};
+use actors::store::{Store, StoreConfig};
+use anyhow::{anyhow, bail, Context};
+use clap::{Parser, Subcommand};
+use secrecy::{ExposeSecret, SecretString};
+
+use crate::config::RawConfig;
+use crate::state::AppState;
+
+#[derive(Parser)]
+#[command(name = "crypto-saas", version, about = "Conservative trading-operations daemon")]
+pub struct Cli {
+    /// A TOML file of settings (same names as the environment variables).
+    #[arg(long, global = true, env = "CONFIG_FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the daemon (migrates first).
+    Serve {
+        #[arg(long)]
+        host: Option<String>,
+        #[arg(long)]
+        port: Option<u16>,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage administrators without SQL.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
+    },
+    /// Inspect the configuration.
+    Config {
+        #[command(subcommand)]
+        command: ConfigCommand,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum AdminCommand {
+    /// Create an admin. The password is read from standard input with --password-stdin,
+    /// otherwise a random one is generated and printed once.
+    Create {
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        password_stdin: bool,
+    },
+    /// Make an existing user an admin.
+    Promote {
+        #[arg(long)]
+        email: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ConfigCommand {
+    /// Print the effective configuration (secrets redacted) and every problem with it.
+    Check,
+}
+
+/// Runs the chosen command; the process exit code follows from the result.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config_file = cli.config.clone();
+    match cli.command {
+        Command::Serve { host, port } => {
+            let mut overrides = Vec::new();
+            if let Some(host) = host {
+                overrides.push(("HOST", host));
+            }
+            if let Some(port) = port {
+                overrides.push(("PORT", port.to_string()));
+            }
+            let settings = load(config_file, &overrides)?;
+            crate::telemetry::init(settings.log_json, &settings.log_level);
+            let app = crate::startup::Application::build(settings.clone()).await?;
+            // Tests and scripts read this line to find the port.
+            println!("listening on http://{}:{}", settings.host, app.port());
+            tracing::info!(port = app.port(), "crypto-saas serving");
+            app.run_until_stopped().await?;
+            tracing::info!("crypto-saas stopped");
+            Ok(())
+        }
+        Command::Migrate => {
+            let url = database_url(config_file)?;
+            let applied = crate::startup::migrate(url.expose_secret()).await?;
+            println!("migrations applied: {applied}");
+            Ok(())
+        }
+        Command::Admin { command } => {
+            let url = database_url(config_file)?;
+            crate::startup::migrate(url.expose_secret()).await?;
+            let store = Store::start(&StoreConfig {
+                database_url: url.expose_secret().to_string(),
+                read_pool_size: 2,
+                shards: 1,
+                ..Default::default()
+            })?;
+            match command {
+                AdminCommand::Create { email, password_stdin } => {
+                    let email = Email::parse(&email).map_err(|e| anyhow!("--email: {e}"))?;
+                    let (password, generated) = if password_stdin {
+                        let mut text = String::new();
+                        std::io::stdin().read_to_string(&mut text)?;
+                        let line = text.lines().next().unwrap_or("").to_string();
+                        if line.len() < 8 {
+                            bail!("the password read from standard input must have at least 8 characters");
+                        }
+                        (SecretString::from(line), false)
+                    } else {
+                        (SecretString::from(random_password()), true)
+                    };
+                    create_admin(&store, email.as_str(), password.clone()).await?;
+                    println!("admin created: {email}");
+                    if generated {
+                        println!("generated password (shown once): {}", password.expose_secret());
+                    }
+                    Ok(())
+                }
+                AdminCommand::Promote { email } => {
+                    promote(&store, &email).await?;
+                    println!("promoted to admin: {email}");
+                    Ok(())
+                }
+            }
+        }
+        Command::Config {
+            command: ConfigCommand::Check,
+        } => {
+            let raw = RawConfig::gather(config_file.as_deref(), &[]).map_err(|errors| anyhow!(errors.join("\n")))?;
+            print!("{}", raw.describe());
+            match raw.parse() {
+                Ok(_) => {
+                    println!("configuration OK");
+                    Ok(())
+                }
+                Err(errors) => {
+                    for e in &errors {
+                        println!("error: {e}");
+                    }
+                    bail!("configuration has {} problem(s)", errors.len())
+                }
+            }
+        }
+    }
+}
+
+fn load(file: Option<PathBuf>, overrides: &[(&str, String)]) -> anyhow::Result<crate::config::Settings> {
+    let raw = RawConfig::gather(file.as_deref(), overrides).map_err(|errors| anyhow!(errors.join("\n")))?;
+    raw.parse()
+        .map_err(|errors| anyhow!("invalid configuration:\n  - {}", errors.join("\n  - ")))
+}
+
+fn database_url(file: Option<PathBuf>) -> anyhow::Result<SecretString> {
+    let raw = RawConfig::gather(file.as_deref(), &[]).map_err(|errors| anyhow!(errors.join("\n")))?;
+    raw.database_url()
+        .ok_or_else(|| anyhow!("invalid configuration:\n  - DATABASE_URL is required but not set"))
+}
+
+fn random_password() -> String {
+    use rand::distributions::{Alphanumeric, DistString};
+    Alphanumeric.sample_string(&mut rand::thread_rng(), 20)
+}
+
+async fn create_admin(store: &Store, email: &str, password: SecretString) -> anyhow::Result<()> {
+    let hash = crate::auth::password::hash(password).await?;
+    let new = NewUser {
+        email: email.to_string(),
+        password_hash: hash,
+        role: Role::Admin,
+        audit_action: Some("user.admin.create"),
+        actor_id: None,
+    };
+    match store.write(0, None, new, users::create).await? {
+        Some(_) => Ok(()),
+        None => bail!("a user with email {email} already exists; use `crypto-saas admin promote --email {email}`"),
+    }
+}
+
+async fn promote(store: &Store, email: &str) -> anyhow::Result<()> {
+    let change = RoleChange {
+        email: email.to_string(),
+        role: Role::Admin,
+        audit_action: "user.admin.promote",
+    };
+    store
+        .write(0, None, change, users::set_role)
+        .await?
+        .with_context(|| format!("no user with email {email}"))?;
+    Ok(())
+}
+
+/// Creates or promotes `BOOTSTRAP_ADMIN_EMAIL` at start-up.
+pub async fn bootstrap_admin(state: &AppState) -> anyhow::Result<()> {
+    let Some(email) = state.settings.bootstrap_admin_email.as_deref() else {
+        return Ok(());
+    };
+    match users::find_by_email(&state.store, email).await? {
+        Some(user) if user.role == Role::Admin => Ok(()),
+        Some(_) => promote(&state.store, email).await,
+        None => {
+            let password =
+                state.settings.bootstrap_admin_password.clone().context(
+                    "BOOTSTRAP_ADMIN_EMAIL names a user that does not exist; set BOOTSTRAP_ADMIN_PASSWORD too",
+                )?;
+            create_admin(&state.store, email, password).await
+        }
+    }
+}

@@ -1,0 +1,7 @@
+//! The HTTP facade's plumbing: error mapping, extractors, middleware.
+
+pub mod error;
+pub mod extract;
+pub mod middleware;
+
+pub use error::{HttpError, HttpResult};

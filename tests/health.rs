@@ -1,0 +1,39 @@
+mod common;
+
+use common::*;
+
+#[tokio::test]
+async fn health_root_and_unknown_routes_answer_json() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let (status, body) = json(client().get(d.url("/healthz")).send().await.unwrap()).await;
+    assert_eq!(
+        (status, body["status"].as_str(), body["db"].as_str()),
+        (200, Some("ok"), Some("ok"))
+    );
+    let (status, body) = json(client().get(d.url("/")).send().await.unwrap()).await;
+    assert_eq!(status, 200);
+    assert_eq!(body, serde_json::json!({"app": "crypto-saas", "docs": "/docs"}));
+    let (status, body) = json(client().get(d.url("/ops/health")).send().await.unwrap()).await;
+    assert_eq!((status, body["system_state"].as_str()), (200, Some("OK")));
+    let (status, body) = json(client().get(d.url("/no/such/route")).send().await.unwrap()).await;
+    assert_eq!((status, body["detail"].as_str()), (404, Some("Not Found")));
+}
+
+#[tokio::test]
+async fn metrics_are_prometheus_text() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    client().get(d.url("/healthz")).send().await.unwrap();
+    let text = client()
+        .get(d.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains("http_requests_total{"), "{text}");
+    assert!(text.contains("persistence_mailbox_depth{shard=\"0\"}"), "{text}");
+    assert!(text.contains("db_read_pool_max_size"), "{text}");
+}
