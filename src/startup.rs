@@ -7,7 +7,9 @@ use std::sync::{Arc, OnceLock};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actors::registry::UserRegistry;
 use actors::store::{Store, StoreError};
+use actors::user_actor::ActorDeps;
 use actors::ApiError;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -63,9 +65,16 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         migrate(settings.database_url.expose_secret()).await?;
         let store = Store::start(&settings.store_config()).map_err(|e: StoreError| anyhow::anyhow!(e))?;
+        let users = UserRegistry::new(ActorDeps {
+            store: store.clone(),
+            profiles: settings.profile_selector(),
+            zone: settings.risk_timezone,
+            idle: std::time::Duration::from_secs(settings.user_actor_idle_secs.max(1)),
+        });
         let state = Arc::new(AppState {
             jwt: JwtKeys::new(&settings.secret_key),
             store,
+            users,
             metrics: metrics_handle(),
             settings: settings.clone(),
         });

@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 
+use actors::registry::UserRegistry;
 use actors::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -13,6 +14,7 @@ pub struct AppState {
     pub store: Store,
     pub jwt: JwtKeys,
     pub metrics: Option<PrometheusHandle>,
+    pub users: UserRegistry,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

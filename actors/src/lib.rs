@@ -6,3 +6,5 @@ pub mod rules;
 pub mod store;
 
 pub use error::ApiError;
+pub mod registry;
+pub mod user_actor;

@@ -19,6 +19,8 @@ pub async fn metrics_page(state: Shared) -> HttpResponse {
         gauge!("persistence_jobs_total", "shard" => shard_label.clone()).set(shard.jobs() as f64);
         gauge!("persistence_retried_batches_total", "shard" => shard_label).set(shard.retried_batches() as f64);
     }
+    gauge!("user_actors_active").set(state.users.active() as f64);
+    gauge!("user_actor_mailbox_depth_max").set(state.users.max_mailbox_depth() as f64);
     let pool = state.store.read_pool().status();
     gauge!("db_read_pool_size").set(pool.size as f64);
     gauge!("db_read_pool_available").set(pool.available as f64);

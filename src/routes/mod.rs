@@ -3,8 +3,12 @@
 
 pub mod health;
 pub mod metrics;
+pub mod positions;
+pub mod signals;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     health::configure(cfg);
     metrics::configure(cfg);
+    signals::configure(cfg);
+    positions::configure(cfg);
 }

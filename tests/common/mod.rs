@@ -266,3 +266,167 @@ pub async fn call(d: &Daemon, method: reqwest::Method, path: &str, token: &str, 
     }
     json(req.send().await.unwrap()).await
 }
+
+/// Creates a trader directly in the database and mints their token (fast: no argon2), for
+/// tests whose subject is trading, not authentication.
+pub fn seed_trader(db: &TestDb, email: &str) -> (i64, String) {
+    let id: i64 = db
+        .sql(&format!(
+            "WITH u AS (INSERT INTO users (email, password_hash) VALUES ('{email}', 'x') RETURNING id), \
+             t AS (INSERT INTO trading_state (user_id) SELECT id FROM u) SELECT id FROM u"
+        ))
+        .parse()
+        .expect("user id");
+    (id, mint_token(email, "trader"))
+}
+
+pub fn mint_token(email: &str, role: &str) -> String {
+    let exp = chrono::Utc::now().timestamp() + 3600;
+    let claims = serde_json::json!({"sub": email, "role": role, "exp": exp, "iat": exp - 3600});
+    jsonwebtoken::encode(
+        &jsonwebtoken::Header::default(),
+        &claims,
+        &jsonwebtoken::EncodingKey::from_secret(SECRET_KEY.as_bytes()),
+    )
+    .unwrap()
+}
+
+pub fn signal_body(symbol: &str) -> Value {
+    serde_json::json!({"symbol": symbol, "module": "breakout", "base_risk_percent": 0.5,
+                       "entry_price": 100.0, "stop_loss": 95.0, "take_profit": 110.0})
+}
+
+/// Creates a signal, claims it and returns its id (for tests that need an EXECUTING signal).
+pub async fn executing_signal(d: &Daemon, token: &str, symbol: &str) -> i64 {
+    let (status, signal) = call(d, reqwest::Method::POST, "/signals", token, Some(signal_body(symbol))).await;
+    assert_eq!(status, 200, "{signal}");
+    let (status, claimed) = call(d, reqwest::Method::POST, "/signals/claim?limit=1", token, None).await;
+    assert_eq!(status, 200, "{claimed}");
+    assert_eq!(claimed[0]["id"], signal["id"], "claimed the signal just created");
+    signal["id"].as_i64().unwrap()
+}
+
+/// A PostgreSQL cluster of the test's own (for tests that stop and start the server).
+pub struct PrivateCluster {
+    pub dir: std::path::PathBuf,
+    pub port: u16,
+    bin: std::path::PathBuf,
+}
+
+impl PrivateCluster {
+    pub fn start() -> PrivateCluster {
+        let bin = std::fs::read_dir("/usr/lib/postgresql")
+            .expect("PostgreSQL server binaries under /usr/lib/postgresql")
+            .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+            .filter(|p| p.join("initdb").exists())
+            .max()
+            .expect("initdb");
+        let port = free_port();
+        let dir = std::env::temp_dir().join(format!("cs-pg-{}", uuid_like()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let cluster = PrivateCluster { dir, port, bin };
+        cluster.as_postgres(&["chown", "postgres", cluster.dir.to_str().unwrap()], true);
+        let initdb = cluster.bin.join("initdb");
+        cluster.as_postgres(
+            &[
+                initdb.to_str().unwrap(),
+                "-D",
+                cluster.dir.to_str().unwrap(),
+                "-U",
+                "postgres",
+                "--auth=trust",
+            ],
+            false,
+        );
+        cluster.pg_ctl("start");
+        cluster
+    }
+
+    fn as_postgres(&self, args: &[&str], as_root: bool) {
+        let root = unsafe_is_root();
+        let mut cmd = if root && !as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).args(args);
+            c
+        } else {
+            let mut c = Command::new(args[0]);
+            c.args(&args[1..]);
+            c
+        };
+        let out = cmd.output().expect("run postgres tool");
+        assert!(
+            out.status.success() || as_root,
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    pub fn pg_ctl(&self, action: &str) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let log = self.dir.join("log");
+        let opts = format!("-p {} -c listen_addresses=127.0.0.1 -k /tmp -c fsync=off", self.port);
+        let mut args = vec![
+            pg_ctl.to_str().unwrap(),
+            "-D",
+            self.dir.to_str().unwrap(),
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "-o",
+            opts.as_str(),
+        ];
+        if action == "stop" {
+            args.extend(["-m", "immediate"]);
+        }
+        args.push(action);
+        self.as_postgres(&args, false);
+    }
+
+    pub fn url(&self, db: &str) -> String {
+        format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)
+    }
+}
+
+impl Drop for PrivateCluster {
+    fn drop(&mut self) {
+        let pg_ctl = self.bin.join("pg_ctl");
+        let _ = Command::new(if unsafe_is_root() { "runuser" } else { "true" })
+            .args([
+                "-u",
+                "postgres",
+                "--",
+                pg_ctl.to_str().unwrap(),
+                "-D",
+                self.dir.to_str().unwrap(),
+                "-m",
+                "immediate",
+                "stop",
+            ])
+            .output();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn unsafe_is_root() -> bool {
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
+}
+
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+impl Daemon {
+    /// Starts a daemon against an arbitrary database URL.
+    pub fn start_url(db_url: &str, env: &[(&str, &str)]) -> Daemon {
+        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Daemon::spawn(db_url, env, "0")
+    }
+}

@@ -7,8 +7,9 @@
 //! answers `Unavailable` at once (the HTTP facade turns it into 503 + Retry-After).
 
 pub mod audit;
-mod shard;
 pub mod risk;
+mod shard;
+pub mod trading;
 pub mod users;
 
 use std::future::Future;
@@ -168,6 +169,22 @@ impl Store {
         I: Send + Sync + 'static,
         T: Send + 'static,
     {
+        self.submit(shard_key, lock_user, input, f)?.await
+    }
+
+    /// Queues the write now (so its place in the shard's order is fixed when this returns) and
+    /// gives back the future of its committed result.
+    pub fn submit<I, T>(
+        &self,
+        shard_key: i64,
+        lock_user: Option<i64>,
+        input: I,
+        f: TxFn<I, T>,
+    ) -> Result<Committed<T>, StoreError>
+    where
+        I: Send + Sync + 'static,
+        T: Send + 'static,
+    {
         let (reply, answer) = oneshot::channel();
         let job = Box::new(shard::FnJob {
             input,
@@ -181,8 +198,18 @@ impl Store {
             mpsc::error::TrySendError::Full(_) => StoreError::Unavailable("write queue full".into()),
             mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable("write shard stopped".into()),
         })?;
-        answer
-            .await
-            .map_err(|_| StoreError::Unavailable("write shard stopped".into()))?
+        Ok(Committed(answer))
+    }
+}
+
+/// The committed result of a submitted write.
+pub struct Committed<T>(oneshot::Receiver<Result<T, StoreError>>);
+
+impl<T> Future for Committed<T> {
+    type Output = Result<T, StoreError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or_else(|_| Err(StoreError::Unavailable("write shard stopped".into()))))
     }
 }

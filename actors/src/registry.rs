@@ -1,0 +1,147 @@
+//! The user-actor registry and supervisor: finds or starts a user's actor, restarts one that
+//! panicked (it reloads from Postgres), and forgets one that stopped because it was idle.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::user_actor::{self, ActorDeps, Reply, UserCommand};
+
+/// How many messages wait for one user before the next is refused with 503.
+pub const MAILBOX_CAPACITY: usize = 256;
+/// How long a caller waits for an actor's answer before giving up with 503.
+pub const ASK_TIMEOUT: Duration = Duration::from_secs(15);
+
+#[derive(Clone)]
+struct Handle {
+    mailbox: mpsc::Sender<UserCommand>,
+    generation: u64,
+}
+
+struct Inner {
+    actors: Mutex<HashMap<i64, Handle>>,
+    deps: Arc<ActorDeps>,
+    generation: AtomicU64,
+    restarts: AtomicU64,
+}
+
+#[derive(Clone)]
+pub struct UserRegistry {
+    inner: Arc<Inner>,
+}
+
+impl UserRegistry {
+    pub fn new(deps: ActorDeps) -> Self {
+        UserRegistry {
+            inner: Arc::new(Inner {
+                actors: Mutex::new(HashMap::new()),
+                deps: Arc::new(deps),
+                generation: AtomicU64::new(0),
+                restarts: AtomicU64::new(0),
+            }),
+        }
+    }
+
+    /// Sends a command built around a reply channel and waits for the answer.
+    pub async fn ask<T>(&self, user_id: i64, command: impl FnOnce(Reply<T>) -> UserCommand) -> Result<T, ApiError> {
+        let (reply, answer) = oneshot::channel();
+        self.tell(user_id, command(reply))?;
+        match tokio::time::timeout(ASK_TIMEOUT, answer).await {
+            Ok(Ok(result)) => result,
+            // The actor died with the message (it is being restarted) or did not answer in time.
+            Ok(Err(_)) | Err(_) => Err(ApiError::Unavailable { retry_after_secs: 1 }),
+        }
+    }
+
+    /// Delivers a command without waiting; a full mailbox refuses at once.
+    pub fn tell(&self, user_id: i64, mut command: UserCommand) -> Result<(), ApiError> {
+        for _ in 0..2 {
+            let handle = self.handle(user_id);
+            match handle.mailbox.try_send(command) {
+                Ok(()) => return Ok(()),
+                Err(mpsc::error::TrySendError::Full(_)) => {
+                    metrics::counter!("user_actor_mailbox_full_total").increment(1);
+                    return Err(ApiError::Unavailable { retry_after_secs: 1 });
+                }
+                Err(mpsc::error::TrySendError::Closed(returned)) => {
+                    // The actor is stopping (idle): forget it and start a fresh one.
+                    self.forget(user_id, handle.generation);
+                    command = returned;
+                }
+            }
+        }
+        Err(ApiError::Unavailable { retry_after_secs: 1 })
+    }
+
+    /// Actors alive now.
+    pub fn active(&self) -> usize {
+        self.lock().len()
+    }
+
+    /// Actors restarted after a panic since start.
+    pub fn restarts(&self) -> u64 {
+        self.inner.restarts.load(Ordering::Relaxed)
+    }
+
+    /// The deepest mailbox right now.
+    pub fn max_mailbox_depth(&self) -> usize {
+        self.lock()
+            .values()
+            .map(|h| MAILBOX_CAPACITY - h.mailbox.capacity())
+            .max()
+            .unwrap_or(0)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Handle>> {
+        self.inner
+            .actors
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn handle(&self, user_id: i64) -> Handle {
+        let mut actors = self.lock();
+        if let Some(handle) = actors.get(&user_id).filter(|h| !h.mailbox.is_closed()) {
+            return handle.clone();
+        }
+        let handle = self.spawn(user_id);
+        actors.insert(user_id, handle.clone());
+        handle
+    }
+
+    fn forget(&self, user_id: i64, generation: u64) {
+        let mut actors = self.lock();
+        if actors.get(&user_id).is_some_and(|h| h.generation == generation) {
+            actors.remove(&user_id);
+        }
+    }
+
+    /// Starts an actor and its supervisor. The supervisor restarts it after a panic.
+    fn spawn(&self, user_id: i64) -> Handle {
+        let (mailbox, receiver) = mpsc::channel(MAILBOX_CAPACITY);
+        let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
+        let task = tokio::spawn(user_actor::run(user_id, receiver, self.inner.deps.clone()));
+        let registry = self.clone();
+        tokio::spawn(async move {
+            let outcome = task.await;
+            registry.forget(user_id, generation);
+            if let Err(err) = outcome {
+                if err.is_panic() {
+                    registry.inner.restarts.fetch_add(1, Ordering::Relaxed);
+                    metrics::counter!("user_actor_restarts_total").increment(1);
+                    tracing::error!(user_id, "user actor panicked; restarting it from the database");
+                    let mut actors = registry.lock();
+                    if !actors.contains_key(&user_id) {
+                        let handle = registry.spawn(user_id);
+                        actors.insert(user_id, handle);
+                    }
+                }
+            }
+        });
+        Handle { mailbox, generation }
+    }
+}

@@ -1,0 +1,416 @@
+//! Signals and positions: the transactional writes behind create, claim, open and close, and
+//! the reads that list them. Every write re-checks its rule under row locks, so it holds when
+//! two daemons share one database, not only inside one user actor.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde::Serialize;
+use serde_json::json;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::Row;
+
+type Param = dyn ToSql + Sync;
+
+use super::audit::{self, AuditEvent};
+use super::{Store, StoreError, Transaction, TxFuture};
+use crate::domain::Exchange;
+use crate::error::ApiError;
+use crate::rules::risk::{self, RiskProfile};
+
+/// A signal as the API shows it (SignalOut).
+#[derive(Debug, Clone, Serialize)]
+pub struct SignalRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub symbol: String,
+    pub module: String,
+    pub base_risk_percent: Decimal,
+    pub entry_price: Option<Decimal>,
+    pub stop_loss: Option<Decimal>,
+    pub take_profit: Option<Decimal>,
+    pub status: String,
+    pub reason_codes: Option<String>,
+    pub exchange: String,
+    pub created_at: DateTime<Utc>,
+}
+
+const SIGNAL_COLUMNS: &str = "id, user_id, symbol, module, base_risk_percent, entry_price, stop_loss, take_profit, \
+                              status, reason_codes, exchange, created_at";
+
+impl SignalRow {
+    fn from_row(row: &Row) -> SignalRow {
+        SignalRow {
+            id: row.get("id"),
+            user_id: row.get("user_id"),
+            symbol: row.get("symbol"),
+            module: row.get("module"),
+            base_risk_percent: normal(row.get("base_risk_percent")),
+            entry_price: row.get::<_, Option<Decimal>>("entry_price").map(normal),
+            stop_loss: row.get::<_, Option<Decimal>>("stop_loss").map(normal),
+            take_profit: row.get::<_, Option<Decimal>>("take_profit").map(normal),
+            status: row.get("status"),
+            reason_codes: row.get("reason_codes"),
+            exchange: row.get("exchange"),
+            created_at: row.get("created_at"),
+        }
+    }
+}
+
+/// A position as the API shows it (PositionOut).
+#[derive(Debug, Clone, Serialize)]
+pub struct PositionRow {
+    pub id: i64,
+    pub user_id: i64,
+    pub signal_id: Option<i64>,
+    pub exchange: String,
+    pub symbol: String,
+    pub side: String,
+    pub qty: Decimal,
+    pub entry_price: Decimal,
+    pub stop_loss: Option<Decimal>,
+    pub take_profit: Option<Decimal>,
+    pub status: String,
+    pub realized_pnl: Decimal,
+    pub fees: Decimal,
+    pub exit_price: Option<Decimal>,
+    pub exit_reason: Option<String>,
+    pub opened_at: DateTime<Utc>,
+    pub closed_at: Option<DateTime<Utc>>,
+}
+
+const POSITION_COLUMNS: &str = "id, user_id, signal_id, exchange, symbol, side, qty, entry_price, stop_loss, \
+                                take_profit, status, realized_pnl, fees, exit_price, exit_reason, opened_at, closed_at";
+
+impl PositionRow {
+    fn from_row(row: &Row) -> PositionRow {
+        PositionRow {
+            id: row.get("id"),
+            user_id: row.get("user_id"),
+            signal_id: row.get("signal_id"),
+            exchange: row.get("exchange"),
+            symbol: row.get("symbol"),
+            side: row.get("side"),
+            qty: normal(row.get("qty")),
+            entry_price: normal(row.get("entry_price")),
+            stop_loss: row.get::<_, Option<Decimal>>("stop_loss").map(normal),
+            take_profit: row.get::<_, Option<Decimal>>("take_profit").map(normal),
+            status: row.get("status"),
+            realized_pnl: normal(row.get("realized_pnl")),
+            fees: normal(row.get("fees")),
+            exit_price: row.get::<_, Option<Decimal>>("exit_price").map(normal),
+            exit_reason: row.get("exit_reason"),
+            opened_at: row.get("opened_at"),
+            closed_at: row.get("closed_at"),
+        }
+    }
+}
+
+/// NUMERIC keeps the scale it was computed with; clients see the shortest exact form.
+fn normal(d: Decimal) -> Decimal {
+    d.normalize()
+}
+
+// ---------------------------------------------------------------- create
+
+pub struct NewSignal {
+    pub user_id: i64,
+    pub exchange: Exchange,
+    pub symbol: String,
+    pub module: String,
+    pub base_risk_percent: Decimal,
+    pub entry_price: Decimal,
+    pub stop_loss: Decimal,
+    pub take_profit: Decimal,
+}
+
+pub fn create_signal<'a>(tx: &'a Transaction<'a>, s: &'a NewSignal) -> TxFuture<'a, SignalRow> {
+    Box::pin(async move {
+        let stmt = tx
+            .prepare_cached(&format!(
+                "WITH s AS (INSERT INTO signals (user_id, exchange, symbol, module, base_risk_percent, entry_price, \
+                 stop_loss, take_profit) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING {SIGNAL_COLUMNS}), \
+                 a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
+                 SELECT $1, 'signal.create', 'signal', s.id::text, json_build_object('symbol', s.symbol, 'module', s.module)::text FROM s) \
+                 SELECT * FROM s"
+            ))
+            .await?;
+        let row = tx
+            .query_one(
+                &stmt,
+                &[
+                    &s.user_id,
+                    &s.exchange.as_str(),
+                    &s.symbol,
+                    &s.module,
+                    &s.base_risk_percent,
+                    &s.entry_price,
+                    &s.stop_loss,
+                    &s.take_profit,
+                ],
+            )
+            .await?;
+        Ok(SignalRow::from_row(&row))
+    })
+}
+
+// ---------------------------------------------------------------- claim
+
+pub struct Claim {
+    pub user_id: i64,
+    pub limit: i64,
+}
+
+/// Moves the caller's oldest CREATED signals to EXECUTING. `SKIP LOCKED` plus the status
+/// condition make each signal go to exactly one claimer, across transactions and daemons.
+pub fn claim_signals<'a>(tx: &'a Transaction<'a>, c: &'a Claim) -> TxFuture<'a, Vec<SignalRow>> {
+    Box::pin(async move {
+        let stmt = tx
+            .prepare_cached(&format!(
+                "WITH picked AS (SELECT id FROM signals WHERE user_id = $1 AND status = 'CREATED' ORDER BY id LIMIT $2 \
+                 FOR UPDATE SKIP LOCKED) \
+                 UPDATE signals s SET status = 'EXECUTING', updated_at = now() FROM picked WHERE s.id = picked.id \
+                 RETURNING {}",
+                SIGNAL_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ")
+            ))
+            .await?;
+        let mut rows: Vec<SignalRow> = tx
+            .query(&stmt, &[&c.user_id, &c.limit])
+            .await?
+            .iter()
+            .map(SignalRow::from_row)
+            .collect();
+        rows.sort_by_key(|s| s.id);
+        let event = AuditEvent::new(Some(c.user_id), "signal.claim")
+            .entity("signal", "batch")
+            .details(json!({ "claimed_count": rows.len(), "limit": c.limit }));
+        audit::record(tx, &event).await?;
+        Ok(rows)
+    })
+}
+
+// ---------------------------------------------------------------- open
+
+pub struct OpenRequest {
+    pub user_id: i64,
+    pub signal_id: i64,
+    pub qty: Decimal,
+    pub profile: RiskProfile,
+    pub day: NaiveDate,
+    pub now: DateTime<Utc>,
+}
+
+/// Opens a position from an EXECUTING signal, or records why not. The batch holds the user's
+/// `trading_state` row lock, so the risk snapshot read here cannot change under us.
+pub fn open_from_signal<'a>(
+    tx: &'a Transaction<'a>,
+    r: &'a OpenRequest,
+) -> TxFuture<'a, Result<PositionRow, ApiError>> {
+    Box::pin(async move {
+        let signal_stmt = tx
+            .prepare_cached("SELECT user_id, status, exchange, symbol, entry_price, stop_loss, take_profit FROM signals WHERE id = $1 FOR UPDATE")
+            .await?;
+        let snapshot_stmt = tx.prepare_cached(super::risk::SNAPSHOT_SQL).await?;
+        let signal_params: [&Param; 1] = [&r.signal_id];
+        let snapshot_params: [&Param; 2] = [&r.user_id, &r.day];
+        let (signal, snapshot) = futures::try_join!(
+            tx.query_opt(&signal_stmt, &signal_params),
+            tx.query_opt(&snapshot_stmt, &snapshot_params)
+        )?;
+        let Some(signal) = signal else {
+            return Ok(Err(ApiError::SignalNotFound));
+        };
+        if signal.get::<_, i64>("user_id") != r.user_id {
+            return Ok(Err(ApiError::ForeignSignal));
+        }
+        let status: String = signal.get("status");
+        if status != "EXECUTING" {
+            return Ok(Err(ApiError::SignalNotExecuting(status)));
+        }
+        let Some(entry_price) = signal.get::<_, Option<Decimal>>("entry_price") else {
+            return Ok(Err(ApiError::SignalMissingEntryPrice));
+        };
+        let snapshot = super::risk::snapshot_from_row(snapshot);
+        if let Err(block) = risk::check_open(&r.profile, &snapshot, r.now) {
+            let event = AuditEvent::new(Some(r.user_id), block.audit_action())
+                .entity("signal", r.signal_id)
+                .details(json!({ "signal_id": r.signal_id, "reason": block.to_string() }));
+            let blocked_stmt = tx
+                .prepare_cached(
+                    "INSERT INTO risk_daily (user_id, day, blocked_opens) VALUES ($1, $2, 1) \
+                     ON CONFLICT (user_id, day) DO UPDATE SET blocked_opens = risk_daily.blocked_opens + 1",
+                )
+                .await?;
+            let blocked_params: [&Param; 2] = [&r.user_id, &r.day];
+            futures::try_join!(audit::record(tx, &event), tx.execute(&blocked_stmt, &blocked_params))?;
+            return Ok(Err(ApiError::RiskBlock(block)));
+        }
+
+        let insert = tx
+            .prepare_cached(&format!(
+                "WITH p AS (INSERT INTO positions (user_id, signal_id, exchange, symbol, side, qty, entry_price, stop_loss, \
+                 take_profit, opened_at) VALUES ($1, $2, $3, $4, 'LONG', $5, $6, $7, $8, $9) RETURNING {POSITION_COLUMNS}), \
+                 a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
+                 SELECT $1, 'position.open', 'position', p.id::text, \
+                 json_build_object('signal_id', p.signal_id, 'symbol', p.symbol, 'qty', p.qty, 'entry_price', p.entry_price)::text FROM p) \
+                 SELECT * FROM p"
+            ))
+            .await?;
+        let signal_update = tx
+            .prepare_cached("UPDATE signals SET status = 'OPENED', updated_at = now() WHERE id = $1")
+            .await?;
+        let state_update = tx
+            .prepare_cached(
+                "UPDATE trading_state SET open_positions = open_positions + 1, last_trade_at = $2 WHERE user_id = $1",
+            )
+            .await?;
+        let exchange: String = signal.get("exchange");
+        let symbol: String = signal.get("symbol");
+        let stop_loss: Option<Decimal> = signal.get("stop_loss");
+        let take_profit: Option<Decimal> = signal.get("take_profit");
+        let insert_params: [&Param; 9] = [
+            &r.user_id,
+            &r.signal_id,
+            &exchange,
+            &symbol,
+            &r.qty,
+            &entry_price,
+            &stop_loss,
+            &take_profit,
+            &r.now,
+        ];
+        let signal_params: [&Param; 1] = [&r.signal_id];
+        let state_params: [&Param; 2] = [&r.user_id, &r.now];
+        let (position, _, _) = futures::try_join!(
+            tx.query_one(&insert, &insert_params),
+            tx.execute(&signal_update, &signal_params),
+            tx.execute(&state_update, &state_params)
+        )?;
+        Ok(Ok(PositionRow::from_row(&position)))
+    })
+}
+
+// ---------------------------------------------------------------- close
+
+pub struct CloseRequest {
+    pub user_id: i64,
+    pub position_id: i64,
+    pub exit_price: Decimal,
+    pub fees: Decimal,
+    /// Set by the exit monitor (`stop_loss_hit`, …); None for a manual close.
+    pub exit_reason: Option<String>,
+    pub day: NaiveDate,
+    pub now: DateTime<Utc>,
+}
+
+/// Closes an OPEN position: PnL, the signal's completion, today's risk counters and the audit
+/// event commit together or not at all.
+pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFuture<'a, Result<PositionRow, ApiError>> {
+    Box::pin(async move {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT user_id, status, signal_id, qty, entry_price FROM positions WHERE id = $1 FOR UPDATE",
+            )
+            .await?;
+        let Some(position) = tx.query_opt(&stmt, &[&r.position_id]).await? else {
+            return Ok(Err(ApiError::PositionNotFound));
+        };
+        if position.get::<_, i64>("user_id") != r.user_id {
+            return Ok(Err(ApiError::ForeignPosition));
+        }
+        let status: String = position.get("status");
+        if status != "OPEN" {
+            return Ok(Err(ApiError::PositionNotOpen(status)));
+        }
+        let pnl = risk::realized_pnl(position.get("entry_price"), r.exit_price, position.get("qty"), r.fees);
+        let signal_id: Option<i64> = position.get("signal_id");
+
+        let update = tx
+            .prepare_cached(&format!(
+                "UPDATE positions SET status = 'CLOSED', realized_pnl = $2, fees = $3, exit_price = $4, exit_reason = $5, \
+                 closed_at = $6 WHERE id = $1 RETURNING {POSITION_COLUMNS}"
+            ))
+            .await?;
+        let signal_update = tx
+            .prepare_cached("UPDATE signals SET status = 'COMPLETED', updated_at = now() WHERE id = $1")
+            .await?;
+        let risk_update = tx
+            .prepare_cached(
+                "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ($1, $2, 1, $3) \
+                 ON CONFLICT (user_id, day) DO UPDATE SET trades_count = risk_daily.trades_count + 1, \
+                 realized_pnl = risk_daily.realized_pnl + EXCLUDED.realized_pnl",
+            )
+            .await?;
+        let state_update = tx
+            .prepare_cached(
+                "UPDATE trading_state SET open_positions = GREATEST(open_positions - 1, 0), last_trade_at = $2 WHERE user_id = $1",
+            )
+            .await?;
+        let mut details = json!({ "realized_pnl": pnl, "fees": r.fees, "exit_price": r.exit_price });
+        if let Some(reason) = &r.exit_reason {
+            details["exit_reason"] = json!(reason);
+        }
+        let event = AuditEvent::new(Some(r.user_id), "position.close")
+            .entity("position", r.position_id)
+            .details(details);
+        let update_params: [&Param; 6] = [&r.position_id, &pnl, &r.fees, &r.exit_price, &r.exit_reason, &r.now];
+        let signal_params: [&Param; 1] = [&signal_id];
+        let risk_params: [&Param; 3] = [&r.user_id, &r.day, &pnl];
+        let state_params: [&Param; 2] = [&r.user_id, &r.now];
+        let (row, _, _, _, _) = futures::try_join!(
+            tx.query_one(&update, &update_params),
+            tx.execute(&signal_update, &signal_params),
+            tx.execute(&risk_update, &risk_params),
+            tx.execute(&state_update, &state_params),
+            audit::record(tx, &event)
+        )?;
+        Ok(Ok(PositionRow::from_row(&row)))
+    })
+}
+
+// ---------------------------------------------------------------- reads
+
+/// The user's signals, newest first.
+pub async fn list_signals(store: &Store, user_id: i64) -> Result<Vec<SignalRow>, StoreError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {SIGNAL_COLUMNS} FROM signals WHERE user_id = $1 ORDER BY id DESC"
+        ))
+        .await?;
+    Ok(client
+        .query(&stmt, &[&user_id])
+        .await?
+        .iter()
+        .map(SignalRow::from_row)
+        .collect())
+}
+
+/// The user's positions, newest first.
+pub async fn list_positions(store: &Store, user_id: i64) -> Result<Vec<PositionRow>, StoreError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached(&format!(
+            "SELECT {POSITION_COLUMNS} FROM positions WHERE user_id = $1 ORDER BY id DESC"
+        ))
+        .await?;
+    Ok(client
+        .query(&stmt, &[&user_id])
+        .await?
+        .iter()
+        .map(PositionRow::from_row)
+        .collect())
+}
+
+/// What a user actor loads when it starts: the user's email and open positions.
+pub async fn load_actor_state(store: &Store, user_id: i64) -> Result<Option<(String, Vec<PositionRow>)>, StoreError> {
+    let client = store.reader().await?;
+    let user_stmt = client.prepare_cached("SELECT email FROM users WHERE id = $1").await?;
+    let open_stmt = client
+        .prepare_cached(&format!(
+            "SELECT {POSITION_COLUMNS} FROM positions WHERE user_id = $1 AND status = 'OPEN' ORDER BY id"
+        ))
+        .await?;
+    let params: [&Param; 1] = [&user_id];
+    let (user, open) = futures::try_join!(client.query_opt(&user_stmt, &params), client.query(&open_stmt, &params))?;
+    Ok(user.map(|u| (u.get("email"), open.iter().map(PositionRow::from_row).collect())))
+}

@@ -1,0 +1,193 @@
+//! The per-user actor: every change to one user's trading state is a message handled here,
+//! one at a time. It starts by loading its truth from Postgres (start-up is recovery), keeps
+//! the user's open positions in memory, and stops itself after a quiet period.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use chrono_tz::Tz;
+use rust_decimal::Decimal;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::error::ApiError;
+use crate::rules::risk::{self, ProfileSelector, RiskProfile};
+use crate::store::trading::{self, CloseRequest, NewSignal, OpenRequest, PositionRow, SignalRow};
+use crate::store::{Store, StoreError};
+
+/// Where an answer goes.
+pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
+
+/// What a user actor can be asked to do (commands, in the imperative).
+pub enum UserCommand {
+    CreateSignal {
+        signal: NewSignal,
+        reply: Reply<SignalRow>,
+    },
+    ClaimSignals {
+        limit: i64,
+        reply: Reply<Vec<SignalRow>>,
+    },
+    OpenPosition {
+        signal_id: i64,
+        qty: Decimal,
+        reply: Reply<PositionRow>,
+    },
+    ClosePosition {
+        position_id: i64,
+        exit_price: Decimal,
+        fees: Decimal,
+        exit_reason: Option<String>,
+        reply: Reply<PositionRow>,
+    },
+    /// Answers how many open positions the actor holds in memory (for tests and metrics).
+    CountOpen {
+        reply: Reply<usize>,
+    },
+}
+
+impl UserCommand {
+    /// Answers the command with `err` without running it.
+    pub fn refuse(self, err: ApiError) {
+        match self {
+            UserCommand::CreateSignal { reply, .. } => drop(reply.send(Err(err))),
+            UserCommand::ClaimSignals { reply, .. } => drop(reply.send(Err(err))),
+            UserCommand::OpenPosition { reply, .. } | UserCommand::ClosePosition { reply, .. } => {
+                drop(reply.send(Err(err)))
+            }
+            UserCommand::CountOpen { reply } => drop(reply.send(Err(err))),
+        }
+    }
+}
+
+/// What every user actor shares.
+pub struct ActorDeps {
+    pub store: Store,
+    pub profiles: ProfileSelector,
+    pub zone: Tz,
+    pub idle: Duration,
+}
+
+pub(crate) struct UserActor {
+    user_id: i64,
+    profile: RiskProfile,
+    open: HashMap<i64, PositionRow>,
+    deps: Arc<ActorDeps>,
+}
+
+/// The actor's life: load, serve until idle or until the mailbox closes, drain, stop.
+pub(crate) async fn run(user_id: i64, mut mailbox: mpsc::Receiver<UserCommand>, deps: Arc<ActorDeps>) {
+    let mut actor = match trading::load_actor_state(&deps.store, user_id).await {
+        Ok(Some((email, open))) => UserActor {
+            user_id,
+            profile: deps.profiles.for_email(&email),
+            open: open.into_iter().map(|p| (p.id, p)).collect(),
+            deps: deps.clone(),
+        },
+        Ok(None) => return refuse_all(mailbox, ApiError::UserNotFound),
+        Err(err) => return refuse_all(mailbox, err.into()),
+    };
+    loop {
+        match tokio::time::timeout(deps.idle, mailbox.recv()).await {
+            Ok(Some(command)) => actor.handle(command).await,
+            Ok(None) => return,
+            Err(_idle) => {
+                // Refuse new messages (senders then start a fresh actor), finish what is queued.
+                mailbox.close();
+                while let Some(command) = mailbox.recv().await {
+                    actor.handle(command).await;
+                }
+                return;
+            }
+        }
+    }
+}
+
+fn refuse_all(mut mailbox: mpsc::Receiver<UserCommand>, err: ApiError) {
+    mailbox.close();
+    while let Ok(command) = mailbox.try_recv() {
+        command.refuse(err.clone());
+    }
+}
+
+impl UserActor {
+    async fn handle(&mut self, command: UserCommand) {
+        let store = &self.deps.store;
+        let user_id = self.user_id;
+        match command {
+            UserCommand::CreateSignal { signal, reply } => {
+                // Creating touches no state the actor guards: queue the write in order and let
+                // the commit answer the caller, without holding up the next message.
+                match store.submit(user_id, None, signal, trading::create_signal) {
+                    Ok(committed) => {
+                        tokio::spawn(async move {
+                            let _ = reply.send(committed.await.map_err(ApiError::from));
+                        });
+                    }
+                    Err(err) => drop(reply.send(Err(err.into()))),
+                }
+            }
+            UserCommand::ClaimSignals { limit, reply } => {
+                let result = store
+                    .write(user_id, None, trading::Claim { user_id, limit }, trading::claim_signals)
+                    .await;
+                let _ = reply.send(result.map_err(ApiError::from));
+            }
+            UserCommand::OpenPosition { signal_id, qty, reply } => {
+                let now = Utc::now();
+                let request = OpenRequest {
+                    user_id,
+                    signal_id,
+                    qty,
+                    profile: self.profile.clone(),
+                    day: risk::risk_day(now, self.deps.zone),
+                    now,
+                };
+                let result = flatten(
+                    store
+                        .write(user_id, Some(user_id), request, trading::open_from_signal)
+                        .await,
+                );
+                if let Ok(position) = &result {
+                    self.open.insert(position.id, position.clone());
+                }
+                let _ = reply.send(result);
+            }
+            UserCommand::ClosePosition {
+                position_id,
+                exit_price,
+                fees,
+                exit_reason,
+                reply,
+            } => {
+                let now = Utc::now();
+                let request = CloseRequest {
+                    user_id,
+                    position_id,
+                    exit_price,
+                    fees,
+                    exit_reason,
+                    day: risk::risk_day(now, self.deps.zone),
+                    now,
+                };
+                let result = flatten(
+                    store
+                        .write(user_id, Some(user_id), request, trading::close_position)
+                        .await,
+                );
+                if result.is_ok() || matches!(result, Err(ApiError::PositionNotOpen(_))) {
+                    self.open.remove(&position_id);
+                }
+                let _ = reply.send(result);
+            }
+            UserCommand::CountOpen { reply } => {
+                let _ = reply.send(Ok(self.open.len()));
+            }
+        }
+    }
+}
+
+fn flatten<T>(result: Result<Result<T, ApiError>, StoreError>) -> Result<T, ApiError> {
+    result.map_err(ApiError::from).and_then(|inner| inner)
+}
