@@ -39,7 +39,7 @@ pub struct TestDb {
 impl TestDb {
     pub fn new() -> TestDb {
         let name = format!("cs_test_{}", uuid_like());
-        admin_sql(&format!("CREATE DATABASE {name}"));
+        admin_sql(&format!("CREATE DATABASE {name} TEMPLATE template0"));
         TestDb {
             url: with_database(&server_url(), &name),
             name,

@@ -34,7 +34,14 @@ pub enum StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
-        if err.is_closed() || err.as_db_error().is_none() {
+        // Connection loss, server shutdown, statement timeouts and exhausted connection slots
+        // are the database being unavailable (503, retry), not a bug (500).
+        let transient = err.is_closed()
+            || err.as_db_error().is_none_or(|db| {
+                let code = db.code().code();
+                code.starts_with("08") || code.starts_with("57") || code == "53300" || code == "40001" || code == "40P01"
+            });
+        if transient {
             StoreError::Unavailable(err.to_string())
         } else {
             StoreError::Db(err.to_string())

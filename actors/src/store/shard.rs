@@ -123,8 +123,9 @@ pub(super) async fn run(
         };
         match commit_batch(client, &mut batch).await {
             Ok(()) => batch.drain(..).for_each(|job| job.commit()),
-            Err(err) if batch.len() > 1 && matches!(err, StoreError::Db(_)) => {
-                // One job broke the shared transaction: run each alone so only it fails.
+            Err(err) if batch.len() > 1 && !client.is_closed() => {
+                // One job broke the shared transaction (or it hit a deadlock with another
+                // daemon): run each alone so only the culprit fails.
                 stats.inner.retried_batches.fetch_add(1, Ordering::Relaxed);
                 tracing::warn!(shard = index, error = %err, size = batch.len(), "batch failed, retrying jobs one by one");
                 for job in batch.drain(..) {

@@ -1,0 +1,122 @@
+//! Exactly-once claims and never-exceeded limits under concurrency, with one daemon and with
+//! two daemons sharing one database (the SQL that commits must hold across processes).
+
+mod common;
+
+use std::collections::HashSet;
+
+use common::*;
+use reqwest::Method;
+
+async fn create_signals(db: &TestDb, user_id: i64, count: usize) {
+    db.sql(&format!(
+        "INSERT INTO signals (user_id, symbol, module, base_risk_percent, entry_price, stop_loss, take_profit) \
+         SELECT {user_id}, 'SYM' || g, 'm', 0.5, 100, 95, 110 FROM generate_series(1, {count}) g"
+    ));
+}
+
+/// 64 concurrent claims (limit 10) over 500 signals, spread over the given daemons.
+async fn claim_storm(daemons: &[&Daemon], token: &str) -> Vec<i64> {
+    let mut tasks = Vec::new();
+    for i in 0..64 {
+        let url = daemons[i % daemons.len()].url("/signals/claim?limit=10");
+        let token = token.to_string();
+        tasks.push(tokio::spawn(async move {
+            let resp = client().post(url).bearer_auth(token).send().await.unwrap();
+            assert_eq!(resp.status(), 200);
+            let body: serde_json::Value = resp.json().await.unwrap();
+            body.as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect::<Vec<_>>()
+        }));
+    }
+    let mut all = Vec::new();
+    for t in tasks {
+        all.extend(t.await.unwrap());
+    }
+    all
+}
+
+fn assert_exactly_once(db: &TestDb, claimed: Vec<i64>) {
+    let unique: HashSet<i64> = claimed.iter().copied().collect();
+    assert_eq!(unique.len(), claimed.len(), "a signal was handed to two claimers");
+    assert_eq!(claimed.len(), 500, "every signal claimed");
+    assert_eq!(db.sql("SELECT count(*) FROM signals WHERE status = 'EXECUTING'"), "500");
+    let audited: i64 = db.sql("SELECT sum((details::json->>'claimed_count')::int) FROM audit_events WHERE action = 'signal.claim'").parse().unwrap();
+    assert_eq!(audited, 500);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_hand_out_each_signal_once() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let (uid, t) = seed_trader(&db, "claims@desk.io");
+    create_signals(&db, uid, 500).await;
+    assert_exactly_once(&db, claim_storm(&[&d], &t).await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_claims_across_two_daemons_hand_out_each_signal_once() {
+    let db = TestDb::new();
+    let a = Daemon::start(&db);
+    let b = Daemon::start(&db);
+    let (uid, t) = seed_trader(&db, "claims2@desk.io");
+    create_signals(&db, uid, 500).await;
+    assert_exactly_once(&db, claim_storm(&[&a, &b], &t).await);
+}
+
+/// 32 concurrent opens for one user; one position is already open and its cooldown has passed,
+/// so exactly one more may open (max_open_positions = 2), whatever the interleaving.
+async fn open_storm(daemons: &[&Daemon], db: &TestDb) {
+    let (uid, t) = seed_trader(db, "opens@desk.io");
+    create_signals(db, uid, 33).await;
+    db.sql("UPDATE signals SET status = 'EXECUTING'");
+    let first: i64 = db.sql("SELECT min(id) FROM signals").parse().unwrap();
+    let (status, _) = call(daemons[0], Method::POST, &format!("/positions/open_from_signal?signal_id={first}&qty=1"), &t, None).await;
+    assert_eq!(status, 200);
+    db.sql(&format!("UPDATE trading_state SET last_trade_at = now() - interval '1 day' WHERE user_id = {uid}"));
+    let ids: Vec<i64> = db.sql(&format!("SELECT string_agg(id::text, ',') FROM signals WHERE id <> {first}")).split(',').map(|s| s.parse().unwrap()).collect();
+    assert_eq!(ids.len(), 32);
+    let mut tasks = Vec::new();
+    for (i, sid) in ids.into_iter().enumerate() {
+        let url = daemons[i % daemons.len()].url(&format!("/positions/open_from_signal?signal_id={sid}&qty=1"));
+        let t = t.clone();
+        tasks.push(tokio::spawn(async move {
+            let resp = client().post(url).bearer_auth(t).send().await.unwrap();
+            let status = resp.status().as_u16();
+            let text = resp.text().await.unwrap();
+            let body: serde_json::Value = serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}"));
+            (status, body["detail"].as_str().unwrap_or_default().to_string())
+        }));
+    }
+    let mut opened = 0;
+    for task in tasks {
+        let (status, detail) = task.await.unwrap();
+        match status {
+            200 => opened += 1,
+            409 => assert!(
+                detail == "Risk block: max open positions reached" || detail.starts_with("Risk block: cooldown active"),
+                "{detail}"
+            ),
+            other => panic!("unexpected {other}: {detail}"),
+        }
+    }
+    assert_eq!(opened, 1, "exactly one more open fits");
+    assert_eq!(db.sql("SELECT count(*) FROM positions WHERE status = 'OPEN'"), "2");
+    assert_eq!(db.sql(&format!("SELECT open_positions FROM trading_state WHERE user_id = {uid}")), "2");
+    assert_eq!(db.sql("SELECT count(*) FROM signals WHERE status = 'OPENED'"), "2");
+    assert_eq!(db.sql("SELECT count(*) FROM audit_events WHERE action LIKE 'position.open.blocked.%'"), "31");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_opens_never_exceed_max_open_positions() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    open_storm(&[&d], &db).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_opens_across_two_daemons_never_exceed_max_open_positions() {
+    let db = TestDb::new();
+    let a = Daemon::start(&db);
+    let b = Daemon::start(&db);
+    open_storm(&[&a, &b], &db).await;
+}
