@@ -25,7 +25,11 @@ async fn claim_storm(daemons: &[&Daemon], token: &str) -> Vec<i64> {
             let resp = client().post(url).bearer_auth(token).send().await.unwrap();
             assert_eq!(resp.status(), 200);
             let body: serde_json::Value = resp.json().await.unwrap();
-            body.as_array().unwrap().iter().map(|s| s["id"].as_i64().unwrap()).collect::<Vec<_>>()
+            body.as_array()
+                .unwrap()
+                .iter()
+                .map(|s| s["id"].as_i64().unwrap())
+                .collect::<Vec<_>>()
         }));
     }
     let mut all = Vec::new();
@@ -40,7 +44,10 @@ fn assert_exactly_once(db: &TestDb, claimed: Vec<i64>) {
     assert_eq!(unique.len(), claimed.len(), "a signal was handed to two claimers");
     assert_eq!(claimed.len(), 500, "every signal claimed");
     assert_eq!(db.sql("SELECT count(*) FROM signals WHERE status = 'EXECUTING'"), "500");
-    let audited: i64 = db.sql("SELECT sum((details::json->>'claimed_count')::int) FROM audit_events WHERE action = 'signal.claim'").parse().unwrap();
+    let audited: i64 = db
+        .sql("SELECT sum((details::json->>'claimed_count')::int) FROM audit_events WHERE action = 'signal.claim'")
+        .parse()
+        .unwrap();
     assert_eq!(audited, 500);
 }
 
@@ -70,10 +77,25 @@ async fn open_storm(daemons: &[&Daemon], db: &TestDb) {
     create_signals(db, uid, 33).await;
     db.sql("UPDATE signals SET status = 'EXECUTING'");
     let first: i64 = db.sql("SELECT min(id) FROM signals").parse().unwrap();
-    let (status, _) = call(daemons[0], Method::POST, &format!("/positions/open_from_signal?signal_id={first}&qty=1"), &t, None).await;
+    let (status, _) = call(
+        daemons[0],
+        Method::POST,
+        &format!("/positions/open_from_signal?signal_id={first}&qty=1"),
+        &t,
+        None,
+    )
+    .await;
     assert_eq!(status, 200);
-    db.sql(&format!("UPDATE trading_state SET last_trade_at = now() - interval '1 day' WHERE user_id = {uid}"));
-    let ids: Vec<i64> = db.sql(&format!("SELECT string_agg(id::text, ',') FROM signals WHERE id <> {first}")).split(',').map(|s| s.parse().unwrap()).collect();
+    db.sql(&format!(
+        "UPDATE trading_state SET last_trade_at = now() - interval '1 day' WHERE user_id = {uid}"
+    ));
+    let ids: Vec<i64> = db
+        .sql(&format!(
+            "SELECT string_agg(id::text, ',') FROM signals WHERE id <> {first}"
+        ))
+        .split(',')
+        .map(|s| s.parse().unwrap())
+        .collect();
     assert_eq!(ids.len(), 32);
     let mut tasks = Vec::new();
     for (i, sid) in ids.into_iter().enumerate() {
@@ -101,9 +123,17 @@ async fn open_storm(daemons: &[&Daemon], db: &TestDb) {
     }
     assert_eq!(opened, 1, "exactly one more open fits");
     assert_eq!(db.sql("SELECT count(*) FROM positions WHERE status = 'OPEN'"), "2");
-    assert_eq!(db.sql(&format!("SELECT open_positions FROM trading_state WHERE user_id = {uid}")), "2");
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT open_positions FROM trading_state WHERE user_id = {uid}"
+        )),
+        "2"
+    );
     assert_eq!(db.sql("SELECT count(*) FROM signals WHERE status = 'OPENED'"), "2");
-    assert_eq!(db.sql("SELECT count(*) FROM audit_events WHERE action LIKE 'position.open.blocked.%'"), "31");
+    assert_eq!(
+        db.sql("SELECT count(*) FROM audit_events WHERE action LIKE 'position.open.blocked.%'"),
+        "31"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -430,3 +430,42 @@ impl Daemon {
         Daemon::spawn(db_url, env, "0")
     }
 }
+
+/// Runs SQL against any database URL, returning psql's unaligned output.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-qtA", "-v", "ON_ERROR_STOP=1", "-c", sql])
+        .output()
+        .expect("psql");
+    assert!(
+        out.status.success(),
+        "psql failed: {sql}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// Seeds `count` traders `prefix{i}@load.test`, each with one EXECUTING signal; returns (user id, signal id, token).
+pub fn seed_traders_with_signal(db_url: &str, prefix: &str, count: usize) -> Vec<(i64, i64, String)> {
+    let rows = psql(
+        db_url,
+        &format!(
+            "WITH u AS (INSERT INTO users (email, password_hash) SELECT '{prefix}' || g || '@load.test', 'x' \
+             FROM generate_series(1, {count}) g RETURNING id, email), \
+             t AS (INSERT INTO trading_state (user_id) SELECT id FROM u), \
+             s AS (INSERT INTO signals (user_id, symbol, module, base_risk_percent, entry_price, stop_loss, take_profit, status) \
+             SELECT id, 'BTCUSDT', 'm', 0.5, 100, 95, 110, 'EXECUTING' FROM u RETURNING id, user_id) \
+             SELECT u.id, s.id, u.email FROM u JOIN s ON s.user_id = u.id ORDER BY u.id"
+        ),
+    );
+    rows.lines()
+        .map(|line| {
+            let parts: Vec<&str> = line.split('|').collect();
+            (
+                parts[0].parse().unwrap(),
+                parts[1].parse().unwrap(),
+                mint_token(parts[2], "trader"),
+            )
+        })
+        .collect()
+}

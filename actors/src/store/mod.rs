@@ -39,7 +39,11 @@ impl From<tokio_postgres::Error> for StoreError {
         let transient = err.is_closed()
             || err.as_db_error().is_none_or(|db| {
                 let code = db.code().code();
-                code.starts_with("08") || code.starts_with("57") || code == "53300" || code == "40001" || code == "40P01"
+                code.starts_with("08")
+                    || code.starts_with("57")
+                    || code == "53300"
+                    || code == "40001"
+                    || code == "40P01"
             });
         if transient {
             StoreError::Unavailable(err.to_string())
