@@ -66,7 +66,7 @@ impl Application {
         migrate(settings.database_url.expose_secret()).await?;
         let store = Store::start(&settings.store_config()).map_err(|e: StoreError| anyhow::anyhow!(e))?;
         let users = UserRegistry::new(ActorDeps {
-            store: store.clone(),
+            persistence: Arc::new(store.clone()),
             profiles: settings.profile_selector(),
             zone: settings.risk_timezone,
             idle: std::time::Duration::from_secs(settings.user_actor_idle_secs.max(1)),

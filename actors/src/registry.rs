@@ -135,10 +135,7 @@ impl UserRegistry {
                     metrics::counter!("user_actor_restarts_total").increment(1);
                     tracing::error!(user_id, "user actor panicked; restarting it from the database");
                     let mut actors = registry.lock();
-                    if !actors.contains_key(&user_id) {
-                        let handle = registry.spawn(user_id);
-                        actors.insert(user_id, handle);
-                    }
+                    actors.entry(user_id).or_insert_with(|| registry.spawn(user_id));
                 }
             }
         });

@@ -15,6 +15,7 @@ use crate::error::ApiError;
 use crate::rules::risk::{self, ProfileSelector, RiskProfile};
 use crate::store::trading::{self, CloseRequest, NewSignal, OpenRequest, PositionRow, SignalRow};
 use crate::store::{Store, StoreError};
+use futures::future::BoxFuture;
 
 /// Where an answer goes.
 pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
@@ -61,9 +62,51 @@ impl UserCommand {
     }
 }
 
+/// The writes and the start-up read a user actor needs, behind a trait so the actor can be
+/// measured (and tested) with persistence stubbed out.
+#[async_trait::async_trait]
+pub trait TradingPersistence: Send + Sync + 'static {
+    /// Queues the creation now (fixing its order) and returns the future of its commit.
+    fn create_signal(&self, signal: NewSignal)
+        -> Result<BoxFuture<'static, Result<SignalRow, StoreError>>, StoreError>;
+    async fn claim_signals(&self, claim: trading::Claim) -> Result<Vec<SignalRow>, StoreError>;
+    async fn open_position(&self, request: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError>;
+    async fn close_position(&self, request: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError>;
+    /// The user's email and open positions, or None when the user does not exist.
+    async fn load_user(&self, user_id: i64) -> Result<Option<(String, Vec<PositionRow>)>, StoreError>;
+}
+
+/// The real persistence: group-committed writes on the user's shard.
+#[async_trait::async_trait]
+impl TradingPersistence for Store {
+    fn create_signal(
+        &self,
+        signal: NewSignal,
+    ) -> Result<BoxFuture<'static, Result<SignalRow, StoreError>>, StoreError> {
+        let user_id = signal.user_id;
+        Ok(Box::pin(self.submit(user_id, None, signal, trading::create_signal)?))
+    }
+    async fn claim_signals(&self, claim: trading::Claim) -> Result<Vec<SignalRow>, StoreError> {
+        self.write(claim.user_id, None, claim, trading::claim_signals).await
+    }
+    async fn open_position(&self, request: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        let user_id = request.user_id;
+        self.write(user_id, Some(user_id), request, trading::open_from_signal)
+            .await
+    }
+    async fn close_position(&self, request: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        let user_id = request.user_id;
+        self.write(user_id, Some(user_id), request, trading::close_position)
+            .await
+    }
+    async fn load_user(&self, user_id: i64) -> Result<Option<(String, Vec<PositionRow>)>, StoreError> {
+        trading::load_actor_state(self, user_id).await
+    }
+}
+
 /// What every user actor shares.
 pub struct ActorDeps {
-    pub store: Store,
+    pub persistence: Arc<dyn TradingPersistence>,
     pub profiles: ProfileSelector,
     pub zone: Tz,
     pub idle: Duration,
@@ -78,7 +121,7 @@ pub(crate) struct UserActor {
 
 /// The actor's life: load, serve until idle or until the mailbox closes, drain, stop.
 pub(crate) async fn run(user_id: i64, mut mailbox: mpsc::Receiver<UserCommand>, deps: Arc<ActorDeps>) {
-    let mut actor = match trading::load_actor_state(&deps.store, user_id).await {
+    let mut actor = match deps.persistence.load_user(user_id).await {
         Ok(Some((email, open))) => UserActor {
             user_id,
             profile: deps.profiles.for_email(&email),
@@ -113,13 +156,13 @@ fn refuse_all(mut mailbox: mpsc::Receiver<UserCommand>, err: ApiError) {
 
 impl UserActor {
     async fn handle(&mut self, command: UserCommand) {
-        let store = &self.deps.store;
+        let persistence = &self.deps.persistence;
         let user_id = self.user_id;
         match command {
             UserCommand::CreateSignal { signal, reply } => {
                 // Creating touches no state the actor guards: queue the write in order and let
                 // the commit answer the caller, without holding up the next message.
-                match store.submit(user_id, None, signal, trading::create_signal) {
+                match persistence.create_signal(signal) {
                     Ok(committed) => {
                         tokio::spawn(async move {
                             let _ = reply.send(committed.await.map_err(ApiError::from));
@@ -129,9 +172,7 @@ impl UserActor {
                 }
             }
             UserCommand::ClaimSignals { limit, reply } => {
-                let result = store
-                    .write(user_id, None, trading::Claim { user_id, limit }, trading::claim_signals)
-                    .await;
+                let result = persistence.claim_signals(trading::Claim { user_id, limit }).await;
                 let _ = reply.send(result.map_err(ApiError::from));
             }
             UserCommand::OpenPosition { signal_id, qty, reply } => {
@@ -144,11 +185,7 @@ impl UserActor {
                     day: risk::risk_day(now, self.deps.zone),
                     now,
                 };
-                let result = flatten(
-                    store
-                        .write(user_id, Some(user_id), request, trading::open_from_signal)
-                        .await,
-                );
+                let result = flatten(persistence.open_position(request).await);
                 if let Ok(position) = &result {
                     self.open.insert(position.id, position.clone());
                 }
@@ -171,11 +208,7 @@ impl UserActor {
                     day: risk::risk_day(now, self.deps.zone),
                     now,
                 };
-                let result = flatten(
-                    store
-                        .write(user_id, Some(user_id), request, trading::close_position)
-                        .await,
-                );
+                let result = flatten(persistence.close_position(request).await);
                 if result.is_ok() || matches!(result, Err(ApiError::PositionNotOpen(_))) {
                     self.open.remove(&position_id);
                 }
