@@ -8,6 +8,7 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use actors::registry::UserRegistry;
+use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
 use actors::user_actor::ActorDeps;
 use actors::ApiError;
@@ -71,7 +72,10 @@ impl Application {
             zone: settings.risk_timezone,
             idle: std::time::Duration::from_secs(settings.user_actor_idle_secs.max(1)),
         });
+        let user_cache = Arc::new(UserCache::default());
+        user_cache.start_listener(settings.database_url.expose_secret().to_string());
         let state = Arc::new(AppState {
+            user_cache,
             jwt: JwtKeys::new(&settings.secret_key),
             store,
             users,

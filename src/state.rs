@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use actors::registry::UserRegistry;
+use actors::store::user_cache::UserCache;
 use actors::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -15,6 +16,8 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub metrics: Option<PrometheusHandle>,
     pub users: UserRegistry,
+    /// Who tokens name, kept fresh by Postgres notifications.
+    pub user_cache: Arc<UserCache>,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

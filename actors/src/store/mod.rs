@@ -10,6 +10,7 @@ pub mod audit;
 pub mod risk;
 mod shard;
 pub mod trading;
+pub mod user_cache;
 pub mod users;
 
 use std::future::Future;
