@@ -6,6 +6,7 @@ use actors::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 
 pub struct AppState {
@@ -13,6 +14,8 @@ pub struct AppState {
     pub store: Store,
     pub jwt: JwtKeys,
     pub metrics: Option<PrometheusHandle>,
+    /// Failed-login counters per account and per client address.
+    pub login_throttle: LoginThrottle,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

@@ -7,8 +7,10 @@
 //! answers `Unavailable` at once (the HTTP facade turns it into 503 + Retry-After).
 
 pub mod audit;
-mod shard;
+pub mod audit_queries;
 pub mod risk;
+mod shard;
+pub mod two_factor;
 pub mod users;
 
 use std::future::Future;
