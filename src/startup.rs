@@ -80,6 +80,7 @@ impl Application {
             store,
             users,
             metrics: metrics_handle(),
+            login_throttle: crate::auth::throttle::LoginThrottle::default(),
             settings: settings.clone(),
         });
         crate::cli::bootstrap_admin(&state).await?;
@@ -114,6 +115,11 @@ impl Application {
 }
 
 /// Unknown routes answer JSON, and a known path with the wrong method answers 405.
-async fn not_found(_req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    Err(HttpError::Api(ApiError::RouteNotFound))
+/// A path is "known" when the OpenAPI document lists it (a `{param}` is one segment).
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    if crate::openapi::is_known_path(req.path()) {
+        Err(HttpError::Api(ApiError::MethodNotAllowed))
+    } else {
+        Err(HttpError::Api(ApiError::RouteNotFound))
+    }
 }

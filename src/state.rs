@@ -8,6 +8,7 @@ use actors::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 
 pub struct AppState {
@@ -18,6 +19,8 @@ pub struct AppState {
     pub users: UserRegistry,
     /// Who tokens name, kept fresh by Postgres notifications.
     pub user_cache: Arc<UserCache>,
+    /// Failed-login counters per account and per client address.
+    pub login_throttle: LoginThrottle,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

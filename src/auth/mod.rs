@@ -2,6 +2,8 @@
 
 pub mod jwt;
 pub mod password;
+pub mod throttle;
+pub mod totp;
 
 use std::future::Future;
 use std::pin::Pin;

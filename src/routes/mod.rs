@@ -1,14 +1,22 @@
 //! HTTP routes, one module per contract section. Handlers are thin: extract, authenticate,
 //! send one message (or run one query), map the reply.
 
+pub mod audit;
+pub mod auth;
+pub mod docs;
 pub mod health;
 pub mod metrics;
 pub mod positions;
 pub mod signals;
+pub mod users;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     health::configure(cfg);
     metrics::configure(cfg);
     signals::configure(cfg);
     positions::configure(cfg);
+    auth::configure(cfg);
+    docs::configure(cfg);
+    users::configure(cfg);
+    audit::configure(cfg);
 }

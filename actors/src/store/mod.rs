@@ -7,9 +7,11 @@
 //! answers `Unavailable` at once (the HTTP facade turns it into 503 + Retry-After).
 
 pub mod audit;
+pub mod audit_queries;
 pub mod risk;
 mod shard;
 pub mod trading;
+pub mod two_factor;
 pub mod user_cache;
 pub mod users;
 
