@@ -54,3 +54,17 @@ async fn eventually(d: &Daemon, token: &str) -> (u16, serde_json::Value) {
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
     }
 }
+
+#[tokio::test]
+async fn a_demoted_admin_loses_admin_routes_on_the_very_next_request() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let t = admin(&d, "boss@desk.io").await;
+    for _ in 0..3 {
+        assert_eq!(call(&d, Method::GET, "/users", &t, None).await.0, 200);
+        assert_eq!(call(&d, Method::GET, "/users/me", &t, None).await.0, 200);
+    }
+    db.sql("UPDATE users SET role = 'trader' WHERE email = 'boss@desk.io'");
+    let (status, body) = call(&d, Method::GET, "/users", &t, None).await;
+    assert_eq!((status, body["detail"].as_str()), (403, Some("Insufficient permissions")));
+}
