@@ -66,5 +66,8 @@ async fn a_demoted_admin_loses_admin_routes_on_the_very_next_request() {
     }
     db.sql("UPDATE users SET role = 'trader' WHERE email = 'boss@desk.io'");
     let (status, body) = call(&d, Method::GET, "/users", &t, None).await;
-    assert_eq!((status, body["detail"].as_str()), (403, Some("Insufficient permissions")));
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (403, Some("Insufficient permissions"))
+    );
 }

@@ -10,9 +10,8 @@ use actors::registry::UserRegistry;
 use actors::rules::risk::ProfileSelector;
 use actors::store::trading::{Claim, CloseRequest, NewSignal, OpenRequest, PositionRow, SignalRow};
 use actors::store::StoreError;
-use actors::user_actor::{ActorDeps, TradingPersistence, UserCommand};
+use actors::user_actor::{ActorDeps, Submitted, TradingPersistence, UserCommand};
 use criterion::{criterion_group, criterion_main, Criterion};
-use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 
 struct StubPersistence;
@@ -36,11 +35,12 @@ fn signal(id: i64, user_id: i64) -> SignalRow {
 
 #[async_trait::async_trait]
 impl TradingPersistence for StubPersistence {
-    fn create_signal(&self, s: NewSignal) -> Result<BoxFuture<'static, Result<SignalRow, StoreError>>, StoreError> {
+    fn create_signal(&self, s: NewSignal) -> Submitted<SignalRow> {
         Ok(Box::pin(async move { Ok(signal(1, s.user_id)) }))
     }
-    async fn claim_signals(&self, c: Claim) -> Result<Vec<SignalRow>, StoreError> {
-        Ok(vec![signal(1, c.user_id)])
+    fn claim_signals(&self, c: Claim) -> Submitted<Vec<SignalRow>> {
+        let user_id = c.user_id;
+        Ok(Box::pin(async move { Ok(vec![signal(1, user_id)]) }))
     }
     async fn open_position(&self, _: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
         Ok(Err(ApiError::SignalNotFound))

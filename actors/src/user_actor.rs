@@ -62,14 +62,18 @@ impl UserCommand {
     }
 }
 
+/// A write queued in order, and the future of its commit.
+pub type Submitted<T> = Result<BoxFuture<'static, Result<T, StoreError>>, StoreError>;
+
 /// The writes and the start-up read a user actor needs, behind a trait so the actor can be
 /// measured (and tested) with persistence stubbed out.
 #[async_trait::async_trait]
 pub trait TradingPersistence: Send + Sync + 'static {
     /// Queues the creation now (fixing its order) and returns the future of its commit.
-    fn create_signal(&self, signal: NewSignal)
-        -> Result<BoxFuture<'static, Result<SignalRow, StoreError>>, StoreError>;
-    async fn claim_signals(&self, claim: trading::Claim) -> Result<Vec<SignalRow>, StoreError>;
+    fn create_signal(&self, signal: NewSignal) -> Submitted<SignalRow>;
+    /// Queues the claim now. Claims need not wait for each other: the shard runs them in
+    /// order, and each sees the previous one's updates (same or later transaction).
+    fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<SignalRow>>;
     async fn open_position(&self, request: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError>;
     async fn close_position(&self, request: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError>;
     /// The user's email and open positions, or None when the user does not exist.
@@ -79,15 +83,17 @@ pub trait TradingPersistence: Send + Sync + 'static {
 /// The real persistence: group-committed writes on the user's shard.
 #[async_trait::async_trait]
 impl TradingPersistence for Store {
-    fn create_signal(
-        &self,
-        signal: NewSignal,
-    ) -> Result<BoxFuture<'static, Result<SignalRow, StoreError>>, StoreError> {
+    fn create_signal(&self, signal: NewSignal) -> Submitted<SignalRow> {
         let user_id = signal.user_id;
         Ok(Box::pin(self.submit(user_id, None, signal, trading::create_signal)?))
     }
-    async fn claim_signals(&self, claim: trading::Claim) -> Result<Vec<SignalRow>, StoreError> {
-        self.write(claim.user_id, None, claim, trading::claim_signals).await
+    fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<SignalRow>> {
+        Ok(Box::pin(self.submit(
+            claim.user_id,
+            None,
+            claim,
+            trading::claim_signals,
+        )?))
     }
     async fn open_position(&self, request: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
         let user_id = request.user_id;
@@ -159,21 +165,11 @@ impl UserActor {
         let persistence = &self.deps.persistence;
         let user_id = self.user_id;
         match command {
-            UserCommand::CreateSignal { signal, reply } => {
-                // Creating touches no state the actor guards: queue the write in order and let
-                // the commit answer the caller, without holding up the next message.
-                match persistence.create_signal(signal) {
-                    Ok(committed) => {
-                        tokio::spawn(async move {
-                            let _ = reply.send(committed.await.map_err(ApiError::from));
-                        });
-                    }
-                    Err(err) => drop(reply.send(Err(err.into()))),
-                }
-            }
+            // Creating and claiming touch no state the actor guards: queue the write in order
+            // and let the commit answer the caller, without holding up the next message.
+            UserCommand::CreateSignal { signal, reply } => answer_on_commit(persistence.create_signal(signal), reply),
             UserCommand::ClaimSignals { limit, reply } => {
-                let result = persistence.claim_signals(trading::Claim { user_id, limit }).await;
-                let _ = reply.send(result.map_err(ApiError::from));
+                answer_on_commit(persistence.claim_signals(trading::Claim { user_id, limit }), reply)
             }
             UserCommand::OpenPosition { signal_id, qty, reply } => {
                 let now = Utc::now();
@@ -218,6 +214,17 @@ impl UserActor {
                 let _ = reply.send(Ok(self.open.len()));
             }
         }
+    }
+}
+
+fn answer_on_commit<T: Send + 'static>(submitted: Submitted<T>, reply: Reply<T>) {
+    match submitted {
+        Ok(committed) => {
+            tokio::spawn(async move {
+                let _ = reply.send(committed.await.map_err(ApiError::from));
+            });
+        }
+        Err(err) => drop(reply.send(Err(err.into()))),
     }
 }
 

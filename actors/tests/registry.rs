@@ -10,8 +10,7 @@ use actors::registry::UserRegistry;
 use actors::rules::risk::ProfileSelector;
 use actors::store::trading::{Claim, CloseRequest, NewSignal, OpenRequest, PositionRow, SignalRow};
 use actors::store::StoreError;
-use actors::user_actor::{ActorDeps, TradingPersistence, UserCommand};
-use futures::future::BoxFuture;
+use actors::user_actor::{ActorDeps, Submitted, TradingPersistence, UserCommand};
 use rust_decimal::Decimal;
 
 #[derive(Default)]
@@ -20,8 +19,8 @@ struct Stub {
     claims: AtomicUsize,
     /// Claims with this limit panic inside the actor.
     panic_limit: i64,
-    /// Claims take this long (to fill a mailbox).
-    claim_delay_ms: u64,
+    /// Opens take this long (the actor waits for them, so its mailbox fills).
+    open_delay_ms: u64,
 }
 
 fn position(id: i64) -> PositionRow {
@@ -48,18 +47,18 @@ fn position(id: i64) -> PositionRow {
 
 #[async_trait::async_trait]
 impl TradingPersistence for Stub {
-    fn create_signal(&self, _: NewSignal) -> Result<BoxFuture<'static, Result<SignalRow, StoreError>>, StoreError> {
+    fn create_signal(&self, _: NewSignal) -> Submitted<SignalRow> {
         Err(StoreError::Unavailable("not used".into()))
     }
-    async fn claim_signals(&self, c: Claim) -> Result<Vec<SignalRow>, StoreError> {
+    fn claim_signals(&self, c: Claim) -> Submitted<Vec<SignalRow>> {
         self.claims.fetch_add(1, Ordering::SeqCst);
         if c.limit == self.panic_limit {
             panic!("injected failure");
         }
-        tokio::time::sleep(Duration::from_millis(self.claim_delay_ms)).await;
-        Ok(Vec::new())
+        Ok(Box::pin(async { Ok(Vec::new()) }))
     }
     async fn open_position(&self, _: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        tokio::time::sleep(Duration::from_millis(self.open_delay_ms)).await;
         Ok(Err(ApiError::SignalNotFound))
     }
     async fn close_position(&self, _: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
@@ -141,7 +140,7 @@ async fn an_unknown_user_is_refused() {
 #[tokio::test]
 async fn a_full_mailbox_refuses_at_once() {
     let stub = Arc::new(Stub {
-        claim_delay_ms: 200,
+        open_delay_ms: 200,
         panic_limit: -1,
         ..Default::default()
     });
@@ -151,7 +150,14 @@ async fn a_full_mailbox_refuses_at_once() {
     let mut pending = Vec::new();
     for _ in 0..(actors::registry::MAILBOX_CAPACITY + 20) {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        match users.tell(1, UserCommand::ClaimSignals { limit: 1, reply }) {
+        match users.tell(
+            1,
+            UserCommand::OpenPosition {
+                signal_id: 1,
+                qty: Decimal::ONE,
+                reply,
+            },
+        ) {
             Ok(()) => pending.push(answer),
             Err(err) => {
                 assert_eq!(err, ApiError::Unavailable { retry_after_secs: 1 });
