@@ -9,6 +9,7 @@
 pub mod audit;
 mod shard;
 pub mod risk;
+pub mod summary;
 pub mod users;
 
 use std::future::Future;
