@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use actors::market::MarketHub;
+use actors::notifier::Notifier;
 use actors::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -13,6 +15,10 @@ pub struct AppState {
     pub store: Store,
     pub jwt: JwtKeys,
     pub metrics: Option<PrometheusHandle>,
+    /// Who holds open positions in which market; the fan-out of price ticks.
+    pub market: Arc<MarketHub>,
+    /// Telegram notifications (never blocks, never fails the caller).
+    pub notifier: Notifier,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

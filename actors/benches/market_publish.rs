@@ -30,7 +30,11 @@ fn hub_with(positions: usize, users: usize) -> (Arc<Counting>, MarketHub) {
     let sink = Arc::new(Counting::default());
     let hub = MarketHub::new(sink.clone());
     for other in 0..10 {
-        let symbol = if other == 0 { "BTCUSDT".to_string() } else { format!("ALT{other}USDT") };
+        let symbol = if other == 0 {
+            "BTCUSDT".to_string()
+        } else {
+            format!("ALT{other}USDT")
+        };
         for p in 0..positions {
             hub.subscribe(Exchange::Binance, &symbol, (p % users) as i64 + 1);
         }

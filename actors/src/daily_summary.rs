@@ -46,7 +46,10 @@ pub fn day_end(now: DateTime<Utc>, zone: Tz) -> (NaiveDate, DateTime<Utc>) {
         .earliest()
         .or_else(|| {
             (1..=4)
-                .filter_map(|h| zone.from_local_datetime(&(midnight + chrono::Duration::hours(h))).earliest())
+                .filter_map(|h| {
+                    zone.from_local_datetime(&(midnight + chrono::Duration::hours(h)))
+                        .earliest()
+                })
                 .next()
         })
         .map(|t| t.with_timezone(&Utc))

@@ -357,10 +357,7 @@ mod tests {
             .collect();
         expected.sort();
         assert_eq!(users, expected);
-        assert_eq!(
-            hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]),
-            1000
-        );
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]), 1000);
         assert!(sink.delivered() >= 1000);
     }
 }

@@ -159,7 +159,11 @@ const MAX_FREE_TEXT: usize = 300;
 
 fn free_text(text: &str) -> String {
     let clipped: String = text.chars().take(MAX_FREE_TEXT).collect();
-    let suffix = if text.chars().count() > MAX_FREE_TEXT { "…" } else { "" };
+    let suffix = if text.chars().count() > MAX_FREE_TEXT {
+        "…"
+    } else {
+        ""
+    };
     format!("{}{suffix}", escape_html(&clipped))
 }
 
@@ -478,7 +482,11 @@ impl Worker {
             }
             let wait = match wait {
                 Some(asked) if asked > self.config.max_retry_after => {
-                    tracing::warn!(kind, retry_after_secs = asked.as_secs(), "telegram asked to wait too long");
+                    tracing::warn!(
+                        kind,
+                        retry_after_secs = asked.as_secs(),
+                        "telegram asked to wait too long"
+                    );
                     break;
                 }
                 Some(asked) => asked,

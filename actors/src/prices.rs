@@ -94,7 +94,10 @@ impl BinancePrices {
         if status != 200 {
             return Err(PriceError::Status(status));
         }
-        let tickers: Vec<BinanceTicker> = response.json().await.map_err(|e| PriceError::Body(e.without_url().to_string()))?;
+        let tickers: Vec<BinanceTicker> = response
+            .json()
+            .await
+            .map_err(|e| PriceError::Body(e.without_url().to_string()))?;
         Ok(tickers
             .into_iter()
             .filter_map(|t| {
@@ -186,7 +189,10 @@ impl PriceSource for IbkrBridgePrices {
             if status != 200 {
                 return Err(PriceError::Status(status));
             }
-            let body: BridgePrices = response.json().await.map_err(|e| PriceError::Body(e.without_url().to_string()))?;
+            let body: BridgePrices = response
+                .json()
+                .await
+                .map_err(|e| PriceError::Body(e.without_url().to_string()))?;
             prices.extend(body.prices.into_iter().filter_map(|(symbol, price)| {
                 let price = price?;
                 (price > Decimal::ZERO).then(|| (normalize_symbol(&symbol), price))

@@ -7,8 +7,8 @@
 //! answers `Unavailable` at once (the HTTP facade turns it into 503 + Retry-After).
 
 pub mod audit;
-mod shard;
 pub mod risk;
+mod shard;
 pub mod summary;
 pub mod users;
 
