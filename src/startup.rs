@@ -7,6 +7,9 @@ use std::sync::{Arc, OnceLock};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actors::market::{MarketHub, NullTickSink};
+use actors::notifier::{Notifier, NotifierConfig, Redacted};
+use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
 use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
@@ -17,7 +20,7 @@ use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
 
 use crate::auth::jwt::JwtKeys;
-use crate::config::Settings;
+use crate::config::{ExitMonitorMode, Settings};
 use crate::http::HttpError;
 use crate::state::AppState;
 
@@ -74,9 +77,12 @@ impl Application {
         });
         let user_cache = Arc::new(UserCache::default());
         user_cache.start_listener(settings.database_url.expose_secret().to_string());
+        let (market, notifier) = start_exit_monitor(&settings, &store);
         let state = Arc::new(AppState {
             user_cache,
             jwt: JwtKeys::new(&settings.secret_key),
+            market,
+            notifier,
             store,
             users,
             metrics: metrics_handle(),
@@ -112,6 +118,40 @@ impl Application {
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
     }
+}
+
+/// The notifier, the market hub, the price pollers (one per exchange, unless
+/// `EXIT_MONITOR_MODE=off`) and the daily-summary task.
+fn start_exit_monitor(settings: &Settings, store: &Store) -> (Arc<MarketHub>, Notifier) {
+    let notifier = Notifier::start(NotifierConfig {
+        api_base_url: settings.telegram_api_base_url.clone(),
+        bot_token: settings
+            .telegram_bot_token
+            .as_ref()
+            .map(|t| Redacted::new(t.expose_secret().to_string())),
+        chat_id: settings.telegram_chat_id.clone(),
+        ..NotifierConfig::default()
+    });
+    // Counts ticks until the user-actor registry is wired in as the sink.
+    let market = Arc::new(MarketHub::new(Arc::new(NullTickSink::default())));
+    if settings.exit_monitor_mode != ExitMonitorMode::Off {
+        let interval = std::time::Duration::from_secs(settings.price_poll_interval_secs.max(1));
+        let client = prices::http_client(std::time::Duration::from_secs(10));
+        let binance = prices::BinancePrices::new(client.clone(), &settings.binance_base_url);
+        PricePoller::new(Arc::new(binance), market.clone(), interval).spawn();
+        if let Some(bridge) = &settings.ibkr_bridge_base_url {
+            let ibkr = prices::IbkrBridgePrices::new(client, bridge);
+            PricePoller::new(Arc::new(ibkr), market.clone(), interval).spawn();
+        }
+    }
+    if notifier.is_enabled() {
+        tokio::spawn(actors::daily_summary::run_daily_summaries(
+            store.clone(),
+            notifier.clone(),
+            settings.risk_timezone,
+        ));
+    }
+    (market, notifier)
 }
 
 /// Unknown routes answer JSON, and a known path with the wrong method answers 405.

@@ -2,6 +2,8 @@
 
 use std::sync::Arc;
 
+use actors::market::MarketHub;
+use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
 use actors::store::user_cache::UserCache;
 use actors::store::Store;
@@ -21,6 +23,10 @@ pub struct AppState {
     pub user_cache: Arc<UserCache>,
     /// Failed-login counters per account and per client address.
     pub login_throttle: LoginThrottle,
+    /// Who holds open positions in which market; the fan-out of price ticks.
+    pub market: Arc<MarketHub>,
+    /// Telegram notifications (never blocks, never fails the caller).
+    pub notifier: Notifier,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

@@ -5,6 +5,7 @@ pub mod audit;
 pub mod auth;
 pub mod docs;
 pub mod health;
+pub mod market;
 pub mod metrics;
 pub mod positions;
 pub mod signals;
@@ -19,4 +20,5 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     docs::configure(cfg);
     users::configure(cfg);
     audit::configure(cfg);
+    market::configure(cfg);
 }

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod audit_queries;
 pub mod risk;
 mod shard;
+pub mod summary;
 pub mod trading;
 pub mod two_factor;
 pub mod user_cache;
