@@ -3,6 +3,7 @@
 pub mod crypto;
 pub mod domain;
 pub mod error;
+pub mod exchange;
 pub mod rules;
 pub mod store;
 

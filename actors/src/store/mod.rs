@@ -9,6 +9,9 @@
 pub mod audit;
 mod shard;
 pub mod risk;
+pub mod secrets;
+pub mod security;
+pub mod strategy;
 pub mod users;
 
 use std::future::Future;
