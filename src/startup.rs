@@ -63,7 +63,18 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         migrate(settings.database_url.expose_secret()).await?;
         let store = Store::start(&settings.store_config()).map_err(|e: StoreError| anyhow::anyhow!(e))?;
+        let keyring = Arc::new(settings.key_ring().map_err(|e| anyhow::anyhow!(e))?);
+        for id in keyring.stretched_key_ids() {
+            tracing::warn!(
+                key_id = id,
+                "encryption key is free text stretched with SHA-256; prefer 32 random bytes as base64 or hex"
+            );
+        }
+        let exchanges = actors::exchange::Exchanges::start(&settings.exchange_config())
+            .context("building the exchange HTTP clients")?;
         let state = Arc::new(AppState {
+            keyring,
+            exchanges,
             jwt: JwtKeys::new(&settings.secret_key),
             store,
             metrics: metrics_handle(),

@@ -13,6 +13,10 @@ pub struct AppState {
     pub store: Store,
     pub jwt: JwtKeys,
     pub metrics: Option<PrometheusHandle>,
+    /// Exchange-secret encryption keys, newest first.
+    pub keyring: Arc<actors::crypto::KeyRing>,
+    /// The ExchangeActors (BINANCE, IBKR).
+    pub exchanges: actors::exchange::Exchanges,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

@@ -218,6 +218,11 @@ impl KeyRing {
         self.keys.first().map(|(id, _)| id.as_str()).unwrap_or("")
     }
 
+    /// The newest key and its id (new values are sealed with it).
+    pub fn newest(&self) -> Option<(&str, &KeyMaterial)> {
+        self.keys.first().map(|(id, k)| (id.as_str(), k))
+    }
+
     /// The id of the ring key with the same bytes as `key`, if any.
     pub fn id_of(&self, key: &KeyMaterial) -> Option<&str> {
         self.keys

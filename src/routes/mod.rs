@@ -2,9 +2,17 @@
 //! send one message (or run one query), map the reply.
 
 pub mod health;
+pub mod execution;
 pub mod metrics;
+pub mod secrets;
+pub mod security;
+pub mod strategy;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     health::configure(cfg);
     metrics::configure(cfg);
+    secrets::configure(cfg);
+    strategy::configure(cfg);
+    execution::configure(cfg);
+    security::configure(cfg);
 }
