@@ -32,6 +32,11 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "Binance testnet REST base URL",
     ),
     (
+        "EXCHANGE_HTTP_TIMEOUT_MS",
+        Some("10000"),
+        "timeout of one Binance/IBKR upstream request (orders are never retried)",
+    ),
+    (
         "IBKR_BRIDGE_BASE_URL",
         Some(""),
         "IBKR paper bridge base URL (empty = simulated)",
@@ -162,6 +167,7 @@ pub struct Settings {
     pub port: u16,
     pub binance_base_url: String,
     pub ibkr_bridge_base_url: Option<String>,
+    pub exchange_http_timeout_ms: u64,
     pub model2_emails: Vec<String>,
     pub loose_emails: Vec<String>,
     pub risk_timezone: Tz,
@@ -359,6 +365,23 @@ impl RawConfig {
         let db_acquire_timeout_ms: u64 = number(self, "DB_ACQUIRE_TIMEOUT_MS", &mut errors);
         let body_limit_bytes: usize = number(self, "REQUEST_BODY_LIMIT_BYTES", &mut errors);
         let user_actor_idle_secs: u64 = number(self, "USER_ACTOR_IDLE_SECONDS", &mut errors);
+        let exchange_http_timeout_ms: u64 = number(self, "EXCHANGE_HTTP_TIMEOUT_MS", &mut errors);
+        if exchange_http_timeout_ms == 0 {
+            errors.push("EXCHANGE_HTTP_TIMEOUT_MS must be at least 1".into());
+        }
+        {
+            // Every key of the ring must be usable; the error names the setting, never the key.
+            let setting = if optional("ENCRYPTION_KEYS").is_some() {
+                "ENCRYPTION_KEYS"
+            } else {
+                "ENCRYPTION_KEY"
+            };
+            for (id, key) in &encryption_keys {
+                if let Err(e) = actors::crypto::KeyMaterial::parse(key.expose_secret(), setting, id) {
+                    errors.push(e.to_string());
+                }
+            }
+        }
         if price_poll_interval_secs == 0 {
             errors.push("PRICE_POLL_INTERVAL_SECONDS must be at least 1".into());
         }
@@ -389,6 +412,7 @@ impl RawConfig {
                 .trim_end_matches('/')
                 .to_string(),
             ibkr_bridge_base_url: optional("IBKR_BRIDGE_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            exchange_http_timeout_ms,
             model2_emails: list("RISK_PROFILE_MODEL2_EMAIL"),
             loose_emails: list("RISK_PROFILE_LOOSE_EMAIL"),
             risk_timezone,
@@ -424,6 +448,25 @@ impl Settings {
             read_pool_size: self.db_pool_size,
             shards: self.db_write_shards,
             acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
+            ..Default::default()
+        }
+    }
+
+    /// The exchange-secret key ring (keys were validated when the settings were parsed).
+    pub fn key_ring(&self) -> Result<actors::crypto::KeyRing, actors::crypto::CryptoError> {
+        let entries: Vec<(String, &str)> = self
+            .encryption_keys
+            .iter()
+            .map(|(id, key)| (id.clone(), key.expose_secret()))
+            .collect();
+        actors::crypto::KeyRing::from_texts("ENCRYPTION_KEYS", &entries)
+    }
+
+    pub fn exchange_config(&self) -> actors::exchange::ExchangeConfig {
+        actors::exchange::ExchangeConfig {
+            binance_base_url: self.binance_base_url.clone(),
+            ibkr_bridge_base_url: self.ibkr_bridge_base_url.clone(),
+            http_timeout: std::time::Duration::from_millis(self.exchange_http_timeout_ms),
             ..Default::default()
         }
     }

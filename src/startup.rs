@@ -78,8 +78,19 @@ impl Application {
         let user_cache = Arc::new(UserCache::default());
         user_cache.start_listener(settings.database_url.expose_secret().to_string());
         let (market, notifier) = start_exit_monitor(&settings, &store);
+        let keyring = Arc::new(settings.key_ring().map_err(|e| anyhow::anyhow!(e))?);
+        for id in keyring.stretched_key_ids() {
+            tracing::warn!(
+                key_id = id,
+                "encryption key is free text stretched with SHA-256; prefer 32 random bytes as base64 or hex"
+            );
+        }
+        let exchanges = actors::exchange::Exchanges::start(&settings.exchange_config())
+            .context("building the exchange HTTP clients")?;
         let state = Arc::new(AppState {
             user_cache,
+            keyring,
+            exchanges,
             jwt: JwtKeys::new(&settings.secret_key),
             market,
             notifier,

@@ -27,6 +27,10 @@ pub struct AppState {
     pub market: Arc<MarketHub>,
     /// Telegram notifications (never blocks, never fails the caller).
     pub notifier: Notifier,
+    /// Exchange-secret encryption keys, newest first.
+    pub keyring: Arc<actors::crypto::KeyRing>,
+    /// The ExchangeActors (BINANCE, IBKR).
+    pub exchanges: actors::exchange::Exchanges,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

@@ -4,11 +4,15 @@
 pub mod audit;
 pub mod auth;
 pub mod docs;
+pub mod execution;
 pub mod health;
 pub mod market;
 pub mod metrics;
 pub mod positions;
+pub mod secrets;
+pub mod security;
 pub mod signals;
+pub mod strategy;
 pub mod users;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
@@ -21,4 +25,8 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     users::configure(cfg);
     audit::configure(cfg);
     market::configure(cfg);
+    secrets::configure(cfg);
+    strategy::configure(cfg);
+    execution::configure(cfg);
+    security::configure(cfg);
 }

@@ -2,3 +2,4 @@
 //! nothing else re-implements them.
 
 pub mod risk;
+pub mod strategy;

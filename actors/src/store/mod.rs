@@ -9,7 +9,10 @@
 pub mod audit;
 pub mod audit_queries;
 pub mod risk;
+pub mod secrets;
+pub mod security;
 mod shard;
+pub mod strategy;
 pub mod summary;
 pub mod trading;
 pub mod two_factor;
