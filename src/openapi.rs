@@ -61,7 +61,7 @@ fn matches(template: &[Segment], path: &str) -> bool {
 
 /// True when the contract documents `path` (under some method).
 pub fn is_known_path(path: &str) -> bool {
-    templates().iter().any(|t| matches(t, path))
+    path.starts_with('/') && templates().iter().any(|t| matches(t, path))
 }
 
 /// Every (METHOD, path template) the document lists.

@@ -467,3 +467,26 @@ async fn tampered_tokens_are_refused() {
         (401, json!({ "detail": "User not found" }))
     );
 }
+
+#[tokio::test]
+async fn a_code_is_accepted_once_across_two_daemons() {
+    let db = TestDb::new();
+    let first = Daemon::start(&db);
+    let second = Daemon::start(&db);
+    register(&first, "twin@desk.io").await;
+    db.sql(&format!(
+        "UPDATE users SET totp_secret = '{FIXED_SECRET}', totp_enabled = TRUE WHERE email = 'twin@desk.io'"
+    ));
+    away_from_step_edge().await;
+    let otp = code(FIXED_SECRET, 0);
+    let (a, b) = tokio::join!(
+        login_with(&first, "twin@desk.io", PASSWORD, Some(&otp)),
+        login_with(&second, "twin@desk.io", PASSWORD, Some(&otp)),
+    );
+    let mut statuses = [a.0, b.0];
+    statuses.sort();
+    assert_eq!(statuses, [200, 401], "{a:?} {b:?}");
+    let refused = if a.0 == 401 { a.1 } else { b.1 };
+    assert_eq!(refused, json!({ "detail": "Invalid OTP" }));
+    assert_eq!(audit_count(&db, "auth.login.success"), 1);
+}
