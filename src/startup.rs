@@ -13,7 +13,7 @@ use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
 use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
-use actors::user_actor::ActorDeps;
+use actors::user_actor::{ActorDeps, ExitMode, UserCommand};
 use actors::ApiError;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -69,15 +69,31 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         migrate(settings.database_url.expose_secret()).await?;
         let store = Store::start(&settings.store_config()).map_err(|e: StoreError| anyhow::anyhow!(e))?;
+        let user_cache = Arc::new(UserCache::default());
+        user_cache.start_listener(settings.database_url.expose_secret().to_string());
+        let (market, notifier) = start_exit_monitor(&settings, &store);
         let users = UserRegistry::new(ActorDeps {
             persistence: Arc::new(store.clone()),
             profiles: settings.profile_selector(),
             zone: settings.risk_timezone,
             idle: std::time::Duration::from_secs(settings.user_actor_idle_secs.max(1)),
+            market: market.clone(),
+            notifier: notifier.clone(),
+            exit_mode: match settings.exit_monitor_mode {
+                ExitMonitorMode::Alert => ExitMode::Alert,
+                ExitMonitorMode::Close => ExitMode::Close,
+                ExitMonitorMode::Off => ExitMode::Off,
+            },
         });
-        let user_cache = Arc::new(UserCache::default());
-        user_cache.start_listener(settings.database_url.expose_secret().to_string());
-        let (market, notifier) = start_exit_monitor(&settings, &store);
+        // Ticks (polled or pushed) go to the user actors; at boot, start the actors of every
+        // user with an open position so the monitor watches them (start-up is recovery).
+        market.set_sink(Arc::new(users.clone()));
+        if settings.exit_monitor_mode != ExitMonitorMode::Off {
+            for user_id in actors::store::trading::users_with_open_positions(&store).await? {
+                let (reply, _) = tokio::sync::oneshot::channel();
+                let _ = users.tell(user_id, UserCommand::CountOpen { reply });
+            }
+        }
         let keyring = Arc::new(settings.key_ring().map_err(|e| anyhow::anyhow!(e))?);
         for id in keyring.stretched_key_ids() {
             tracing::warn!(
@@ -143,7 +159,7 @@ fn start_exit_monitor(settings: &Settings, store: &Store) -> (Arc<MarketHub>, No
         chat_id: settings.telegram_chat_id.clone(),
         ..NotifierConfig::default()
     });
-    // Counts ticks until the user-actor registry is wired in as the sink.
+    // Counts ticks until the user-actor registry is wired in as the sink (just below).
     let market = Arc::new(MarketHub::new(Arc::new(NullTickSink::default())));
     if settings.exit_monitor_mode != ExitMonitorMode::Off {
         let interval = std::time::Duration::from_secs(settings.price_poll_interval_secs.max(1));

@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::error::ApiError;
+use actors::market::{MarketHub, NullTickSink};
+use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
 use actors::rules::risk::ProfileSelector;
-use actors::store::trading::{Claim, CloseRequest, NewSignal, OpenRequest, PositionRow, SignalRow};
+use actors::store::trading::{
+    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+};
 use actors::store::StoreError;
-use actors::user_actor::{ActorDeps, Submitted, TradingPersistence, UserCommand};
+use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
 use criterion::{criterion_group, criterion_main, Criterion};
 use rust_decimal::Decimal;
 
@@ -48,8 +52,15 @@ impl TradingPersistence for StubPersistence {
     async fn close_position(&self, _: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
         Ok(Err(ApiError::PositionNotFound))
     }
-    async fn load_user(&self, _: i64) -> Result<Option<(String, Vec<PositionRow>)>, StoreError> {
-        Ok(Some(("bench@load.test".into(), Vec::new())))
+    async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
+        Ok(AlertOutcome::NotOpen)
+    }
+    async fn load_user(&self, _: i64) -> Result<Option<ActorState>, StoreError> {
+        Ok(Some(ActorState {
+            email: "bench@load.test".into(),
+            open: Vec::new(),
+            strategies: Vec::new(),
+        }))
     }
 }
 
@@ -59,6 +70,9 @@ fn registry() -> UserRegistry {
         profiles: ProfileSelector::default(),
         zone: chrono_tz::America::Bogota,
         idle: Duration::from_secs(300),
+        market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),
+        notifier: Notifier::disabled(),
+        exit_mode: ExitMode::Alert,
     })
 }
 

@@ -143,6 +143,23 @@ impl MarketHub {
         true
     }
 
+    /// Drops every subscription of `user_id` (a user actor that starts again re-subscribes
+    /// exactly the positions it loads). Costs one pass over the subscribed symbols.
+    pub fn clear_user(&self, user_id: i64) {
+        let held: Vec<(Exchange, Arc<str>, u32)> = self
+            .read()
+            .iter()
+            .filter_map(|((exchange, symbol), entry)| {
+                entry.counts.get(&user_id).map(|(n, _)| (*exchange, symbol.clone(), *n))
+            })
+            .collect();
+        for (exchange, symbol, count) in held {
+            for _ in 0..count {
+                self.unsubscribe(exchange, &symbol, user_id);
+            }
+        }
+    }
+
     /// The symbols of `exchange` with at least one subscriber, sorted.
     pub fn symbols(&self, exchange: Exchange) -> Vec<String> {
         let mut symbols: Vec<String> = self

@@ -142,3 +142,14 @@ impl UserRegistry {
         Handle { mailbox, generation }
     }
 }
+
+/// Price ticks reach user actors through the registry: a tick for a user whose actor stopped
+/// starts it again (it reloads its positions). Never blocks: a full mailbox drops the tick
+/// (the next poll brings a fresh price) and counts it.
+impl crate::market::TickSink for UserRegistry {
+    fn deliver(&self, user_id: i64, tick: crate::market::PriceTick) {
+        if self.tell(user_id, UserCommand::EvaluateTick(tick)).is_err() {
+            metrics::counter!("exit_monitor_ticks_dropped_total").increment(1);
+        }
+    }
+}

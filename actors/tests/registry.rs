@@ -6,11 +6,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actors::error::ApiError;
+use actors::market::{MarketHub, NullTickSink};
+use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
 use actors::rules::risk::ProfileSelector;
-use actors::store::trading::{Claim, CloseRequest, NewSignal, OpenRequest, PositionRow, SignalRow};
+use actors::store::trading::{
+    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+};
 use actors::store::StoreError;
-use actors::user_actor::{ActorDeps, Submitted, TradingPersistence, UserCommand};
+use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
 use rust_decimal::Decimal;
 
 #[derive(Default)]
@@ -64,9 +68,22 @@ impl TradingPersistence for Stub {
     async fn close_position(&self, _: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
         Ok(Err(ApiError::PositionNotFound))
     }
-    async fn load_user(&self, user_id: i64) -> Result<Option<(String, Vec<PositionRow>)>, StoreError> {
+    async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
+        Ok(AlertOutcome::NotOpen)
+    }
+    async fn load_user(&self, user_id: i64) -> Result<Option<ActorState>, StoreError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
-        Ok((user_id != 404).then(|| ("u@load.test".to_string(), vec![position(10), position(11)])))
+        // User 1 holds two open positions; the others hold none.
+        let open = if user_id == 1 {
+            vec![position(10), position(11)]
+        } else {
+            Vec::new()
+        };
+        Ok((user_id != 404).then(|| ActorState {
+            email: "u@load.test".to_string(),
+            open,
+            strategies: Vec::new(),
+        }))
     }
 }
 
@@ -76,6 +93,9 @@ fn registry(stub: Arc<Stub>, idle: Duration) -> UserRegistry {
         profiles: ProfileSelector::default(),
         zone: chrono_tz::America::Bogota,
         idle,
+        market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),
+        notifier: Notifier::disabled(),
+        exit_mode: ExitMode::Alert,
     })
 }
 
@@ -125,9 +145,13 @@ async fn idle_actors_stop_and_start_again_on_demand() {
     }
     assert_eq!(users.active(), 50);
     tokio::time::sleep(Duration::from_millis(400)).await;
-    assert_eq!(users.active(), 0, "idle actors released");
-    assert_eq!(count_open(&users, 7).await, Ok(2));
-    assert_eq!(users.active(), 1);
+    assert_eq!(
+        users.active(),
+        1,
+        "idle actors released, but not the one watching open positions"
+    );
+    assert_eq!(count_open(&users, 7).await, Ok(0));
+    assert_eq!(users.active(), 2);
     assert_eq!(stub.loads.load(Ordering::SeqCst), 51);
 }
 
