@@ -303,10 +303,7 @@ impl RawConfig {
                 .filter(|s| !s.is_empty())
                 .collect()
         };
-        fn number<T: FromStr>(raw: &RawConfig, name: &str, errors: &mut Vec<String>) -> T
-        where
-            T: Default,
-        {
+        fn number<T: FromStr + Default>(raw: &RawConfig, name: &str, errors: &mut Vec<String>) -> T {
             let value = raw.get(name).unwrap_or("").trim();
             value.parse().unwrap_or_else(|_| {
                 errors.push(format!("{name} must be a number (got {value:?})"));
@@ -516,6 +513,16 @@ fn redact_url_password(url: &str) -> String {
     }
 }
 
+impl RawConfig {
+    /// Only the database URL, for the commands that need nothing else.
+    pub fn database_url(&self) -> Option<SecretString> {
+        self.get("DATABASE_URL")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| SecretString::from(v.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -538,15 +545,5 @@ mod tests {
             "postgres://u:<redacted>@h/db"
         );
         assert_eq!(redact_url_password("postgres://h/db"), "postgres://h/db");
-    }
-}
-
-impl RawConfig {
-    /// Only the database URL, for the commands that need nothing else.
-    pub fn database_url(&self) -> Option<SecretString> {
-        self.get("DATABASE_URL")
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(|v| SecretString::from(v.to_string()))
     }
 }

@@ -158,7 +158,10 @@ async fn secrets_are_sealed_listed_and_deleted_without_leaking() {
     let (uid, token) = user(&db, "trader.secrets@desk.io", "trader");
 
     let (status, body) = save_secret(&d, &token, "binance", API_KEY, API_SECRET).await;
-    assert_eq!((status, body.clone()), (201, json!({"message": "Encrypted credentials saved for BINANCE"})));
+    assert_eq!(
+        (status, body.clone()),
+        (201, json!({"message": "Encrypted credentials saved for BINANCE"}))
+    );
     // upsert: a second save replaces the first
     let (status, _) = save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
     assert_eq!(status, 201);
@@ -187,11 +190,20 @@ async fn secrets_are_sealed_listed_and_deleted_without_leaking() {
     assert_eq!(audit_count(&db, uid, "exchange.secret.upsert"), 2);
 
     let (status, body) = call(&d, Method::DELETE, "/users/exchange-secrets/KRAKEN", &token, None).await;
-    assert_eq!((status, body["detail"].as_str()), (400, Some("exchange must be BINANCE or IBKR")));
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (400, Some("exchange must be BINANCE or IBKR"))
+    );
     let (status, body) = call(&d, Method::DELETE, "/users/exchange-secrets/ibkr", &token, None).await;
-    assert_eq!((status, body["detail"].as_str()), (404, Some("No credentials found for this exchange")));
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (404, Some("No credentials found for this exchange"))
+    );
     let (status, body) = call(&d, Method::DELETE, "/users/exchange-secrets/binance", &token, None).await;
-    assert_eq!((status, body), (200, json!({"message": "Credentials deleted for BINANCE"})));
+    assert_eq!(
+        (status, body),
+        (200, json!({"message": "Credentials deleted for BINANCE"}))
+    );
     assert_eq!(audit_count(&db, uid, "exchange.secret.delete"), 1);
     let (_, body) = call(&d, Method::GET, "/users/exchange-secrets", &token, None).await;
     assert_eq!(body, json!([]));
@@ -231,7 +243,10 @@ async fn assignments_and_segregation() {
         token.clone(),
     )
     .await;
-    assert_eq!((status, body["detail"].as_str()), (403, Some("Insufficient permissions")));
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (403, Some("Insufficient permissions"))
+    );
     let (status, body) = assign(
         json!({"user_email": "nobody@desk.io", "exchange": "BINANCE", "strategy_id": "SWING_V1"}),
         admin.clone(),
@@ -257,7 +272,10 @@ async fn assignments_and_segregation() {
     );
     assert_eq!(audit_count(&db, admin_id, "strategy.assignment.updated"), 1);
     let details = db.sql("SELECT details FROM audit_events WHERE action = 'strategy.assignment.updated'");
-    assert!(details.contains("Trader.Seg@desk.io") && details.contains(&uid.to_string()), "{details}");
+    assert!(
+        details.contains("Trader.Seg@desk.io") && details.contains(&uid.to_string()),
+        "{details}"
+    );
     assign(
         json!({"user_email": "trader.seg@desk.io", "exchange": "IBKR", "strategy_id": "SWING_V1"}),
         admin.clone(),
@@ -265,7 +283,12 @@ async fn assignments_and_segregation() {
     .await;
     let (status, body) = call(&d, Method::GET, "/ops/strategy/assignments", &admin, None).await;
     assert_eq!(status, 200);
-    let exchanges: Vec<&str> = body.as_array().unwrap().iter().map(|a| a["exchange"].as_str().unwrap()).collect();
+    let exchanges: Vec<&str> = body
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["exchange"].as_str().unwrap())
+        .collect();
     assert_eq!(exchanges, ["BINANCE", "IBKR"]);
 
     // every named route answers 403 on the disabled exchange, with its audit
@@ -277,7 +300,10 @@ async fn assignments_and_segregation() {
     let order = json!({"symbol": "BTCUSDT", "side": "BUY", "qty": 1});
     let exit = json!({"symbol": "BTCUSDT", "side": "BUY", "entry_price": 100, "current_price": 100, "stop_loss": 90, "take_profit": 120});
     for (path, body) in [
-        ("/ops/execution/prepare", json!({"exchange": "BINANCE", "symbol": "BTCUSDT", "side": "BUY", "qty": 1})),
+        (
+            "/ops/execution/prepare",
+            json!({"exchange": "BINANCE", "symbol": "BTCUSDT", "side": "BUY", "qty": 1}),
+        ),
         ("/ops/execution/binance/test-order", order.clone()),
         ("/ops/execution/exit/binance/check", exit.clone()),
     ] {
@@ -287,7 +313,14 @@ async fn assignments_and_segregation() {
     assert_eq!(audit_count(&db, uid, "execution.blocked.exchange_disabled"), 3);
 
     // the pre-trade check does not 403: it reports the disabled strategy
-    let (status, body) = call(&d, Method::POST, "/ops/execution/pretrade/binance/check", &token, Some(order.clone())).await;
+    let (status, body) = call(
+        &d,
+        Method::POST,
+        "/ops/execution/pretrade/binance/check",
+        &token,
+        Some(order.clone()),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["passed"], false);
     assert_eq!(body["strategy_id"], "INTRADAY_V1");
@@ -319,9 +352,21 @@ async fn pretrade_exit_and_prepare() {
     let (uid, token) = user(&db, "trader.checks@desk.io", "trader");
 
     let req = json!({"symbol": "btc/usdt", "side": "buy", "qty": 0.5, "trend_tf": "4h", "signal_tf": "1h", "timing_tf": "15m"});
-    let (status, body) = call(&d, Method::POST, "/ops/execution/pretrade/binance/check", &token, Some(req.clone())).await;
+    let (status, body) = call(
+        &d,
+        Method::POST,
+        "/ops/execution/pretrade/binance/check",
+        &token,
+        Some(req.clone()),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
-    let names: Vec<&str> = body["checks"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
     assert_eq!(
         names,
         [
@@ -355,7 +400,14 @@ async fn pretrade_exit_and_prepare() {
     assert_eq!(audit_count(&db, uid, "pretrade.check.blocked"), 1);
 
     save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
-    let (_, body) = call(&d, Method::POST, "/ops/execution/pretrade/binance/check", &token, Some(req)).await;
+    let (_, body) = call(
+        &d,
+        Method::POST,
+        "/ops/execution/pretrade/binance/check",
+        &token,
+        Some(req),
+    )
+    .await;
     assert_eq!(body["passed"], true, "{body}");
     assert_eq!(audit_count(&db, uid, "pretrade.check.passed"), 1);
     let (_, body) = call(
@@ -387,13 +439,18 @@ async fn pretrade_exit_and_prepare() {
         Method::POST,
         "/ops/execution/exit/ibkr/check",
         &token,
-        Some(json!({"symbol": "AAPL", "side": "sell", "entry_price": 100, "current_price": 106, "stop_loss": 105,
-                    "take_profit": 90, "opened_minutes": 480, "earnings_within_24h": true})),
+        Some(
+            json!({"symbol": "AAPL", "side": "sell", "entry_price": 100, "current_price": 106, "stop_loss": 105,
+                    "take_profit": 90, "opened_minutes": 480, "earnings_within_24h": true}),
+        ),
     )
     .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["should_exit"], true);
-    assert_eq!(body["reasons"], json!(["stop_loss_hit", "time_limit_reached", "event_risk_exit"]));
+    assert_eq!(
+        body["reasons"],
+        json!(["stop_loss_hit", "time_limit_reached", "event_risk_exit"])
+    );
     assert_eq!(body["checks"].as_array().unwrap().len(), 6);
     assert_eq!(audit_count(&db, uid, "exit.check.triggered"), 1);
     let (_, body) = call(
@@ -404,7 +461,10 @@ async fn pretrade_exit_and_prepare() {
         Some(json!({"symbol": "BTCUSDT", "side": "BUY", "entry_price": 100, "current_price": 101, "stop_loss": 95, "take_profit": 110})),
     )
     .await;
-    assert_eq!((body["should_exit"].as_bool(), body["reasons"].clone()), (Some(false), json!([])));
+    assert_eq!(
+        (body["should_exit"].as_bool(), body["reasons"].clone()),
+        (Some(false), json!([]))
+    );
     assert_eq!(audit_count(&db, uid, "exit.check.hold"), 1);
 
     // prepare: masked key and the signature preview over "EX|SYMBOL|SIDE|qty", qty as given
@@ -413,7 +473,9 @@ async fn pretrade_exit_and_prepare() {
         Method::POST,
         "/ops/execution/prepare",
         &token,
-        Some(raw(r#"{"exchange": "binance", "symbol": "btcusdt", "side": "buy", "qty": 0.010}"#)),
+        Some(raw(
+            r#"{"exchange": "binance", "symbol": "btcusdt", "side": "buy", "qty": 0.010}"#,
+        )),
     )
     .await;
     assert_eq!(status, 200, "{body}");
@@ -434,7 +496,10 @@ async fn pretrade_exit_and_prepare() {
         Some(json!({"exchange": "IBKR", "symbol": "AAPL", "side": "BUY", "qty": 1})),
     )
     .await;
-    assert_eq!((status, body["detail"].as_str()), (400, Some("Missing credentials for IBKR")));
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (400, Some("Missing credentials for IBKR"))
+    );
 }
 
 // ---------------------------------------------------------------- Binance
@@ -445,15 +510,35 @@ async fn binance_test_order_is_signed_and_failures_are_502() {
     let db = TestDb::new();
     let d = Daemon::start_with(
         &db,
-        &[("BINANCE_TESTNET_BASE_URL", fake.base.as_str()), ("EXCHANGE_HTTP_TIMEOUT_MS", "400")],
+        &[
+            ("BINANCE_TESTNET_BASE_URL", fake.base.as_str()),
+            ("EXCHANGE_HTTP_TIMEOUT_MS", "400"),
+        ],
     );
     let (uid, token) = user(&db, "trader.binance@desk.io", "trader");
     let order = json!({"symbol": "btcusdt", "side": "sell", "qty": 0.0015});
-    let (status, body) = call(&d, Method::POST, "/ops/execution/binance/test-order", &token, Some(order.clone())).await;
-    assert_eq!((status, body["detail"].as_str()), (400, Some("Missing credentials for BINANCE")));
+    let (status, body) = call(
+        &d,
+        Method::POST,
+        "/ops/execution/binance/test-order",
+        &token,
+        Some(order.clone()),
+    )
+    .await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (400, Some("Missing credentials for BINANCE"))
+    );
     save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
 
-    let (status, body) = call(&d, Method::POST, "/ops/execution/binance/test-order", &token, Some(order.clone())).await;
+    let (status, body) = call(
+        &d,
+        Method::POST,
+        "/ops/execution/binance/test-order",
+        &token,
+        Some(order.clone()),
+    )
+    .await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
         body,
@@ -468,7 +553,15 @@ async fn binance_test_order_is_signed_and_failures_are_502() {
     let (signed, signature) = r.query.rsplit_once("&signature=").expect("signature last");
     assert_eq!(signature, hmac_hex(API_SECRET, signed.as_bytes()));
     let params: Vec<(&str, &str)> = signed.split('&').map(|p| p.split_once('=').unwrap()).collect();
-    assert_eq!(&params[..4], &[("symbol", "BTCUSDT"), ("side", "SELL"), ("type", "MARKET"), ("quantity", "0.0015")]);
+    assert_eq!(
+        &params[..4],
+        &[
+            ("symbol", "BTCUSDT"),
+            ("side", "SELL"),
+            ("type", "MARKET"),
+            ("quantity", "0.0015")
+        ]
+    );
     let (name, ts) = params[4];
     let ts: i64 = ts.parse().unwrap();
     assert_eq!(name, "timestamp");
@@ -476,9 +569,19 @@ async fn binance_test_order_is_signed_and_failures_are_502() {
     assert_eq!(audit_count(&db, uid, "execution.binance.test_order.success"), 1);
 
     // upstream 4xx / 5xx → 502 with the status and body
-    for (code, text) in [(400, r#"{"code":-1013,"msg":"Filter failure: LOT_SIZE"}"#), (503, "unavailable")] {
+    for (code, text) in [
+        (400, r#"{"code":-1013,"msg":"Filter failure: LOT_SIZE"}"#),
+        (503, "unavailable"),
+    ] {
         fake.respond(code, text, Duration::ZERO);
-        let (status, body) = call(&d, Method::POST, "/ops/execution/binance/test-order", &token, Some(order.clone())).await;
+        let (status, body) = call(
+            &d,
+            Method::POST,
+            "/ops/execution/binance/test-order",
+            &token,
+            Some(order.clone()),
+        )
+        .await;
         assert_eq!(status, 502);
         assert_eq!(
             body["detail"].as_str().unwrap(),
@@ -487,16 +590,33 @@ async fn binance_test_order_is_signed_and_failures_are_502() {
     }
     // a secret echoed by the upstream is scrubbed
     fake.respond(400, &format!("bad key {API_SECRET}"), Duration::ZERO);
-    let (_, body) = call(&d, Method::POST, "/ops/execution/binance/test-order", &token, Some(order.clone())).await;
+    let (_, body) = call(
+        &d,
+        Method::POST,
+        "/ops/execution/binance/test-order",
+        &token,
+        Some(order.clone()),
+    )
+    .await;
     assert!(!body.to_string().contains(API_SECRET), "{body}");
     // timeout
     fake.respond(200, "{}", Duration::from_secs(3));
     let started = std::time::Instant::now();
-    let (status, body) = call(&d, Method::POST, "/ops/execution/binance/test-order", &token, Some(order.clone())).await;
+    let (status, body) = call(
+        &d,
+        Method::POST,
+        "/ops/execution/binance/test-order",
+        &token,
+        Some(order.clone()),
+    )
+    .await;
     assert_eq!(status, 502);
     assert!(started.elapsed() < Duration::from_secs(3));
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.starts_with("Binance test order failed: ") && detail.contains("timed out"), "{detail}");
+    assert!(
+        detail.starts_with("Binance test order failed: ") && detail.contains("timed out"),
+        "{detail}"
+    );
     assert_eq!(audit_count(&db, uid, "execution.binance.test_order.error"), 4);
     let n_before = fake.requests().len();
     assert_eq!(n_before, 5, "no automatic retry of an order");
@@ -521,7 +641,10 @@ async fn binance_refused_connection_is_502() {
     .await;
     assert_eq!(status, 502);
     let detail = body["detail"].as_str().unwrap();
-    assert!(detail.starts_with("Binance test order failed: Binance testnet connection failed"), "{detail}");
+    assert!(
+        detail.starts_with("Binance test order failed: Binance testnet connection failed"),
+        "{detail}"
+    );
     assert!(!detail.contains(API_SECRET) && !detail.contains("signature"));
     assert_eq!(audit_count(&db, uid, "execution.binance.test_order.error"), 1);
 }
@@ -538,7 +661,14 @@ async fn ibkr_bridge_and_simulated_test_orders() {
     {
         let d = Daemon::start_with(&db, &[("IBKR_BRIDGE_BASE_URL", fake.base.as_str())]);
         save_secret(&d, &token, "IBKR", API_KEY, API_SECRET).await;
-        let (status, body) = call(&d, Method::POST, "/ops/execution/ibkr/test-order", &token, Some(order.clone())).await;
+        let (status, body) = call(
+            &d,
+            Method::POST,
+            "/ops/execution/ibkr/test-order",
+            &token,
+            Some(order.clone()),
+        )
+        .await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(
             body,
@@ -559,7 +689,14 @@ async fn ibkr_bridge_and_simulated_test_orders() {
         assert_eq!(audit_count(&db, uid, "execution.ibkr.test_order.success"), 1);
 
         fake.respond(500, "bridge down", Duration::ZERO);
-        let (status, body) = call(&d, Method::POST, "/ops/execution/ibkr/test-order", &token, Some(order.clone())).await;
+        let (status, body) = call(
+            &d,
+            Method::POST,
+            "/ops/execution/ibkr/test-order",
+            &token,
+            Some(order.clone()),
+        )
+        .await;
         assert_eq!(
             (status, body["detail"].as_str()),
             (502, Some("IBKR test order failed: IBKR bridge error 500: bridge down"))
@@ -592,10 +729,20 @@ async fn ibkr_bridge_and_simulated_test_orders() {
         assert_eq!(fake.requests().len(), 2);
         assert_eq!(audit_count(&db, uid, "execution.ibkr.test_order.error"), 3);
         save_secret(&d, &token, "IBKR", "short", API_SECRET).await;
-        let (status, body) = call(&d, Method::POST, "/ops/execution/ibkr/test-order", &token, Some(order.clone())).await;
+        let (status, body) = call(
+            &d,
+            Method::POST,
+            "/ops/execution/ibkr/test-order",
+            &token,
+            Some(order.clone()),
+        )
+        .await;
         assert_eq!(
             (status, body["detail"].as_str()),
-            (502, Some("IBKR test order failed: api_key must have at least 8 characters"))
+            (
+                502,
+                Some("IBKR test order failed: api_key must have at least 8 characters")
+            )
         );
         save_secret(&d, &token, "IBKR", API_KEY, API_SECRET).await;
     }
@@ -657,7 +804,8 @@ async fn key_ring_rotation_dry_run_then_real_then_new_ring() {
         assert_eq!(status, 403);
         let _ = admin;
     }
-    let before = db.sql("SELECT string_agg(api_key_enc || api_secret_enc, ',' ORDER BY exchange) FROM exchange_secrets");
+    let before =
+        db.sql("SELECT string_agg(api_key_enc || api_secret_enc, ',' ORDER BY exchange) FROM exchange_secrets");
     assert!(before.starts_with("v1:old:"));
 
     let ring = format!("new:{HEX_KEY},old:{ENCRYPTION_KEY}");
@@ -665,13 +813,17 @@ async fn key_ring_rotation_dry_run_then_real_then_new_ring() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("dry_run=true scanned=2 updated=2"), "{text}");
-    let after_dry = db.sql("SELECT string_agg(api_key_enc || api_secret_enc, ',' ORDER BY exchange) FROM exchange_secrets");
+    let after_dry =
+        db.sql("SELECT string_agg(api_key_enc || api_secret_enc, ',' ORDER BY exchange) FROM exchange_secrets");
     assert_eq!(before, after_dry, "a dry run changes nothing");
 
     let out = cli_with(&db.url, &ring, &["secrets", "reencrypt"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("dry_run=false scanned=2 updated=2"));
-    assert_eq!(db.sql("SELECT string_agg(DISTINCT key_id, ',') FROM exchange_secrets"), "new");
+    assert_eq!(
+        db.sql("SELECT string_agg(DISTINCT key_id, ',') FROM exchange_secrets"),
+        "new"
+    );
     let rows = db.sql("SELECT string_agg(api_key_enc || '|' || api_secret_enc, ',') FROM exchange_secrets");
     assert_eq!(rows.matches("v1:new:").count(), 4, "{rows}");
     assert!(!rows.contains(API_KEY) && !rows.contains(API_SECRET));
@@ -707,11 +859,20 @@ async fn legacy_reencrypt_endpoint_with_old_and_new_key() {
         save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
         let before = db.sql("SELECT api_secret_enc FROM exchange_secrets");
         let body = json!({"old_key": ENCRYPTION_KEY, "new_key": HEX_KEY});
-        let (status, answer) =
-            call(&d, Method::POST, "/ops/security/reencrypt-exchange-secrets", &admin, Some(body)).await;
+        let (status, answer) = call(
+            &d,
+            Method::POST,
+            "/ops/security/reencrypt-exchange-secrets",
+            &admin,
+            Some(body),
+        )
+        .await;
         assert_eq!(status, 200, "{answer}");
         assert_eq!(answer["dry_run"], true);
-        assert_eq!((answer["scanned"].as_i64(), answer["updated"].as_i64()), (Some(1), Some(1)));
+        assert_eq!(
+            (answer["scanned"].as_i64(), answer["updated"].as_i64()),
+            (Some(1), Some(1))
+        );
         assert_eq!(before, db.sql("SELECT api_secret_enc FROM exchange_secrets"));
         // a wrong old key updates nothing
         let (_, answer) = call(
@@ -722,7 +883,10 @@ async fn legacy_reencrypt_endpoint_with_old_and_new_key() {
             Some(json!({"old_key": "a wrong passphrase, long enough", "new_key": HEX_KEY, "dry_run": false})),
         )
         .await;
-        assert_eq!((answer["updated"].as_i64(), answer["failed"].as_i64()), (Some(0), Some(1)));
+        assert_eq!(
+            (answer["updated"].as_i64(), answer["failed"].as_i64()),
+            (Some(0), Some(1))
+        );
         let (_, answer) = call(
             &d,
             Method::POST,
@@ -731,7 +895,10 @@ async fn legacy_reencrypt_endpoint_with_old_and_new_key() {
             Some(json!({"old_key": ENCRYPTION_KEY, "new_key": HEX_KEY, "dry_run": false})),
         )
         .await;
-        assert_eq!((answer["dry_run"].as_bool(), answer["updated"].as_i64()), (Some(false), Some(1)));
+        assert_eq!(
+            (answer["dry_run"].as_bool(), answer["updated"].as_i64()),
+            (Some(false), Some(1))
+        );
         assert_ne!(before, db.sql("SELECT api_secret_enc FROM exchange_secrets"));
         let (status, body) = call(
             &d,
@@ -782,7 +949,9 @@ async fn security_posture_and_smoke_cleanup() {
     let (old_smoke, smoke_token) = user(&db, "smoke.old@example.invalid", "trader");
     let (new_smoke, _) = user(&db, "smoke.new@example.invalid", "trader");
     let (silent_smoke, _) = user(&db, "smoke.silent@example.invalid", "trader");
-    db.sql(&format!("UPDATE users SET totp_enabled = true WHERE id IN ({admin_id}, {fresh_id})"));
+    db.sql(&format!(
+        "UPDATE users SET totp_enabled = true WHERE id IN ({admin_id}, {fresh_id})"
+    ));
     save_secret(&d, &fresh, "BINANCE", API_KEY, API_SECRET).await;
     save_secret(&d, &stale, "BINANCE", API_KEY, API_SECRET).await;
     save_secret(&d, &stale, "IBKR", API_KEY, API_SECRET).await;
@@ -825,10 +994,21 @@ async fn security_posture_and_smoke_cleanup() {
                "oldest_secret_age_days": 40, "stale_secret": true})
     );
     let f = by_email("fresh@desk.io");
-    assert_eq!((f["oldest_secret_age_days"].as_i64(), f["stale_secret"].as_bool()), (Some(0), Some(false)));
+    assert_eq!(
+        (f["oldest_secret_age_days"].as_i64(), f["stale_secret"].as_bool()),
+        (Some(0), Some(false))
+    );
     let a = by_email("admin.posture@desk.io");
-    assert_eq!((a["oldest_secret_age_days"].clone(), a["two_factor_enabled"].clone()), (Value::Null, json!(true)));
-    let emails: Vec<&str> = body["users"].as_array().unwrap().iter().map(|u| u["email"].as_str().unwrap()).collect();
+    assert_eq!(
+        (a["oldest_secret_age_days"].clone(), a["two_factor_enabled"].clone()),
+        (Value::Null, json!(true))
+    );
+    let emails: Vec<&str> = body["users"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|u| u["email"].as_str().unwrap())
+        .collect();
     let mut sorted = emails.clone();
     sorted.sort();
     assert_eq!(emails, sorted);
@@ -850,7 +1030,13 @@ async fn security_posture_and_smoke_cleanup() {
     let (status, body) = call(&d, Method::POST, "/ops/admin/cleanup-smoke-users", &admin, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(
-        (body["dry_run"].clone(), body["older_than_days"].clone(), body["scanned"].clone(), body["eligible"].clone(), body["deleted"].clone()),
+        (
+            body["dry_run"].clone(),
+            body["older_than_days"].clone(),
+            body["scanned"].clone(),
+            body["eligible"].clone(),
+            body["deleted"].clone()
+        ),
         (json!(true), json!(14), json!(3), json!(2), json!(0))
     );
     let verdicts: Vec<(String, bool, bool)> = body["users"]
@@ -884,16 +1070,40 @@ async fn security_posture_and_smoke_cleanup() {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    assert_eq!((body["eligible"].as_i64(), body["deleted"].as_i64()), (Some(2), Some(2)));
-    assert_eq!(db.sql("SELECT string_agg(email, ',') FROM users WHERE email LIKE 'smoke.%'"), "smoke.new@example.invalid");
-    for table in ["signals", "positions", "exchange_secrets", "trading_state", "audit_events"] {
+    assert_eq!(
+        (body["eligible"].as_i64(), body["deleted"].as_i64()),
+        (Some(2), Some(2))
+    );
+    assert_eq!(
+        db.sql("SELECT string_agg(email, ',') FROM users WHERE email LIKE 'smoke.%'"),
+        "smoke.new@example.invalid"
+    );
+    for table in [
+        "signals",
+        "positions",
+        "exchange_secrets",
+        "trading_state",
+        "audit_events",
+    ] {
         assert_eq!(
-            db.sql(&format!("SELECT count(*) FROM {table} WHERE user_id IN ({old_smoke}, {silent_smoke})")),
+            db.sql(&format!(
+                "SELECT count(*) FROM {table} WHERE user_id IN ({old_smoke}, {silent_smoke})"
+            )),
             "0",
             "{table}"
         );
     }
     assert_eq!(audit_count(&db, admin_id, "ops.cleanup.smoke_users"), 2);
-    let (_, body) = call(&d, Method::POST, "/ops/admin/cleanup-smoke-users?older_than_days=1", &admin, None).await;
-    assert_eq!((body["scanned"].as_i64(), body["eligible"].as_i64()), (Some(1), Some(1)));
+    let (_, body) = call(
+        &d,
+        Method::POST,
+        "/ops/admin/cleanup-smoke-users?older_than_days=1",
+        &admin,
+        None,
+    )
+    .await;
+    assert_eq!(
+        (body["scanned"].as_i64(), body["eligible"].as_i64()),
+        (Some(1), Some(1))
+    );
 }

@@ -161,9 +161,7 @@ pub struct KeyRing {
 
 impl fmt::Debug for KeyRing {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("KeyRing")
-            .field("key_ids", &self.key_ids())
-            .finish()
+        f.debug_struct("KeyRing").field("key_ids", &self.key_ids()).finish()
     }
 }
 
@@ -293,9 +291,7 @@ pub fn open_with(key: &KeyMaterial, sealed: &str, aad: &[u8]) -> Result<SecretTe
         .cipher()
         .decrypt(Nonce::from_slice(nonce), Payload { msg: ciphertext, aad })
         .map_err(|_| CryptoError::Open)?;
-    String::from_utf8(plain)
-        .map(SecretText)
-        .map_err(|_| CryptoError::Open)
+    String::from_utf8(plain).map(SecretText).map_err(|_| CryptoError::Open)
 }
 
 /// `abc***xyz`; all `*` when the text has 6 characters or fewer.
@@ -419,7 +415,11 @@ mod tests {
             let err = r.decrypt(bad, &aad()).unwrap_err();
             assert!(matches!(err, CryptoError::BadFormat), "{bad}: {err:?}");
         }
-        for err in [CryptoError::Open, CryptoError::BadFormat, CryptoError::UnknownKey("k9".into())] {
+        for err in [
+            CryptoError::Open,
+            CryptoError::BadFormat,
+            CryptoError::UnknownKey("k9".into()),
+        ] {
             assert!(!err.to_string().contains("plain-secret"));
         }
     }

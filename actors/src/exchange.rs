@@ -509,8 +509,16 @@ mod tests {
         let ok = creds("key-1234", "secret-1");
         assert!(validate_ibkr(&ok, &order("AAPL", "1")).is_ok());
         let cases = [
-            (creds("short", "secret-1"), order("AAPL", "1"), "api_key must have at least 8 characters"),
-            (creds("key-1234", "short"), order("AAPL", "1"), "api_secret must have at least 8 characters"),
+            (
+                creds("short", "secret-1"),
+                order("AAPL", "1"),
+                "api_key must have at least 8 characters",
+            ),
+            (
+                creds("key-1234", "short"),
+                order("AAPL", "1"),
+                "api_secret must have at least 8 characters",
+            ),
             (ok.clone(), order("BRK.B", "1"), "symbol must be alphanumeric"),
             (ok.clone(), order("", "1"), "symbol must be alphanumeric"),
             (ok.clone(), order("AAPL", "0"), "qty must be greater than 0"),
@@ -557,8 +565,13 @@ mod tests {
             .binance_test_order(creds("key-1234", "super-secret-value"), order("BTCUSDT", "1"))
             .await
             .unwrap_err();
-        let OrderError::Failed(text) = err else { panic!("{err:?}") };
+        let OrderError::Failed(text) = err else {
+            panic!("{err:?}")
+        };
         assert!(text.starts_with("Binance testnet "), "{text}");
-        assert!(!text.contains("super-secret-value") && !text.contains("signature"), "{text}");
+        assert!(
+            !text.contains("super-secret-value") && !text.contains("signature"),
+            "{text}"
+        );
     }
 }

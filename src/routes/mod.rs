@@ -1,8 +1,8 @@
 //! HTTP routes, one module per contract section. Handlers are thin: extract, authenticate,
 //! send one message (or run one query), map the reply.
 
-pub mod health;
 pub mod execution;
+pub mod health;
 pub mod metrics;
 pub mod secrets;
 pub mod security;

@@ -89,7 +89,11 @@ pub fn strategy_rules(strategy: StrategyId, exchange: Exchange) -> StrategyRules
         (StrategyId::IntradayV1, _) => (&["1H"], &["15M"], &["5M", "15M"]),
     };
     StrategyRules {
-        rr_min: if swing { Decimal::new(15, 1) } else { Decimal::new(13, 1) },
+        rr_min: if swing {
+            Decimal::new(15, 1)
+        } else {
+            Decimal::new(13, 1)
+        },
         trend_tfs,
         signal_tfs,
         timing_tfs,
@@ -99,7 +103,11 @@ pub fn strategy_rules(strategy: StrategyId, exchange: Exchange) -> StrategyRules
             Decimal::new(80_000_000, 0)
         },
         max_spread_bps: if swing { Decimal::new(10, 0) } else { Decimal::new(8, 0) },
-        max_slippage_bps: if swing { Decimal::new(15, 0) } else { Decimal::new(12, 0) },
+        max_slippage_bps: if swing {
+            Decimal::new(15, 0)
+        } else {
+            Decimal::new(12, 0)
+        },
         time_limit_minutes: if swing { 480 } else { 240 },
     }
 }
@@ -183,7 +191,10 @@ pub fn evaluate_pretrade(input: &PretradeInput, ctx: &PretradeContext<'_>) -> Pr
         check(
             "max_trades_not_reached",
             snap.trades_today < profile.max_trades_per_day,
-            format!("trades_today={} max_trades={}", snap.trades_today, profile.max_trades_per_day),
+            format!(
+                "trades_today={} max_trades={}",
+                snap.trades_today, profile.max_trades_per_day
+            ),
         ),
         check(
             "max_open_positions_not_reached",
@@ -232,7 +243,11 @@ pub fn evaluate_pretrade(input: &PretradeInput, ctx: &PretradeContext<'_>) -> Pr
             checks.push(check(
                 "liq_spread_bps",
                 input.spread_bps <= rules.max_spread_bps,
-                format!("spread_bps={} max={}", input.spread_bps.normalize(), rules.max_spread_bps),
+                format!(
+                    "spread_bps={} max={}",
+                    input.spread_bps.normalize(),
+                    rules.max_spread_bps
+                ),
             ));
             checks.push(check(
                 "liq_slippage_bps",
@@ -245,11 +260,7 @@ pub fn evaluate_pretrade(input: &PretradeInput, ctx: &PretradeContext<'_>) -> Pr
             ));
         }
         Exchange::Ibkr => {
-            checks.push(check(
-                "ibkr_in_rth",
-                input.in_rth,
-                format!("in_rth={}", input.in_rth),
-            ));
+            checks.push(check("ibkr_in_rth", input.in_rth, format!("in_rth={}", input.in_rth)));
             checks.push(check(
                 "ibkr_no_macro_block",
                 !input.macro_event_block,
@@ -319,7 +330,9 @@ pub struct ExitDecision {
 }
 
 fn opt(value: Option<Decimal>) -> String {
-    value.map(|v| v.normalize().to_string()).unwrap_or_else(|| "none".into())
+    value
+        .map(|v| v.normalize().to_string())
+        .unwrap_or_else(|| "none".into())
 }
 
 /// The exit triggers of one position, in the contract's order.
@@ -484,7 +497,10 @@ mod tests {
             }
         );
         let r = StrategyResolution::resolve(Some((IntradayV1, false)));
-        assert_eq!((r.strategy_id, r.enabled, r.source), (IntradayV1, false, StrategySource::Assignment));
+        assert_eq!(
+            (r.strategy_id, r.enabled, r.source),
+            (IntradayV1, false, StrategySource::Assignment)
+        );
     }
 
     #[test]
@@ -506,7 +522,12 @@ mod tests {
             (Ibkr, ["ibkr_in_rth", "ibkr_no_macro_block", "ibkr_no_earnings_24h"]),
         ] {
             for strategy in [SwingV1, IntradayV1] {
-                let dec = run(strategy, exchange, &good_input(strategy, exchange), &RiskSnapshot::default());
+                let dec = run(
+                    strategy,
+                    exchange,
+                    &good_input(strategy, exchange),
+                    &RiskSnapshot::default(),
+                );
                 let names: Vec<&str> = dec.checks.iter().map(|c| c.name).collect();
                 let expected: Vec<&str> = generic.iter().chain(extra.iter()).copied().collect();
                 assert_eq!(names, expected);
@@ -549,9 +570,30 @@ mod tests {
             for tf in all {
                 let base = good_input(strategy, exchange);
                 let cases = [
-                    ("strategy_trend_tf", trend, PretradeInput { trend_tf: tf.into(), ..base.clone() }),
-                    ("strategy_signal_tf", signal, PretradeInput { signal_tf: tf.into(), ..base.clone() }),
-                    ("strategy_timing_tf", timing, PretradeInput { timing_tf: tf.into(), ..base.clone() }),
+                    (
+                        "strategy_trend_tf",
+                        trend,
+                        PretradeInput {
+                            trend_tf: tf.into(),
+                            ..base.clone()
+                        },
+                    ),
+                    (
+                        "strategy_signal_tf",
+                        signal,
+                        PretradeInput {
+                            signal_tf: tf.into(),
+                            ..base.clone()
+                        },
+                    ),
+                    (
+                        "strategy_timing_tf",
+                        timing,
+                        PretradeInput {
+                            timing_tf: tf.into(),
+                            ..base.clone()
+                        },
+                    ),
                 ];
                 for (name, allowed, input) in cases {
                     let dec = run(strategy, exchange, &input, &RiskSnapshot::default());
@@ -567,20 +609,85 @@ mod tests {
 
     #[test]
     fn binance_liquidity_at_under_over() {
-        for (strategy, volume, spread, slippage) in [(SwingV1, "50000000", "10", "15"), (IntradayV1, "80000000", "8", "12")] {
+        for (strategy, volume, spread, slippage) in
+            [(SwingV1, "50000000", "10", "15"), (IntradayV1, "80000000", "8", "12")]
+        {
             let base = good_input(strategy, Binance);
             let (v, s, sl) = (d(volume), d(spread), d(slippage));
             let step = d("0.01");
             let cases = [
-                ("liq_volume_24h", PretradeInput { volume_24h_usdt: v, ..base.clone() }, true),
-                ("liq_volume_24h", PretradeInput { volume_24h_usdt: v - step, ..base.clone() }, false),
-                ("liq_volume_24h", PretradeInput { volume_24h_usdt: v + step, ..base.clone() }, true),
-                ("liq_spread_bps", PretradeInput { spread_bps: s, ..base.clone() }, true),
-                ("liq_spread_bps", PretradeInput { spread_bps: s - step, ..base.clone() }, true),
-                ("liq_spread_bps", PretradeInput { spread_bps: s + step, ..base.clone() }, false),
-                ("liq_slippage_bps", PretradeInput { slippage_bps: sl, ..base.clone() }, true),
-                ("liq_slippage_bps", PretradeInput { slippage_bps: sl - step, ..base.clone() }, true),
-                ("liq_slippage_bps", PretradeInput { slippage_bps: sl + step, ..base.clone() }, false),
+                (
+                    "liq_volume_24h",
+                    PretradeInput {
+                        volume_24h_usdt: v,
+                        ..base.clone()
+                    },
+                    true,
+                ),
+                (
+                    "liq_volume_24h",
+                    PretradeInput {
+                        volume_24h_usdt: v - step,
+                        ..base.clone()
+                    },
+                    false,
+                ),
+                (
+                    "liq_volume_24h",
+                    PretradeInput {
+                        volume_24h_usdt: v + step,
+                        ..base.clone()
+                    },
+                    true,
+                ),
+                (
+                    "liq_spread_bps",
+                    PretradeInput {
+                        spread_bps: s,
+                        ..base.clone()
+                    },
+                    true,
+                ),
+                (
+                    "liq_spread_bps",
+                    PretradeInput {
+                        spread_bps: s - step,
+                        ..base.clone()
+                    },
+                    true,
+                ),
+                (
+                    "liq_spread_bps",
+                    PretradeInput {
+                        spread_bps: s + step,
+                        ..base.clone()
+                    },
+                    false,
+                ),
+                (
+                    "liq_slippage_bps",
+                    PretradeInput {
+                        slippage_bps: sl,
+                        ..base.clone()
+                    },
+                    true,
+                ),
+                (
+                    "liq_slippage_bps",
+                    PretradeInput {
+                        slippage_bps: sl - step,
+                        ..base.clone()
+                    },
+                    true,
+                ),
+                (
+                    "liq_slippage_bps",
+                    PretradeInput {
+                        slippage_bps: sl + step,
+                        ..base.clone()
+                    },
+                    false,
+                ),
             ];
             for (name, input, pass) in cases {
                 let dec = run(strategy, Binance, &input, &RiskSnapshot::default());
@@ -595,9 +702,27 @@ mod tests {
         for strategy in [SwingV1, IntradayV1] {
             let base = good_input(strategy, Ibkr);
             let cases = [
-                ("ibkr_in_rth", PretradeInput { in_rth: false, ..base.clone() }),
-                ("ibkr_no_macro_block", PretradeInput { macro_event_block: true, ..base.clone() }),
-                ("ibkr_no_earnings_24h", PretradeInput { earnings_within_24h: true, ..base.clone() }),
+                (
+                    "ibkr_in_rth",
+                    PretradeInput {
+                        in_rth: false,
+                        ..base.clone()
+                    },
+                ),
+                (
+                    "ibkr_no_macro_block",
+                    PretradeInput {
+                        macro_event_block: true,
+                        ..base.clone()
+                    },
+                ),
+                (
+                    "ibkr_no_earnings_24h",
+                    PretradeInput {
+                        earnings_within_24h: true,
+                        ..base.clone()
+                    },
+                ),
             ];
             for (name, input) in cases {
                 let dec = run(strategy, Ibkr, &input, &RiskSnapshot::default());
@@ -622,19 +747,110 @@ mod tests {
         let input = good_input(SwingV1, Binance);
         let at = |m: i64| Some(now() - chrono::Duration::minutes(m));
         let cases: Vec<(&str, RiskSnapshot, bool)> = vec![
-            ("daily_stop_not_reached", RiskSnapshot { realized_pnl_today: d("-1.50"), ..Default::default() }, false),
-            ("daily_stop_not_reached", RiskSnapshot { realized_pnl_today: d("-1.49"), ..Default::default() }, true),
-            ("daily_stop_not_reached", RiskSnapshot { realized_pnl_today: d("-1.51"), ..Default::default() }, false),
-            ("max_trades_not_reached", RiskSnapshot { trades_today: 3, ..Default::default() }, false),
-            ("max_trades_not_reached", RiskSnapshot { trades_today: 2, ..Default::default() }, true),
-            ("max_trades_not_reached", RiskSnapshot { trades_today: 4, ..Default::default() }, false),
-            ("max_open_positions_not_reached", RiskSnapshot { open_positions: 2, ..Default::default() }, false),
-            ("max_open_positions_not_reached", RiskSnapshot { open_positions: 1, ..Default::default() }, true),
-            ("max_open_positions_not_reached", RiskSnapshot { open_positions: 3, ..Default::default() }, false),
-            ("cooldown_passed", RiskSnapshot { last_trade_at: at(30), ..Default::default() }, true),
-            ("cooldown_passed", RiskSnapshot { last_trade_at: at(29), ..Default::default() }, false),
-            ("cooldown_passed", RiskSnapshot { last_trade_at: at(31), ..Default::default() }, true),
-            ("cooldown_passed", RiskSnapshot { last_trade_at: None, ..Default::default() }, true),
+            (
+                "daily_stop_not_reached",
+                RiskSnapshot {
+                    realized_pnl_today: d("-1.50"),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "daily_stop_not_reached",
+                RiskSnapshot {
+                    realized_pnl_today: d("-1.49"),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                "daily_stop_not_reached",
+                RiskSnapshot {
+                    realized_pnl_today: d("-1.51"),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "max_trades_not_reached",
+                RiskSnapshot {
+                    trades_today: 3,
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "max_trades_not_reached",
+                RiskSnapshot {
+                    trades_today: 2,
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                "max_trades_not_reached",
+                RiskSnapshot {
+                    trades_today: 4,
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "max_open_positions_not_reached",
+                RiskSnapshot {
+                    open_positions: 2,
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "max_open_positions_not_reached",
+                RiskSnapshot {
+                    open_positions: 1,
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                "max_open_positions_not_reached",
+                RiskSnapshot {
+                    open_positions: 3,
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "cooldown_passed",
+                RiskSnapshot {
+                    last_trade_at: at(30),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                "cooldown_passed",
+                RiskSnapshot {
+                    last_trade_at: at(29),
+                    ..Default::default()
+                },
+                false,
+            ),
+            (
+                "cooldown_passed",
+                RiskSnapshot {
+                    last_trade_at: at(31),
+                    ..Default::default()
+                },
+                true,
+            ),
+            (
+                "cooldown_passed",
+                RiskSnapshot {
+                    last_trade_at: None,
+                    ..Default::default()
+                },
+                true,
+            ),
         ];
         for (name, snap, pass) in cases {
             let ctx = PretradeContext {
@@ -729,7 +945,10 @@ mod tests {
                     let dec = evaluate_exit(strategy, exchange, &input);
                     assert_eq!(dec.checks[2].name, "exit_time_limit");
                     assert_eq!(dec.checks[2].passed, hit, "{strategy} {exchange} {minutes}");
-                    assert_eq!(names(&dec.reasons), if hit { vec!["time_limit_reached"] } else { vec![] });
+                    assert_eq!(
+                        names(&dec.reasons),
+                        if hit { vec!["time_limit_reached"] } else { vec![] }
+                    );
                 }
             }
         }
@@ -759,7 +978,13 @@ mod tests {
         );
         assert_eq!(
             names(&dec.reasons),
-            ["stop_loss_hit", "time_limit_reached", "trend_break", "signal_reverse", "event_risk_exit"]
+            [
+                "stop_loss_hit",
+                "time_limit_reached",
+                "trend_break",
+                "signal_reverse",
+                "event_risk_exit"
+            ]
         );
         let dec = evaluate_exit(SwingV1, Binance, &input);
         assert_eq!(dec.checks.len(), 5);

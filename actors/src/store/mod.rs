@@ -7,10 +7,10 @@
 //! answers `Unavailable` at once (the HTTP facade turns it into 503 + Retry-After).
 
 pub mod audit;
-mod shard;
 pub mod risk;
 pub mod secrets;
 pub mod security;
+mod shard;
 pub mod strategy;
 pub mod users;
 

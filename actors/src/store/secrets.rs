@@ -23,7 +23,12 @@ pub struct UpsertSecret {
 }
 
 /// Seals a credential pair with the newest key of the ring.
-pub fn seal(ring: &KeyRing, user_id: i64, exchange: Exchange, creds: &Credentials) -> Result<UpsertSecret, CryptoError> {
+pub fn seal(
+    ring: &KeyRing,
+    user_id: i64,
+    exchange: Exchange,
+    creds: &Credentials,
+) -> Result<UpsertSecret, CryptoError> {
     Ok(UpsertSecret {
         user_id,
         exchange,
@@ -44,9 +49,7 @@ pub fn upsert<'a>(tx: &'a Transaction<'a>, cmd: &'a UpsertSecret) -> TxFuture<'a
     Box::pin(async move {
         let ex = cmd.exchange.as_str();
         let stmt = tx
-            .prepare_cached(
-                "SELECT enabled FROM strategy_assignments WHERE user_id = $1 AND exchange = $2 FOR SHARE",
-            )
+            .prepare_cached("SELECT enabled FROM strategy_assignments WHERE user_id = $1 AND exchange = $2 FOR SHARE")
             .await?;
         let enabled = tx
             .query_opt(&stmt, &[&cmd.user_id, &ex])
@@ -136,7 +139,10 @@ pub async fn is_configured(store: &Store, user_id: i64, exchange: Exchange) -> R
     let stmt = client
         .prepare_cached("SELECT 1 FROM exchange_secrets WHERE user_id = $1 AND exchange = $2")
         .await?;
-    Ok(client.query_opt(&stmt, &[&user_id, &exchange.as_str()]).await?.is_some())
+    Ok(client
+        .query_opt(&stmt, &[&user_id, &exchange.as_str()])
+        .await?
+        .is_some())
 }
 
 /// Loads and decrypts the caller's credentials: 400 `Missing credentials for EX` when there are
@@ -230,7 +236,10 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
             }
             let resealed = (|| -> Result<(String, String), CryptoError> {
                 let mut out = Vec::with_capacity(2);
-                for (sealed, field) in [(row.get::<_, &str>(3), Field::ApiKey), (row.get::<_, &str>(4), Field::ApiSecret)] {
+                for (sealed, field) in [
+                    (row.get::<_, &str>(3), Field::ApiKey),
+                    (row.get::<_, &str>(4), Field::ApiSecret),
+                ] {
                     let aad = associated_data(user_id, exchange, field);
                     let plain = match &cmd.open_with {
                         OpenWith::Ring => cmd.ring.decrypt(sealed, &aad)?,
@@ -245,8 +254,11 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
             match resealed {
                 Ok((key_enc, secret_enc)) => {
                     if !cmd.dry_run {
-                        tx.execute(&update, &[&user_id, &exchange_text, &cmd.new_key_id, &key_enc, &secret_enc])
-                            .await?;
+                        tx.execute(
+                            &update,
+                            &[&user_id, &exchange_text, &cmd.new_key_id, &key_enc, &secret_enc],
+                        )
+                        .await?;
                     }
                     report.updated += 1;
                 }

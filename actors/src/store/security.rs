@@ -119,7 +119,11 @@ pub fn cleanup_smoke_users<'a>(tx: &'a Transaction<'a>, cmd: &'a CleanupSmokeUse
                 }
             })
             .collect();
-        let eligible: Vec<i64> = users.iter().filter(|u| u.eligible_for_delete).map(|u| u.user_id).collect();
+        let eligible: Vec<i64> = users
+            .iter()
+            .filter(|u| u.eligible_for_delete)
+            .map(|u| u.user_id)
+            .collect();
         let mut deleted = 0i64;
         if !cmd.dry_run && !eligible.is_empty() {
             let stmt = tx
