@@ -20,6 +20,10 @@ const HEX_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbc
 /// A user made directly in the database (the auth routes are not this suite's subject),
 /// with a token signed by the daemon's key.
 fn user(db: &TestDb, email: &str, role: &str) -> (i64, String) {
+    if db.sql("SELECT to_regclass('users') IS NULL") == "t" {
+        let out = cli(&db.url, &["migrate"], None);
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
     let id: i64 = db
         .sql(&format!(
             "WITH u AS (INSERT INTO users (email, password_hash, role) VALUES ('{email}', 'x', '{role}') RETURNING id) \

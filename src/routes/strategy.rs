@@ -51,7 +51,7 @@ pub async fn assign(state: Shared, admin: AdminUser, body: Json<AssignIn>) -> Ht
         .store
         .write(admin.0.id, None, cmd, store::assign)
         .await?
-        .ok_or(ApiError::UserNotFound)?;
+        .ok_or(ApiError::TargetUserNotFound)?;
     Ok(HttpResponse::Ok().json(out(&assignment)))
 }
 
