@@ -1,4 +1,5 @@
 //! Pure rules: plain functions over plain data, no I/O. Actors and handlers call these;
 //! nothing else re-implements them.
 
+pub mod dashboard;
 pub mod risk;
