@@ -136,11 +136,31 @@ async fn world() -> World {
     open_now(&db, bot, 2);
 
     // Alice: two blocked opens today, one at 20:00 Bogota yesterday (01:00 UTC today: not today).
-    audit(&db, Some(alice), "position.open.blocked.cooldown", Utc::now() - Duration::minutes(2));
-    audit(&db, Some(alice), "position.open.blocked.max_trades", Utc::now() - Duration::minutes(1));
-    audit(&db, Some(alice), "position.open.blocked.daily_stop", bogota_at(1, 20, 0));
+    audit(
+        &db,
+        Some(alice),
+        "position.open.blocked.cooldown",
+        Utc::now() - Duration::minutes(2),
+    );
+    audit(
+        &db,
+        Some(alice),
+        "position.open.blocked.max_trades",
+        Utc::now() - Duration::minutes(1),
+    );
+    audit(
+        &db,
+        Some(alice),
+        "position.open.blocked.daily_stop",
+        bogota_at(1, 20, 0),
+    );
     audit(&db, Some(alice), "position.open", Utc::now() - Duration::minutes(3));
-    audit(&db, Some(smoke), "position.open.blocked.cooldown", Utc::now() - Duration::minutes(1));
+    audit(
+        &db,
+        Some(smoke),
+        "position.open.blocked.cooldown",
+        Utc::now() - Duration::minutes(1),
+    );
 
     // Closed positions: one today, one at 20:00 Bogota yesterday (not today).
     closed_position(&db, alice, Utc::now() - Duration::seconds(30));
@@ -176,10 +196,7 @@ async fn summary_scope_filters_rounding_and_status() {
     assert_eq!(body["generated_for"], ADMIN);
     assert!(body["generated_at"].as_str().unwrap().contains('T'));
     // real_only=true by default; service users hidden; ordered by email.
-    assert_eq!(
-        emails(&body),
-        ["alice@corp.io", "bob@corp.io", "dave@corp.io", ADMIN]
-    );
+    assert_eq!(emails(&body), ["alice@corp.io", "bob@corp.io", "dave@corp.io", ADMIN]);
     // The admin misses 2FA and bob's IBKR secret is 40 days old: red.
     assert_eq!(body["overall_status"], "red");
     assert_eq!(body["security"]["total_users"], 4);
@@ -226,7 +243,10 @@ async fn summary_scope_filters_rounding_and_status() {
     // Filters: email_contains is case-insensitive; exchange means that secret is configured.
     let only_alice = summary(&w, "?email_contains=ALICE").await;
     assert_eq!(emails(&only_alice), ["alice@corp.io"]);
-    assert_eq!(only_alice["overall_status"], "yellow", "blocked opens today, nothing red");
+    assert_eq!(
+        only_alice["overall_status"], "yellow",
+        "blocked opens today, nothing red"
+    );
     let dave = summary(&w, "?email_contains=dave").await;
     assert_eq!(dave["overall_status"], "green");
     assert_eq!(dave["operations"]["trades_today_total"], 0);
@@ -245,7 +265,10 @@ async fn summary_scope_filters_rounding_and_status() {
     let with_bots = summary(&w, "?include_service_users=true").await;
     assert!(emails(&with_bots).contains(&"ops.bot.feeder@corp.io".to_string()));
     assert_eq!(with_bots["operations"]["open_positions_total"], 3);
-    assert_eq!(with_bots["security"]["users_missing_2fa"], 1, "service accounts need no 2FA");
+    assert_eq!(
+        with_bots["security"]["users_missing_2fa"], 1,
+        "service accounts need no 2FA"
+    );
     let everyone = summary(&w, "?real_only=false").await;
     assert_eq!(
         emails(&everyone),
@@ -368,23 +391,45 @@ async fn trends_are_seven_bogota_days_oldest_first() {
 
     // 20:00 Bogota is 01:00 UTC of the next day: these belong to the Bogota date.
     audit(&db, Some(alice), "position.open.blocked.cooldown", bogota_at(2, 20, 0));
-    audit(&db, Some(alice), "position.open.blocked.max_trades", bogota_at(2, 23, 59));
-    audit(&db, Some(alice), "execution.binance.test_order.error", bogota_at(1, 20, 0));
-    audit(&db, Some(alice), "execution.blocked.exchange_disabled", bogota_at(3, 0, 0));
-    audit(&db, Some(alice), "execution.ibkr.test_order.error", bogota_at(7, 23, 59)); // outside
+    audit(
+        &db,
+        Some(alice),
+        "position.open.blocked.max_trades",
+        bogota_at(2, 23, 59),
+    );
+    audit(
+        &db,
+        Some(alice),
+        "execution.binance.test_order.error",
+        bogota_at(1, 20, 0),
+    );
+    audit(
+        &db,
+        Some(alice),
+        "execution.blocked.exchange_disabled",
+        bogota_at(3, 0, 0),
+    );
+    audit(
+        &db,
+        Some(alice),
+        "execution.ibkr.test_order.error",
+        bogota_at(7, 23, 59),
+    ); // outside
     audit(&db, Some(alice), "execution.prepare", bogota_at(1, 10, 0)); // not an error
     audit(&db, Some(alice), "pretrade.check.blocked", bogota_at(1, 10, 0)); // not an error
-    audit(&db, Some(smoke), "execution.binance.test_order.error", bogota_at(1, 10, 0)); // not in scope
+    audit(
+        &db,
+        Some(smoke),
+        "execution.binance.test_order.error",
+        bogota_at(1, 10, 0),
+    ); // not in scope
     audit(&db, None, "execution.binance.test_order.error", bogota_at(1, 11, 0)); // no user
 
     let (status, body) = call(&d, Method::GET, "/ops/dashboard/summary", &admin, None).await;
     assert_eq!(status, 200, "{body}");
     let trends = body["trends_7d"].as_array().unwrap();
     let days: Vec<String> = trends.iter().map(|t| t["day"].as_str().unwrap().to_string()).collect();
-    let expected: Vec<String> = (0..7)
-        .rev()
-        .map(|k| (today - Duration::days(k)).to_string())
-        .collect();
+    let expected: Vec<String> = (0..7).rev().map(|k| (today - Duration::days(k)).to_string()).collect();
     assert_eq!(days, expected, "7 days, oldest first, ending today");
     let row = |k: usize| &trends[6 - k];
     let triple = |k: usize| {
@@ -403,14 +448,7 @@ async fn trends_are_seven_bogota_days_oldest_first() {
     assert_eq!(triple(6), (2, 0, 0));
 
     // With real_only=false the smoke user joins the scope.
-    let (_, all) = call(
-        &d,
-        Method::GET,
-        "/ops/dashboard/summary?real_only=false",
-        &admin,
-        None,
-    )
-    .await;
+    let (_, all) = call(&d, Method::GET, "/ops/dashboard/summary?real_only=false", &admin, None).await;
     assert_eq!(all["trends_7d"][5]["trades_total"], 9);
     assert_eq!(all["trends_7d"][5]["errors_total"], 2);
 }
@@ -424,10 +462,25 @@ async fn recent_events_count_every_user_within_the_window() {
     let alice = user(&db, "alice@corp.io", "trader", true);
     let smoke = user(&db, "smoke.t@corp.io", "trader", true);
     let now = Utc::now();
-    audit(&db, Some(alice), "execution.binance.test_order.error", now - Duration::hours(1));
-    audit(&db, Some(smoke), "execution.blocked.exchange_disabled", now - Duration::hours(2));
+    audit(
+        &db,
+        Some(alice),
+        "execution.binance.test_order.error",
+        now - Duration::hours(1),
+    );
+    audit(
+        &db,
+        Some(smoke),
+        "execution.blocked.exchange_disabled",
+        now - Duration::hours(2),
+    );
     audit(&db, None, "notify.telegram.error", now - Duration::hours(3));
-    audit(&db, Some(alice), "execution.ibkr.test_order.error", now - Duration::hours(30));
+    audit(
+        &db,
+        Some(alice),
+        "execution.ibkr.test_order.error",
+        now - Duration::hours(30),
+    );
     audit(&db, Some(alice), "execution.error.retry", now - Duration::hours(1)); // not an error
     audit(&db, Some(alice), "pretrade.check.blocked", now - Duration::hours(1));
     audit(&db, Some(smoke), "pretrade.check.blocked", now - Duration::hours(5));
@@ -456,7 +509,10 @@ async fn only_admins_read_the_dashboard() {
     let db = TestDb::new();
     let d = Daemon::start_with(
         &db,
-        &[("INCIDENT_TRACKER_URL", "https://tracker.example.org/new?team=ops&x=\"1\"")],
+        &[(
+            "INCIDENT_TRACKER_URL",
+            "https://tracker.example.org/new?team=ops&x=\"1\"",
+        )],
     );
     user(&db, "trader@corp.io", "trader", false);
     let trader = mint("trader@corp.io", "trader");
@@ -478,7 +534,10 @@ async fn only_admins_read_the_dashboard() {
     // The page itself needs no token and carries the configured tracker URL, escaped.
     let resp = client().get(d.url("/ops/dashboard")).send().await.unwrap();
     assert_eq!(resp.status().as_u16(), 200);
-    assert!(resp.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(resp.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/html"));
     let html = resp.text().await.unwrap();
     assert!(html.contains("content=\"https://tracker.example.org/new?team=ops&amp;x=&quot;1&quot;\""));
     assert!(html.contains("id=\"login-form\""));

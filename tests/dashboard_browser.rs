@@ -140,7 +140,14 @@ async fn wait_for(c: &Client, what: &str, js: &str) -> Value {
 }
 
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css)).await.unwrap().text().await.unwrap().trim().to_string()
+    c.find(Locator::Css(css))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+        .trim()
+        .to_string()
 }
 
 /// The users table as (data-user-id, email) pairs.
@@ -220,7 +227,12 @@ async fn sign_in(c: &Client, d: &Daemon, email: &str, role: &str) {
     c.goto(&d.url("/ops/dashboard")).await.unwrap();
     wait_for(c, "the login form", "document.getElementById('login-form')").await;
     if login_route_exists(d).await {
-        c.find(Locator::Css("#email")).await.unwrap().send_keys(email).await.unwrap();
+        c.find(Locator::Css("#email"))
+            .await
+            .unwrap()
+            .send_keys(email)
+            .await
+            .unwrap();
         c.find(Locator::Css("#password"))
             .await
             .unwrap()
@@ -289,12 +301,27 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
 
     // Errors are shown in the page: a short paste is refused, a bad long token is a 401.
     c.goto(&d.url("/ops/dashboard")).await.unwrap();
-    c.find(Locator::Css("#token-input")).await.unwrap().send_keys("abc").await.unwrap();
+    c.find(Locator::Css("#token-input"))
+        .await
+        .unwrap()
+        .send_keys("abc")
+        .await
+        .unwrap();
     c.find(Locator::Css("#use-token")).await.unwrap().click().await.unwrap();
-    let err = wait_for(&c, "the short-token error", "document.getElementById('error').textContent").await;
+    let err = wait_for(
+        &c,
+        "the short-token error",
+        "document.getElementById('error').textContent",
+    )
+    .await;
     assert!(err.as_str().unwrap().contains("longer than 100"), "{err}");
     let junk = format!("{}.{}.{}", "a".repeat(40), "b".repeat(60), "c".repeat(40));
-    c.find(Locator::Css("#token-input")).await.unwrap().send_keys(&junk).await.unwrap();
+    c.find(Locator::Css("#token-input"))
+        .await
+        .unwrap()
+        .send_keys(&junk)
+        .await
+        .unwrap();
     c.find(Locator::Css("#use-token")).await.unwrap().click().await.unwrap();
     let err = wait_for(
         &c,
@@ -302,7 +329,10 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
         "document.getElementById('error').textContent.indexOf('401') >= 0 && document.getElementById('error').textContent",
     )
     .await;
-    assert!(err.as_str().unwrap().contains("Invalid authentication credentials"), "{err}");
+    assert!(
+        err.as_str().unwrap().contains("Invalid authentication credentials"),
+        "{err}"
+    );
 
     // The admin signs in and sees what the JSON says.
     sign_in(&c, &d, admin_email, "admin").await;
@@ -323,9 +353,15 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
         ("#kpi-stale-secrets", &expected["security"]["users_with_stale_secrets"]),
         ("#kpi-trades-today", &expected["operations"]["trades_today_total"]),
         ("#kpi-open-positions", &expected["operations"]["open_positions_total"]),
-        ("#kpi-blocked-opens", &expected["operations"]["blocked_open_attempts_total"]),
+        (
+            "#kpi-blocked-opens",
+            &expected["operations"]["blocked_open_attempts_total"],
+        ),
         ("#kpi-errors", &expected["recent_events"]["errors_last_24h"]),
-        ("#kpi-pretrade-blocked", &expected["recent_events"]["pretrade_blocked_last_24h"]),
+        (
+            "#kpi-pretrade-blocked",
+            &expected["recent_events"]["pretrade_blocked_last_24h"],
+        ),
     ] {
         assert_eq!(text_of(&c, id).await, value.to_string(), "{id}");
     }
@@ -419,14 +455,22 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
     assert!(!want_rows.is_empty() && want_rows.len() < rows.len());
     let deadline = Instant::now() + Duration::from_secs(20);
     while user_rows(&c).await != want_rows {
-        assert!(Instant::now() < deadline, "the users table did not follow the IBKR filter");
+        assert!(
+            Instant::now() < deadline,
+            "the users table did not follow the IBKR filter"
+        );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(
         text_of(&c, "#kpi-trades-today").await,
         ibkr["operations"]["trades_today_total"].to_string()
     );
-    c.find(Locator::Css("#f-email")).await.unwrap().send_keys("trader1@").await.unwrap();
+    c.find(Locator::Css("#f-email"))
+        .await
+        .unwrap()
+        .send_keys("trader1@")
+        .await
+        .unwrap();
     c.find(Locator::Css("#apply")).await.unwrap().click().await.unwrap();
     wait_for(
         &c,
@@ -445,7 +489,10 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
         )
         .await
         .unwrap();
-    assert!(overflow.as_i64().unwrap() <= 1, "horizontal overflow at phone width: {overflow}");
+    assert!(
+        overflow.as_i64().unwrap() <= 1,
+        "horizontal overflow at phone width: {overflow}"
+    );
     std::fs::write(out.join("dashboard-phone.png"), c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
 

@@ -7,8 +7,8 @@
 use actix_web::http::header;
 use actix_web::{get, HttpResponse};
 use actors::rules::dashboard::{
-    missing_2fa, overall_status, profile_productivity, round4, utilization_pct, DayWindow, OverallStatus,
-    ProfileInput, ProfileProductivity,
+    missing_2fa, overall_status, profile_productivity, round4, utilization_pct, DayWindow, OverallStatus, ProfileInput,
+    ProfileProductivity,
 };
 use actors::rules::risk::RiskProfile;
 use actors::store::dashboard::{self as sql, ScopeFilter};
@@ -352,10 +352,7 @@ fn html_attr(text: &str) -> String {
 /// The page itself: no auth to load it; the data routes check the token.
 #[get("/ops/dashboard")]
 pub async fn page(state: Shared) -> HttpResponse {
-    let body = PAGE.replace(
-        TRACKER_PLACEHOLDER,
-        &html_attr(&state.settings.incident_tracker_url),
-    );
+    let body = PAGE.replace(TRACKER_PLACEHOLDER, &html_attr(&state.settings.incident_tracker_url));
     HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "text/html; charset=utf-8"))
         .insert_header((header::CACHE_CONTROL, "no-store"))

@@ -88,7 +88,11 @@ pub enum OverallStatus {
 
 /// Red when any user misses 2FA or has stale secrets; else yellow when any open was blocked
 /// today; else green.
-pub fn overall_status(users_missing_2fa: i64, users_with_stale_secrets: i64, blocked_opens_today: i64) -> OverallStatus {
+pub fn overall_status(
+    users_missing_2fa: i64,
+    users_with_stale_secrets: i64,
+    blocked_opens_today: i64,
+) -> OverallStatus {
     if users_missing_2fa > 0 || users_with_stale_secrets > 0 {
         OverallStatus::Red
     } else if blocked_opens_today > 0 {

@@ -8,8 +8,8 @@
 
 pub mod audit;
 pub mod dashboard;
-mod shard;
 pub mod risk;
+mod shard;
 pub mod users;
 
 use std::future::Future;
