@@ -25,10 +25,15 @@ pub const PRETRADE_BLOCKED_ACTION: &str = "pretrade.check.blocked";
 /// The contract's "real user" filter as SQL over `u.email`, applied when `$real_only` is true.
 /// Shared with the security posture (same semantics as `domain::is_test_email`).
 pub fn real_user_sql(real_only_param: &str) -> String {
+    real_user_sql_on(real_only_param, "lower(u.email)")
+}
+
+/// The same filter over an already lower-cased email expression.
+pub fn real_user_sql_on(real_only_param: &str, lower_email: &str) -> String {
     format!(
-        "(NOT {real_only_param}::bool OR NOT (starts_with(lower(u.email), 'smoke.') \
-         OR starts_with(lower(u.email), 'disabled_') \
-         OR lower(u.email) LIKE '%@example.com' OR lower(u.email) LIKE '%@example.invalid'))"
+        "(NOT {real_only_param}::bool OR NOT (starts_with({lower_email}, 'smoke.') \
+         OR starts_with({lower_email}, 'disabled_') \
+         OR {lower_email} LIKE '%@example.com' OR {lower_email} LIKE '%@example.invalid'))"
     )
 }
 
@@ -66,7 +71,7 @@ pub async fn daily_compare(store: &Store, today: &DayWindow, real_only: bool) ->
          LEFT JOIN closed ON closed.user_id = u.id
          LEFT JOIN blocked ON blocked.user_id = u.id
          WHERE {real}
-         ORDER BY u.email, u.id",
+         ORDER BY u.email COLLATE \"C\", u.id",
         real = real_user_sql("$1"),
     );
     let client = store.reader().await?;
@@ -127,10 +132,11 @@ pub async fn scope_users(
 ) -> Result<Vec<ScopeUserRow>, StoreError> {
     let sql = format!(
         "WITH u AS (
-             SELECT u.id, u.email, u.role, u.totp_enabled FROM users u
+             SELECT u.id, u.email, u.role, u.totp_enabled
+             FROM users u CROSS JOIN LATERAL (SELECT lower(u.email) AS le) l
              WHERE {real}
-               AND ($2::bool OR NOT starts_with(lower(u.email), 'ops.bot.'))
-               AND ($3::text IS NULL OR strpos(lower(u.email), lower($3::text)) > 0)),
+               AND ($2::bool OR NOT starts_with(l.le, 'ops.bot.'))
+               AND ($3::text IS NULL OR strpos(l.le, lower($3::text)) > 0)),
          s AS (
              SELECT es.user_id,
                     bool_or(es.exchange = 'BINANCE') AS binance,
@@ -155,8 +161,8 @@ pub async fn scope_users(
          WHERE ($4::text IS NULL
                 OR ($4::text = 'BINANCE' AND COALESCE(s.binance, false))
                 OR ($4::text = 'IBKR' AND COALESCE(s.ibkr, false)))
-         ORDER BY u.email, u.id",
-        real = real_user_sql("$1"),
+         ORDER BY u.email COLLATE \"C\", u.id",
+        real = real_user_sql_on("$1", "l.le"),
     );
     let client = store.reader().await?;
     let stmt = client.prepare_cached(&sql).await?;
