@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod dashboard;
 pub mod docs;
 pub mod execution;
 pub mod health;
@@ -16,6 +17,7 @@ pub mod strategy;
 pub mod users;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    dashboard::configure(cfg);
     health::configure(cfg);
     metrics::configure(cfg);
     signals::configure(cfg);

@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod audit_queries;
+pub mod dashboard;
 pub mod risk;
 pub mod secrets;
 pub mod security;
