@@ -7,6 +7,7 @@
 //! answers `Unavailable` at once (the HTTP facade turns it into 503 + Retry-After).
 
 pub mod audit;
+pub mod loadtest;
 pub mod risk;
 mod shard;
 pub mod trading;
