@@ -34,6 +34,7 @@ encryption_key="$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
 out_dir="target/loadgen"
 mkdir -p "$out_dir"
 log="$out_dir/daemon.log"
+: >"$log"
 
 daemon_pid=""
 cleanup() {
@@ -63,7 +64,7 @@ env -i PATH="$PATH" HOME="${HOME:-/tmp}" \
 daemon_pid=$!
 base=""
 for _ in $(seq 1 200); do
-  base="$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$log" | head -n1)"
+  base="$(sed -n 's/^listening on \(http:[^ ]*\).*/\1/p' "$log" | head -n1 || true)"
   [ -n "$base" ] && break
   kill -0 "$daemon_pid" 2>/dev/null || { echo "the daemon exited:" >&2; cat "$log" >&2; exit 1; }
   sleep 0.1

@@ -304,7 +304,8 @@ pub async fn run_all(
     let pid = args
         .daemon_pid
         .or_else(|| base.port_or_known_default().and_then(procfs::find_listener));
-    let run_id = format!("{:x}", chrono::Utc::now().timestamp());
+    // Fresh emails each run (seconds and process id), so reruns on one database never collide.
+    let run_id = format!("{:x}{:x}", chrono::Utc::now().timestamp(), std::process::id() & 0xfff);
     let mut ctx = Ctx {
         minter: Minter::new(&args.secret_key),
         base: base.as_str().trim_end_matches('/').to_string(),
