@@ -488,8 +488,9 @@ async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioR
     });
     let measured = ctx.measure(ctx.args.concurrency, op).await;
     r.note(format!(
-        "{} claims returned signals; the others found none left",
-        with_data.load(Ordering::Relaxed)
+        "{} of {} claims returned signals (the others found none left)",
+        with_data.load(Ordering::Relaxed),
+        measured.summary.requests
     ));
     Ok(ctx.finish(r, measured))
 }
