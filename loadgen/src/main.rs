@@ -85,8 +85,17 @@ pub struct Args {
     pub setup_timeout: u64,
 }
 
-fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+fn main() -> std::process::ExitCode {
+    match run(Args::parse()) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Args) -> anyhow::Result<()> {
     let base = target::loopback_base_url(&args.base_url).map_err(anyhow::Error::msg)?;
     if let Some(db) = &args.database_url {
         target::check_local_database(db).map_err(anyhow::Error::msg)?;
