@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod audit_queries;
 pub mod dashboard;
+pub mod loadtest;
 pub mod risk;
 pub mod secrets;
 pub mod security;

@@ -1,0 +1,892 @@
+//! The scenarios, in the order they run (the dashboard first, while the user count is still
+//! controlled), and the set-up each needs: users seeded through the daemon's CLI, signals
+//! created through the API, tokens minted locally.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context};
+use reqwest::{Client, Url};
+use serde_json::{json, Value};
+use tokio::io::AsyncWriteExt;
+
+use crate::engine::{self, is_route_missing, Measured, Op};
+use crate::procfs;
+use crate::report::{Memory, Report, ScenarioResult};
+use crate::token::Minter;
+use crate::Args;
+
+/// The scenarios `--scenarios all` runs, in this order.
+pub const ALL: &[&str] = &[
+    "health",
+    "dashboard",
+    "actors",
+    "create_signal",
+    "claim",
+    "full_cycle",
+    "pretrade",
+    "login",
+    "mixed",
+    "login_storm",
+];
+
+/// `all`, or a comma list of scenario names (kept in the canonical order).
+pub fn parse_list(raw: &str) -> Result<Vec<&'static str>, String> {
+    let wanted: Vec<String> = raw
+        .split(',')
+        .map(|s| s.trim().to_ascii_lowercase())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if wanted.is_empty() {
+        return Err("--scenarios is empty".into());
+    }
+    if wanted.iter().any(|w| w == "all") {
+        return Ok(ALL.to_vec());
+    }
+    if let Some(bad) = wanted.iter().find(|w| !ALL.contains(&w.as_str())) {
+        return Err(format!("unknown scenario {bad:?}; known: all, {}", ALL.join(", ")));
+    }
+    Ok(ALL.iter().copied().filter(|s| wanted.iter().any(|w| w == s)).collect())
+}
+
+/// The dashboard's user counts, ascending.
+pub fn parse_levels(raw: &str) -> Result<Vec<u64>, String> {
+    let mut levels = raw
+        .split(',')
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| {
+            s.trim()
+                .replace('_', "")
+                .parse::<u64>()
+                .ok()
+                .filter(|n| (1..=1_000_000).contains(n))
+                .ok_or_else(|| format!("--dashboard-users: {s:?} is not a count between 1 and 1000000"))
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    levels.sort_unstable();
+    levels.dedup();
+    Ok(levels)
+}
+
+/// The operation of the mixed profile for sequence number `seq`: out of every 20 requests,
+/// 10 create a signal, 4 claim, 3 run a pre-trade check, 2 read today's risk, 1 lists positions.
+pub fn mixed_op(seq: u64) -> MixedOp {
+    match seq % 20 {
+        0..=9 => MixedOp::CreateSignal,
+        10..=13 => MixedOp::Claim,
+        14..=16 => MixedOp::Pretrade,
+        17..=18 => MixedOp::RiskToday,
+        _ => MixedOp::ListPositions,
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MixedOp {
+    CreateSignal,
+    Claim,
+    Pretrade,
+    RiskToday,
+    ListPositions,
+}
+
+const SIGNAL_BODY: &str = r#"{"symbol":"BTCUSDT","module":"loadgen","base_risk_percent":0.5,"entry_price":50000,"stop_loss":49000,"take_profit":52000}"#;
+const PRETRADE_BODY: &str = r#"{"symbol":"BTCUSDT","side":"BUY","qty":0.01}"#;
+const PRETRADE_PATH: &str = "/ops/execution/pretrade/binance/check";
+const DASHBOARD_PATH: &str = "/ops/dashboard/summary";
+
+/// Everything the scenarios share.
+struct Ctx {
+    args: Args,
+    base: String,
+    client: Client,
+    minter: Minter,
+    run_id: String,
+    password: String,
+    seeded: u64,
+    admin: Option<String>,
+    pid: Option<u32>,
+}
+
+impl Ctx {
+    fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    fn email(&self, n: u64) -> String {
+        format!("load.{}.u{n}@load.test", self.run_id)
+    }
+
+    fn duration(&self) -> Duration {
+        Duration::from_secs_f64(self.args.duration)
+    }
+
+    fn setup_timeout(&self) -> Duration {
+        Duration::from_secs(self.args.setup_timeout)
+    }
+
+    fn rss(&self) -> Option<u64> {
+        self.pid.and_then(procfs::rss_kb)
+    }
+
+    fn daemon_bin(&self) -> PathBuf {
+        if let Some(bin) = &self.args.daemon_bin {
+            return bin.clone();
+        }
+        ["target/release/crypto-saas", "target/debug/crypto-saas"]
+            .iter()
+            .map(PathBuf::from)
+            .find(|p| p.is_file())
+            .unwrap_or_else(|| PathBuf::from("crypto-saas"))
+    }
+
+    /// Runs the daemon's CLI with the password on standard input.
+    async fn cli(&self, cli_args: &[String]) -> anyhow::Result<String> {
+        let db = self
+            .args
+            .database_url
+            .as_deref()
+            .context("--database-url (or DATABASE_URL) is needed to create users with the CLI")?;
+        let bin = self.daemon_bin();
+        let mut child = tokio::process::Command::new(&bin)
+            .args(cli_args)
+            .env("DATABASE_URL", db)
+            .env("LOG_LEVEL", "warn")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .with_context(|| format!("running {}", bin.display()))?;
+        if let Some(mut stdin) = child.stdin.take() {
+            stdin.write_all(format!("{}\n", self.password).as_bytes()).await?;
+        }
+        let out = tokio::time::timeout(self.setup_timeout(), child.wait_with_output())
+            .await
+            .map_err(|_| anyhow!("{} {} timed out", bin.display(), cli_args.join(" ")))??;
+        if !out.status.success() {
+            bail!(
+                "{} {} failed: {}",
+                bin.display(),
+                cli_args.first().map(String::as_str).unwrap_or(""),
+                String::from_utf8_lossy(&out.stderr).trim()
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    }
+
+    /// Makes sure users u0..u{n-1} exist.
+    async fn seed_to(&mut self, n: u64) -> anyhow::Result<()> {
+        if n <= self.seeded {
+            return Ok(());
+        }
+        let args: Vec<String> = [
+            "loadtest",
+            "seed-users",
+            "--prefix",
+            &format!("load.{}.u", self.run_id),
+            "--domain",
+            "load.test",
+            "--start",
+            &self.seeded.to_string(),
+            "--count",
+            &(n - self.seeded).to_string(),
+            "--password-stdin",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        self.cli(&args).await?;
+        self.seeded = n;
+        Ok(())
+    }
+
+    /// `count` users never used before.
+    async fn fresh(&mut self, count: u64) -> anyhow::Result<std::ops::Range<u64>> {
+        let start = self.seeded;
+        self.seed_to(start + count).await?;
+        Ok(start..start + count)
+    }
+
+    /// The bearer headers of users `range`.
+    fn bearers(&self, range: std::ops::Range<u64>) -> Arc<Vec<String>> {
+        Arc::new(range.map(|n| self.minter.bearer(&self.email(n), "trader")).collect())
+    }
+
+    async fn admin(&mut self) -> anyhow::Result<String> {
+        if let Some(token) = &self.admin {
+            return Ok(token.clone());
+        }
+        let email = format!("load.{}.admin@load.test", self.run_id);
+        let args: Vec<String> = ["admin", "create", "--email", &email, "--password-stdin"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        self.cli(&args).await?;
+        let token = self.minter.bearer(&email, "admin");
+        self.admin = Some(token.clone());
+        Ok(token)
+    }
+
+    /// One request first: `Some(route)` when the daemon has no such route.
+    async fn probe(&self, req: reqwest::RequestBuilder, route: &str) -> anyhow::Result<(u16, Option<Value>)> {
+        let (status, body) = engine::json(req).await.map_err(|e| anyhow!("probing {route}: {e}"))?;
+        if is_route_missing(status, body.as_ref()) {
+            return Err(RouteMissing(route.to_string()).into());
+        }
+        Ok((status, body))
+    }
+
+    /// Measures `op` for the configured time and clients.
+    async fn measure(&self, clients: usize, op: Op) -> Measured {
+        engine::run(clients, self.duration(), self.args.max_requests, op).await
+    }
+
+    fn finish(&self, result: ScenarioResult, measured: Measured) -> ScenarioResult {
+        let mut result = result.measured(measured.summary, measured.statuses);
+        result.rss_kb_after = self.rss();
+        result
+    }
+}
+
+#[derive(Debug)]
+struct RouteMissing(String);
+
+impl std::fmt::Display for RouteMissing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "route missing: {}", self.0)
+    }
+}
+
+impl std::error::Error for RouteMissing {}
+
+/// Turns a scenario's set-up error into its result: a missing route, or a failure.
+fn settle(result: ScenarioResult, outcome: anyhow::Result<ScenarioResult>) -> ScenarioResult {
+    match outcome {
+        Ok(r) => r,
+        Err(e) => match e.downcast_ref::<RouteMissing>() {
+            Some(RouteMissing(route)) => result.missing(route),
+            None => result.failed(format!("{e:#}")),
+        },
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut buf = vec![0u8; bytes];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        use std::io::Read;
+        let _ = f.read_exact(&mut buf);
+    }
+    let nanos = chrono::Utc::now().timestamp_subsec_nanos();
+    buf.iter()
+        .enumerate()
+        .map(|(i, b)| format!("{:02x}", b ^ (nanos >> ((i % 4) * 8)) as u8))
+        .collect()
+}
+
+pub async fn run_all(
+    args: Args,
+    base: Url,
+    chosen: Vec<&'static str>,
+    levels: Vec<u64>,
+    command: String,
+) -> anyhow::Result<Report> {
+    let clients = args.concurrency + args.storm_clients + 8;
+    let client = Client::builder()
+        .no_proxy()
+        .http1_only()
+        .tcp_nodelay(true)
+        .pool_max_idle_per_host(clients)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let pid = args
+        .daemon_pid
+        .or_else(|| base.port_or_known_default().and_then(procfs::find_listener));
+    // Fresh emails each run (seconds and process id), so reruns on one database never collide.
+    let run_id = format!("{:x}{:x}", chrono::Utc::now().timestamp(), std::process::id() & 0xfff);
+    let mut ctx = Ctx {
+        minter: Minter::new(&args.secret_key),
+        base: base.as_str().trim_end_matches('/').to_string(),
+        client,
+        run_id,
+        password: random_hex(12),
+        seeded: 0,
+        admin: None,
+        pid,
+        args: args.clone(),
+    };
+    let mut memory = Memory {
+        daemon_pid: pid,
+        idle_after_start_kb: ctx.rss(),
+        ..Memory::default()
+    };
+    let mut results = Vec::new();
+    let (n, d) = (args.concurrency, args.duration);
+    for name in chosen {
+        eprintln!("loadgen: {name}…");
+        match name {
+            "health" => {
+                let r = ScenarioResult::new("health", "GET /healthz", n);
+                let out = health(&ctx, r.clone()).await;
+                results.push(settle(r, out));
+            }
+            "dashboard" => results.extend(dashboard(&mut ctx, &levels).await),
+            "actors" => {
+                let r = ScenarioResult::new(
+                    format!("wake_{}_actors", args.actor_users),
+                    "POST /signals/claim?limit=1 once for each of N users, then VmRSS",
+                    n,
+                );
+                let out = actors(&mut ctx, r.clone(), &mut memory).await;
+                results.push(settle(r, out));
+            }
+            "create_signal" => {
+                let r = ScenarioResult::new("create_signal", "POST /signals", n);
+                let out = create_signal(&mut ctx, r.clone()).await;
+                results.push(settle(r, out));
+            }
+            "claim" => {
+                let r = ScenarioResult::new("claim", "POST /signals/claim?limit=10 on pre-created signals", n);
+                let out = claim(&mut ctx, r.clone()).await;
+                results.push(settle(r, out));
+            }
+            "full_cycle" => {
+                let r = ScenarioResult::new(
+                    "full_cycle",
+                    "create → claim → open → close, one fresh user per cycle (rates are cycles/s)",
+                    n,
+                );
+                let out = full_cycle(&mut ctx, r.clone()).await;
+                results.push(settle(r, out));
+            }
+            "pretrade" => {
+                let r = ScenarioResult::new("pretrade", "POST /ops/execution/pretrade/binance/check", n);
+                let out = pretrade(&mut ctx, r.clone()).await;
+                results.push(settle(r, out));
+            }
+            "login" => {
+                let r = ScenarioResult::new("login", "POST /auth/login (argon2), users registered via the API", n);
+                let out = login(&mut ctx, r.clone()).await;
+                results.push(settle(r, out));
+            }
+            "mixed" => {
+                let r = ScenarioResult::new(
+                    "mixed",
+                    "50% create signal, 20% claim, 15% pre-trade, 10% risk/today, 5% list positions",
+                    n,
+                );
+                let out = mixed(&mut ctx, r.clone()).await;
+                results.push(settle(r, out));
+            }
+            "login_storm" => results.extend(login_storm(&mut ctx).await),
+            _ => {}
+        }
+    }
+    memory.end_of_run_kb = ctx.rss();
+    Ok(Report {
+        generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        base_url: ctx.base.clone(),
+        command,
+        concurrency: n,
+        duration_s: d,
+        memory,
+        scenarios: results,
+    })
+}
+
+fn boxed<F>(f: F) -> std::pin::Pin<Box<dyn std::future::Future<Output = String> + Send>>
+where
+    F: std::future::Future<Output = String> + Send + 'static,
+{
+    Box::pin(f)
+}
+
+async fn health(ctx: &Ctx, r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
+    ctx.probe(ctx.client.get(ctx.url("/healthz")), "GET /healthz").await?;
+    let (client, url) = (ctx.client.clone(), ctx.url("/healthz"));
+    let op: Op = Arc::new(move |_, _| boxed(engine::outcome(client.get(&url))));
+    Ok(ctx.finish(r, ctx.measure(ctx.args.concurrency, op).await))
+}
+
+/// A POST /signals request for the user with `bearer`.
+fn create_request(client: &Client, url: &str, bearer: &str) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("authorization", bearer)
+        .header("content-type", "application/json")
+        .body(SIGNAL_BODY)
+}
+
+fn pool_size(ctx: &Ctx) -> u64 {
+    ctx.args.pool_users.max(1)
+}
+
+async fn create_signal(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
+    let pool = pool_size(ctx);
+    ctx.seed_to(pool).await?;
+    let tokens = ctx.bearers(0..pool);
+    let (client, url) = (ctx.client.clone(), ctx.url("/signals"));
+    ctx.probe(create_request(&client, &url, &tokens[0]), "POST /signals")
+        .await?;
+    let op: Op = Arc::new(move |_, seq| {
+        let req = create_request(&client, &url, &tokens[(seq % pool) as usize]);
+        boxed(engine::outcome(req))
+    });
+    r.note(format!("spread over {pool} users"));
+    Ok(ctx.finish(r, ctx.measure(ctx.args.concurrency, op).await))
+}
+
+/// How many fresh users a rate × duration plan needs, within the request budget.
+pub fn planned(rate: f64, duration_s: f64, max_requests: u64) -> u64 {
+    ((rate * duration_s).ceil().max(1.0) as u64).min(max_requests.max(1))
+}
+
+async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
+    let count = planned(ctx.args.claim_rate, ctx.args.duration, ctx.args.max_requests);
+    let users = ctx.fresh(count).await?;
+    let tokens = ctx.bearers(users);
+    let create_url = ctx.url("/signals");
+    let claim_url = ctx.url("/signals/claim?limit=10");
+    let client = ctx.client.clone();
+    ctx.probe(
+        client.post(&claim_url).header("authorization", &tokens[0]),
+        "POST /signals/claim",
+    )
+    .await?;
+    // Pre-create one signal per user through the API (not measured).
+    let (c, t, u) = (client.clone(), tokens.clone(), create_url.clone());
+    let prefill: Op = Arc::new(move |_, seq| boxed(engine::outcome(create_request(&c, &u, &t[seq as usize]))));
+    let pre = engine::run(ctx.args.concurrency, ctx.setup_timeout(), count, prefill).await;
+    let created = pre.statuses.get("200").copied().unwrap_or(0);
+    r.note(format!(
+        "pre-created {created} of {count} signals (one per fresh user) through POST /signals in {:.1} s",
+        pre.summary.elapsed_s
+    ));
+    let with_data = Arc::new(AtomicU64::new(0));
+    let seen = with_data.clone();
+    let op: Op = Arc::new(move |_, seq| {
+        let req = client
+            .post(&claim_url)
+            .header("authorization", &tokens[(seq % count) as usize]);
+        let seen = seen.clone();
+        boxed(async move {
+            match req.send().await {
+                Ok(resp) => {
+                    let key = resp.status().as_u16().to_string();
+                    if let Ok(body) = resp.bytes().await {
+                        if body.len() > 2 && body.starts_with(b"[") {
+                            seen.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                    key
+                }
+                Err(_) => "transport".to_string(),
+            }
+        })
+    });
+    let measured = ctx.measure(ctx.args.concurrency, op).await;
+    r.note(format!(
+        "{} of {} claims returned signals (the others found none left)",
+        with_data.load(Ordering::Relaxed),
+        measured.summary.requests
+    ));
+    Ok(ctx.finish(r, measured))
+}
+
+/// One create → claim → open → close cycle; `"200"` or the failing status and step.
+async fn cycle(client: Client, base: Arc<String>, bearer: String) -> String {
+    let auth = |req: reqwest::RequestBuilder| req.header("authorization", &bearer);
+    let fail = |step: &str, e: Result<u16, String>| match e {
+        Ok(status) => format!("{status} {step}"),
+        Err(t) => format!("{t} {step}"),
+    };
+    let created = engine::json(
+        auth(client.post(format!("{base}/signals")))
+            .header("content-type", "application/json")
+            .body(SIGNAL_BODY),
+    )
+    .await;
+    let signal_id = match created {
+        Ok((200, Some(body))) => match body["id"].as_i64() {
+            Some(id) => id,
+            None => return "bad-body create".into(),
+        },
+        Ok((s, _)) => return fail("create", Ok(s)),
+        Err(e) => return fail("create", Err(e)),
+    };
+    match engine::json(auth(client.post(format!("{base}/signals/claim?limit=10")))).await {
+        Ok((200, Some(Value::Array(claimed)))) if claimed.iter().any(|s| s["id"].as_i64() == Some(signal_id)) => {}
+        Ok((200, _)) => return "not-claimed claim".into(),
+        Ok((s, _)) => return fail("claim", Ok(s)),
+        Err(e) => return fail("claim", Err(e)),
+    }
+    let opened = engine::json(auth(client.post(format!(
+        "{base}/positions/open_from_signal?signal_id={signal_id}&qty=0.01"
+    ))))
+    .await;
+    let position_id = match opened {
+        Ok((200, Some(body))) => match body["id"].as_i64() {
+            Some(id) => id,
+            None => return "bad-body open".into(),
+        },
+        Ok((s, _)) => return fail("open", Ok(s)),
+        Err(e) => return fail("open", Err(e)),
+    };
+    match engine::json(auth(client.post(format!(
+        "{base}/positions/close?position_id={position_id}&exit_price=50500&fees=0.1"
+    ))))
+    .await
+    {
+        Ok((200, _)) => "200".into(),
+        Ok((s, _)) => fail("close", Ok(s)),
+        Err(e) => fail("close", Err(e)),
+    }
+}
+
+async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
+    let count = planned(ctx.args.cycle_rate, ctx.args.duration, ctx.args.max_requests);
+    let users = ctx.fresh(count).await?;
+    let tokens = ctx.bearers(users);
+    let client = ctx.client.clone();
+    for (path, route) in [
+        (
+            "/positions/open_from_signal?signal_id=0&qty=1",
+            "POST /positions/open_from_signal",
+        ),
+        ("/positions/close?position_id=0&exit_price=1", "POST /positions/close"),
+    ] {
+        // A contract 404 (`Signal not found`) proves the route; the generic one means missing.
+        ctx.probe(client.post(ctx.url(path)).header("authorization", &tokens[0]), route)
+            .await?;
+    }
+    let base = Arc::new(ctx.base.clone());
+    let op: Op = Arc::new(move |_, seq| boxed(cycle(client.clone(), base.clone(), tokens[seq as usize].clone())));
+    let measured = engine::run(ctx.args.concurrency, ctx.duration(), count, op).await;
+    r.note(format!(
+        "{count} fresh users seeded (cycle rate {} × {} s); each cycle is 4 requests, its latency the sum",
+        ctx.args.cycle_rate, ctx.args.duration
+    ));
+    if measured.summary.requests >= count {
+        r.note("ran out of fresh users before the time was up: raise --cycle-rate");
+    }
+    Ok(ctx.finish(r, measured))
+}
+
+fn pretrade_request(client: &Client, url: &str, bearer: &str) -> reqwest::RequestBuilder {
+    client
+        .post(url)
+        .header("authorization", bearer)
+        .header("content-type", "application/json")
+        .body(PRETRADE_BODY)
+}
+
+async fn pretrade(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
+    let pool = pool_size(ctx);
+    ctx.seed_to(pool).await?;
+    let tokens = ctx.bearers(0..pool);
+    let (client, url) = (ctx.client.clone(), ctx.url(PRETRADE_PATH));
+    ctx.probe(
+        pretrade_request(&client, &url, &tokens[0]),
+        &format!("POST {PRETRADE_PATH}"),
+    )
+    .await?;
+    let op: Op = Arc::new(move |_, seq| {
+        boxed(engine::outcome(pretrade_request(
+            &client,
+            &url,
+            &tokens[(seq % pool) as usize],
+        )))
+    });
+    r.note(format!("spread over {pool} users, body {PRETRADE_BODY}"));
+    Ok(ctx.finish(r, ctx.measure(ctx.args.concurrency, op).await))
+}
+
+/// The dashboard at each user count: seeds up to the count (reading the count from the
+/// summary itself), then measures one client alone and N clients together.
+async fn dashboard(ctx: &mut Ctx, levels: &[u64]) -> Vec<ScenarioResult> {
+    let n = ctx.args.concurrency;
+    let mut results = Vec::new();
+    for &level in levels {
+        let single = ScenarioResult::new(
+            format!("dashboard_summary@{level} (1 client)"),
+            format!("GET {DASHBOARD_PATH} as an admin with {level} users"),
+            1,
+        );
+        let many = ScenarioResult::new(
+            format!("dashboard_summary@{level}"),
+            format!("GET {DASHBOARD_PATH} as an admin with {level} users"),
+            n,
+        );
+        match dashboard_level(ctx, level, single.clone(), many.clone()).await {
+            Ok(pair) => results.extend(pair),
+            Err(e) => {
+                let missing = e.downcast_ref::<RouteMissing>().is_some();
+                let why = format!("{e:#}");
+                let route = format!("GET {DASHBOARD_PATH}");
+                let mark = |r: ScenarioResult| {
+                    if missing {
+                        r.missing(&route)
+                    } else {
+                        r.failed(why.clone())
+                    }
+                };
+                results.push(mark(single));
+                results.push(mark(many));
+                if missing {
+                    // The route is absent: the other levels would say the same.
+                    for &rest in levels.iter().filter(|&&l| l > level) {
+                        let what = format!("GET {DASHBOARD_PATH} as an admin with {rest} users");
+                        results.push(mark(ScenarioResult::new(
+                            format!("dashboard_summary@{rest} (1 client)"),
+                            what.clone(),
+                            1,
+                        )));
+                        results.push(mark(ScenarioResult::new(format!("dashboard_summary@{rest}"), what, n)));
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    results
+}
+
+/// `security.total_users` of a summary.
+fn total_users(body: Option<&Value>) -> Option<u64> {
+    body?.get("security")?.get("total_users")?.as_u64()
+}
+
+async fn dashboard_level(
+    ctx: &mut Ctx,
+    level: u64,
+    mut single: ScenarioResult,
+    mut many: ScenarioResult,
+) -> anyhow::Result<Vec<ScenarioResult>> {
+    let admin = ctx.admin().await?;
+    let url = ctx.url(DASHBOARD_PATH);
+    let route = format!("GET {DASHBOARD_PATH}");
+    let (status, body) = ctx
+        .probe(ctx.client.get(&url).header("authorization", &admin), &route)
+        .await?;
+    if status != 200 {
+        bail!(
+            "{route} answered {status} to the admin: {}",
+            body.unwrap_or(Value::Null)
+        );
+    }
+    let mut total = total_users(body.as_ref()).context("the summary has no security.total_users")?;
+    if total < level {
+        let add = level - total;
+        ctx.seed_to(ctx.seeded + add).await?;
+        let (_, body) = ctx
+            .probe(ctx.client.get(&url).header("authorization", &admin), &route)
+            .await?;
+        total = total_users(body.as_ref()).unwrap_or(total + add);
+    }
+    let note = format!("the summary counted {total} users (security.total_users, real_only=true)");
+    single.note(note.clone());
+    many.note(note);
+    let (client, u, a) = (ctx.client.clone(), url.clone(), admin.clone());
+    let op: Op = Arc::new(move |_, _| boxed(engine::outcome(client.get(&u).header("authorization", &a))));
+    let alone = ctx.measure(1, op.clone()).await;
+    let together = ctx.measure(ctx.args.concurrency, op).await;
+    Ok(vec![ctx.finish(single, alone), ctx.finish(many, together)])
+}
+
+/// Wakes one actor per user (a claim is a message to the user's actor), then reads VmRSS.
+async fn actors(ctx: &mut Ctx, mut r: ScenarioResult, memory: &mut Memory) -> anyhow::Result<ScenarioResult> {
+    let count = ctx.args.actor_users.max(1);
+    ctx.seed_to(count).await?;
+    let tokens = ctx.bearers(0..count);
+    let (client, url) = (ctx.client.clone(), ctx.url("/signals/claim?limit=1"));
+    ctx.probe(
+        client.post(&url).header("authorization", &tokens[0]),
+        "POST /signals/claim",
+    )
+    .await?;
+    let op: Op = Arc::new(move |_, seq| {
+        boxed(engine::outcome(
+            client.post(&url).header("authorization", &tokens[seq as usize]),
+        ))
+    });
+    let measured = engine::run(ctx.args.concurrency, ctx.setup_timeout(), count, op).await;
+    memory.active_actors_touched = Some(measured.summary.requests);
+    memory.with_active_actors_kb = ctx.rss();
+    r.note(format!(
+        "each of {count} users sent one claim, so each has a live actor (set-up bound {} s, not --duration)",
+        ctx.args.setup_timeout
+    ));
+    Ok(ctx.finish(r, measured))
+}
+
+/// Registers the login users through the API; their emails.
+async fn login_users(ctx: &mut Ctx) -> anyhow::Result<Arc<Vec<String>>> {
+    let mut emails = Vec::new();
+    for i in 0..ctx.args.login_users.max(1) {
+        let email = format!("load.{}.login{i}@load.test", ctx.run_id);
+        let req = ctx
+            .client
+            .post(ctx.url("/auth/register"))
+            .json(&json!({"email": email, "password": ctx.password}));
+        let (status, body) = ctx.probe(req, "POST /auth/register").await?;
+        if status != 201 && status != 400 {
+            bail!("POST /auth/register answered {status}: {}", body.unwrap_or(Value::Null));
+        }
+        emails.push(email);
+    }
+    Ok(Arc::new(emails))
+}
+
+fn login_op(ctx: &Ctx, emails: Arc<Vec<String>>) -> Op {
+    let (client, url, password) = (ctx.client.clone(), ctx.url("/auth/login"), ctx.password.clone());
+    Arc::new(move |_, seq| {
+        let email = &emails[(seq % emails.len() as u64) as usize];
+        let req = client
+            .post(&url)
+            .form(&[("username", email.as_str()), ("password", password.as_str())]);
+        boxed(engine::outcome(req))
+    })
+}
+
+async fn login(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
+    let emails = login_users(ctx).await?;
+    let op = login_op(ctx, emails.clone());
+    r.note(format!(
+        "{} users registered through POST /auth/register, logged in in turn",
+        emails.len()
+    ));
+    Ok(ctx.finish(r, ctx.measure(ctx.args.concurrency, op).await))
+}
+
+/// The mixed profile over the pool users.
+async fn mixed_ops(ctx: &mut Ctx) -> anyhow::Result<Op> {
+    let pool = pool_size(ctx);
+    ctx.seed_to(pool).await?;
+    let tokens = ctx.bearers(0..pool);
+    let client = ctx.client.clone();
+    let urls = Arc::new([
+        ctx.url("/signals"),
+        ctx.url("/signals/claim?limit=10"),
+        ctx.url(PRETRADE_PATH),
+        ctx.url("/positions/risk/today"),
+        ctx.url("/positions"),
+    ]);
+    Ok(Arc::new(move |_, seq| {
+        let bearer = &tokens[(seq % pool) as usize];
+        let kind = mixed_op(seq);
+        let (req, label) = match kind {
+            MixedOp::CreateSignal => (create_request(&client, &urls[0], bearer), "create"),
+            MixedOp::Claim => (client.post(&urls[1]).header("authorization", bearer), "claim"),
+            MixedOp::Pretrade => (pretrade_request(&client, &urls[2], bearer), "pretrade"),
+            MixedOp::RiskToday => (client.get(&urls[3]).header("authorization", bearer), "risk_today"),
+            MixedOp::ListPositions => (client.get(&urls[4]).header("authorization", bearer), "positions"),
+        };
+        boxed(async move {
+            let key = engine::outcome(req).await;
+            if crate::stats::is_success(&key) {
+                key
+            } else {
+                format!("{key} {label}")
+            }
+        })
+    }))
+}
+
+async fn mixed(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
+    let op = mixed_ops(ctx).await?;
+    r.note(format!(
+        "spread over {} users; a failure is keyed by status and operation",
+        pool_size(ctx)
+    ));
+    Ok(ctx.finish(r, ctx.measure(ctx.args.concurrency, op).await))
+}
+
+/// The mixed profile measured while other clients log in as fast as they can.
+async fn login_storm(ctx: &mut Ctx) -> Vec<ScenarioResult> {
+    let n = ctx.args.concurrency;
+    let storm = ctx.args.storm_clients.max(1);
+    let r_mixed = ScenarioResult::new(
+        "mixed_during_login_storm",
+        format!("the mixed profile while {storm} other clients log in non-stop"),
+        n,
+    );
+    let r_login = ScenarioResult::new("login_storm", "POST /auth/login alongside the mixed profile", storm);
+    let emails = match login_users(ctx).await {
+        Ok(e) => e,
+        Err(e) => {
+            let missing = e.downcast_ref::<RouteMissing>().is_some();
+            let why = format!("{e:#}");
+            let settle_one = |r: ScenarioResult| {
+                if missing {
+                    r.missing("POST /auth/register")
+                } else {
+                    r.failed(why.clone())
+                }
+            };
+            return vec![settle_one(r_mixed), settle_one(r_login)];
+        }
+    };
+    let mixed_op = match mixed_ops(ctx).await {
+        Ok(op) => op,
+        Err(e) => return vec![r_mixed.failed(format!("{e:#}")), r_login.failed(format!("{e:#}"))],
+    };
+    let login_op = login_op(ctx, emails);
+    let (a, b) = tokio::join!(ctx.measure(n, mixed_op), ctx.measure(storm, login_op));
+    vec![ctx.finish(r_mixed, a), ctx.finish(r_login, b)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn scenario_lists() {
+        assert_eq!(parse_list("all").unwrap(), ALL.to_vec());
+        assert_eq!(parse_list("login, health").unwrap(), vec!["health", "login"]);
+        assert!(parse_list("health,nope").unwrap_err().contains("unknown scenario"));
+        assert!(parse_list(" , ").is_err());
+    }
+
+    #[test]
+    fn dashboard_levels() {
+        assert_eq!(
+            parse_levels("10000,10,100,1_000,10").unwrap(),
+            vec![10, 100, 1000, 10000]
+        );
+        assert!(parse_levels("10,x").is_err());
+        assert!(parse_levels("0").is_err());
+    }
+
+    #[test]
+    fn mixed_profile_proportions() {
+        let mut counts = [0u32; 5];
+        for seq in 0..2000 {
+            let i = match mixed_op(seq) {
+                MixedOp::CreateSignal => 0,
+                MixedOp::Claim => 1,
+                MixedOp::Pretrade => 2,
+                MixedOp::RiskToday => 3,
+                MixedOp::ListPositions => 4,
+            };
+            counts[i] += 1;
+        }
+        assert_eq!(counts, [1000, 400, 300, 200, 100]);
+    }
+
+    #[test]
+    fn planned_users_follow_rate_and_budget() {
+        assert_eq!(planned(1500.0, 10.0, 2_000_000), 15_000);
+        assert_eq!(planned(1500.0, 10.0, 100), 100);
+        assert_eq!(planned(0.0, 10.0, 100), 1);
+        assert_eq!(planned(5000.0, 0.5, 1_000_000), 2500);
+    }
+
+    #[test]
+    fn total_users_is_read_from_the_summary() {
+        assert_eq!(total_users(Some(&json!({"security": {"total_users": 42}}))), Some(42));
+        assert_eq!(total_users(Some(&json!({"detail": "x"}))), None);
+        assert_eq!(total_users(None), None);
+    }
+}
