@@ -5,6 +5,7 @@ use actix_web::{post, web, HttpResponse};
 use actors::crypto::mask;
 use actors::domain::{normalize_symbol, Exchange, Side};
 use actors::exchange::{signature_preview, OrderError, TestOrder};
+use actors::notifier::Notification;
 use actors::rules::risk::risk_day;
 use actors::rules::strategy::{evaluate_exit, evaluate_pretrade, ExitInput, PretradeContext, PretradeInput};
 use actors::store::audit::AuditEvent;
@@ -311,11 +312,37 @@ async fn audit_order(
     Ok(())
 }
 
-fn busy(err: &OrderError) -> Option<HttpError> {
-    match err {
-        OrderError::Busy | OrderError::Stopped => Some(ApiError::Unavailable { retry_after_secs: 1 }.into()),
-        OrderError::Failed(_) => None,
+/// An order the upstream refused or that failed on the way: audit it, tell the team (the
+/// reason is already free of secrets), answer 502. A busy or stopped exchange actor is a 503.
+async fn order_failed(
+    state: &Shared,
+    user_id: i64,
+    exchange: Exchange,
+    order: &TestOrder,
+    err: OrderError,
+) -> HttpError {
+    if matches!(err, OrderError::Busy | OrderError::Stopped) {
+        return ApiError::Unavailable { retry_after_secs: 1 }.into();
     }
+    let reason = err.to_string();
+    let action = match exchange {
+        Exchange::Binance => "execution.binance.test_order.error",
+        Exchange::Ibkr => "execution.ibkr.test_order.error",
+    };
+    if let Err(e) = audit_order(state, user_id, action, order, json!({"error": reason})).await {
+        return e;
+    }
+    state.notifier.send(Notification::UpstreamOrderError {
+        user_id,
+        exchange,
+        symbol: order.symbol.clone(),
+        error: reason.clone(),
+    });
+    match exchange {
+        Exchange::Binance => ApiError::BinanceOrderFailed(reason),
+        Exchange::Ibkr => ApiError::IbkrOrderFailed(reason),
+    }
+    .into()
 }
 
 #[post("/ops/execution/binance/test-order")]
@@ -348,21 +375,7 @@ pub async fn binance_test_order(state: Shared, user: AuthUser, body: Json<TestOr
                 "sent": true,
             })))
         }
-        Err(err) => {
-            if let Some(e) = busy(&err) {
-                return Err(e);
-            }
-            let reason = err.to_string();
-            audit_order(
-                &state,
-                user.id,
-                "execution.binance.test_order.error",
-                &order,
-                json!({"error": reason}),
-            )
-            .await?;
-            Err(ApiError::BinanceOrderFailed(reason).into())
-        }
+        Err(err) => Err(order_failed(&state, user.id, exchange, &order, err).await),
     }
 }
 
@@ -397,21 +410,7 @@ pub async fn ibkr_test_order(state: Shared, user: AuthUser, body: Json<TestOrder
                 "order_ref": ack.order_ref,
             })))
         }
-        Err(err) => {
-            if let Some(e) = busy(&err) {
-                return Err(e);
-            }
-            let reason = err.to_string();
-            audit_order(
-                &state,
-                user.id,
-                "execution.ibkr.test_order.error",
-                &order,
-                json!({"error": reason}),
-            )
-            .await?;
-            Err(ApiError::IbkrOrderFailed(reason).into())
-        }
+        Err(err) => Err(order_failed(&state, user.id, exchange, &order, err).await),
     }
 }
 
