@@ -4,6 +4,7 @@ use std::io::Read;
 use std::path::PathBuf;
 
 use actors::domain::{Email, Role};
+use actors::store::secrets;
 use actors::store::users::{self, NewUser, RoleChange};
 use actors::store::{Store, StoreConfig};
 use anyhow::{anyhow, bail, Context};
@@ -38,6 +39,11 @@ pub enum Command {
     Admin {
         #[command(subcommand)]
         command: AdminCommand,
+    },
+    /// Manage encrypted exchange secrets.
+    Secrets {
+        #[command(subcommand)]
+        command: SecretsCommand,
     },
     /// Inspect the configuration.
     Config {
@@ -85,6 +91,18 @@ pub enum AdminCommand {
     Promote {
         #[arg(long)]
         email: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SecretsCommand {
+    /// Re-encrypt every stored exchange secret with the newest key of ENCRYPTION_KEYS, in one
+    /// transaction (each row opened with the key it is tagged with). Nothing is written when any
+    /// row cannot be opened.
+    Reencrypt {
+        /// Report what would change without writing.
+        #[arg(long)]
+        dry_run: bool,
     },
 }
 
@@ -175,10 +193,11 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 count,
                 domain,
             };
-            // Refuse a bad spec before touching the database.
-            crate::loadtest::emails(&spec).map_err(|e| anyhow!(e))?;
+            // Read standard input first (so the writer never meets a closed pipe), then refuse a
+            // bad spec before touching the database.
             let mut text = String::new();
             std::io::stdin().read_to_string(&mut text)?;
+            crate::loadtest::emails(&spec).map_err(|e| anyhow!(e))?;
             let password = text.lines().next().unwrap_or("").to_string();
             if password.len() < 8 {
                 bail!("the password read from standard input must have at least 8 characters");
@@ -194,6 +213,51 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             })?;
             let created = crate::loadtest::seed_users(&store, &spec, SecretString::from(password)).await?;
             println!("seeded {created} new trader(s) of {count} requested");
+            Ok(())
+        }
+        Command::Secrets {
+            command: SecretsCommand::Reencrypt { dry_run },
+        } => {
+            let settings = load(config_file, &[])?;
+            crate::startup::migrate(settings.database_url.expose_secret()).await?;
+            let store = Store::start(&StoreConfig {
+                read_pool_size: 1,
+                shards: 1,
+                ..settings.store_config()
+            })?;
+            let ring = std::sync::Arc::new(settings.key_ring()?);
+            let (new_id, new_key) = ring
+                .newest()
+                .map(|(id, key)| (id.to_string(), key.clone()))
+                .context("no encryption key configured")?;
+            let job = |dry_run: bool| secrets::Reencrypt {
+                ring: ring.clone(),
+                open_with: secrets::OpenWith::Ring,
+                new_key_id: new_id.clone(),
+                new_key: new_key.clone(),
+                dry_run,
+                skip_current: true,
+                actor_id: None,
+                audit_action: "security.key_rotation.reencrypt",
+            };
+            // Always check first: a row that does not open stops the rotation before any write.
+            let check = store.write(0, None, job(true), secrets::reencrypt).await?;
+            if check.failed > 0 {
+                bail!(
+                    "{} of {} secret rows cannot be opened with the configured key ring; nothing was changed",
+                    check.failed,
+                    check.scanned
+                );
+            }
+            let report = if dry_run {
+                check
+            } else {
+                store.write(0, None, job(false), secrets::reencrypt).await?
+            };
+            println!(
+                "dry_run={dry_run} scanned={} updated={} key_id={new_id}",
+                report.scanned, report.updated
+            );
             Ok(())
         }
         Command::Config {

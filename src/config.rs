@@ -32,6 +32,11 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "Binance testnet REST base URL",
     ),
     (
+        "EXCHANGE_HTTP_TIMEOUT_MS",
+        Some("10000"),
+        "timeout of one Binance/IBKR upstream request (orders are never retried)",
+    ),
+    (
         "IBKR_BRIDGE_BASE_URL",
         Some(""),
         "IBKR paper bridge base URL (empty = simulated)",
@@ -162,6 +167,7 @@ pub struct Settings {
     pub port: u16,
     pub binance_base_url: String,
     pub ibkr_bridge_base_url: Option<String>,
+    pub exchange_http_timeout_ms: u64,
     pub model2_emails: Vec<String>,
     pub loose_emails: Vec<String>,
     pub risk_timezone: Tz,
@@ -297,10 +303,7 @@ impl RawConfig {
                 .filter(|s| !s.is_empty())
                 .collect()
         };
-        fn number<T: FromStr>(raw: &RawConfig, name: &str, errors: &mut Vec<String>) -> T
-        where
-            T: Default,
-        {
+        fn number<T: FromStr + Default>(raw: &RawConfig, name: &str, errors: &mut Vec<String>) -> T {
             let value = raw.get(name).unwrap_or("").trim();
             value.parse().unwrap_or_else(|_| {
                 errors.push(format!("{name} must be a number (got {value:?})"));
@@ -362,6 +365,23 @@ impl RawConfig {
         let db_acquire_timeout_ms: u64 = number(self, "DB_ACQUIRE_TIMEOUT_MS", &mut errors);
         let body_limit_bytes: usize = number(self, "REQUEST_BODY_LIMIT_BYTES", &mut errors);
         let user_actor_idle_secs: u64 = number(self, "USER_ACTOR_IDLE_SECONDS", &mut errors);
+        let exchange_http_timeout_ms: u64 = number(self, "EXCHANGE_HTTP_TIMEOUT_MS", &mut errors);
+        if exchange_http_timeout_ms == 0 {
+            errors.push("EXCHANGE_HTTP_TIMEOUT_MS must be at least 1".into());
+        }
+        {
+            // Every key of the ring must be usable; the error names the setting, never the key.
+            let setting = if optional("ENCRYPTION_KEYS").is_some() {
+                "ENCRYPTION_KEYS"
+            } else {
+                "ENCRYPTION_KEY"
+            };
+            for (id, key) in &encryption_keys {
+                if let Err(e) = actors::crypto::KeyMaterial::parse(key.expose_secret(), setting, id) {
+                    errors.push(e.to_string());
+                }
+            }
+        }
         if price_poll_interval_secs == 0 {
             errors.push("PRICE_POLL_INTERVAL_SECONDS must be at least 1".into());
         }
@@ -392,6 +412,7 @@ impl RawConfig {
                 .trim_end_matches('/')
                 .to_string(),
             ibkr_bridge_base_url: optional("IBKR_BRIDGE_BASE_URL").map(|u| u.trim_end_matches('/').to_string()),
+            exchange_http_timeout_ms,
             model2_emails: list("RISK_PROFILE_MODEL2_EMAIL"),
             loose_emails: list("RISK_PROFILE_LOOSE_EMAIL"),
             risk_timezone,
@@ -427,6 +448,25 @@ impl Settings {
             read_pool_size: self.db_pool_size,
             shards: self.db_write_shards,
             acquire_timeout: std::time::Duration::from_millis(self.db_acquire_timeout_ms),
+            ..Default::default()
+        }
+    }
+
+    /// The exchange-secret key ring (keys were validated when the settings were parsed).
+    pub fn key_ring(&self) -> Result<actors::crypto::KeyRing, actors::crypto::CryptoError> {
+        let entries: Vec<(String, &str)> = self
+            .encryption_keys
+            .iter()
+            .map(|(id, key)| (id.clone(), key.expose_secret()))
+            .collect();
+        actors::crypto::KeyRing::from_texts("ENCRYPTION_KEYS", &entries)
+    }
+
+    pub fn exchange_config(&self) -> actors::exchange::ExchangeConfig {
+        actors::exchange::ExchangeConfig {
+            binance_base_url: self.binance_base_url.clone(),
+            ibkr_bridge_base_url: self.ibkr_bridge_base_url.clone(),
+            http_timeout: std::time::Duration::from_millis(self.exchange_http_timeout_ms),
             ..Default::default()
         }
     }
@@ -473,6 +513,16 @@ fn redact_url_password(url: &str) -> String {
     }
 }
 
+impl RawConfig {
+    /// Only the database URL, for the commands that need nothing else.
+    pub fn database_url(&self) -> Option<SecretString> {
+        self.get("DATABASE_URL")
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(|v| SecretString::from(v.to_string()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -495,15 +545,5 @@ mod tests {
             "postgres://u:<redacted>@h/db"
         );
         assert_eq!(redact_url_password("postgres://h/db"), "postgres://h/db");
-    }
-}
-
-impl RawConfig {
-    /// Only the database URL, for the commands that need nothing else.
-    pub fn database_url(&self) -> Option<SecretString> {
-        self.get("DATABASE_URL")
-            .map(str::trim)
-            .filter(|v| !v.is_empty())
-            .map(|v| SecretString::from(v.to_string()))
     }
 }

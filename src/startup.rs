@@ -7,16 +7,20 @@ use std::sync::{Arc, OnceLock};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actors::market::{MarketHub, NullTickSink};
+use actors::notifier::{Notifier, NotifierConfig, Redacted};
+use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
+use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
-use actors::user_actor::ActorDeps;
+use actors::user_actor::{ActorDeps, ExitMode, UserCommand};
 use actors::ApiError;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
 
 use crate::auth::jwt::JwtKeys;
-use crate::config::Settings;
+use crate::config::{ExitMonitorMode, Settings};
 use crate::http::HttpError;
 use crate::state::AppState;
 
@@ -65,17 +69,51 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         migrate(settings.database_url.expose_secret()).await?;
         let store = Store::start(&settings.store_config()).map_err(|e: StoreError| anyhow::anyhow!(e))?;
+        let user_cache = Arc::new(UserCache::default());
+        user_cache.start_listener(settings.database_url.expose_secret().to_string());
+        let (market, notifier) = start_exit_monitor(&settings, &store);
         let users = UserRegistry::new(ActorDeps {
-            store: store.clone(),
+            persistence: Arc::new(store.clone()),
             profiles: settings.profile_selector(),
             zone: settings.risk_timezone,
             idle: std::time::Duration::from_secs(settings.user_actor_idle_secs.max(1)),
+            market: market.clone(),
+            notifier: notifier.clone(),
+            exit_mode: match settings.exit_monitor_mode {
+                ExitMonitorMode::Alert => ExitMode::Alert,
+                ExitMonitorMode::Close => ExitMode::Close,
+                ExitMonitorMode::Off => ExitMode::Off,
+            },
         });
+        // Ticks (polled or pushed) go to the user actors; at boot, start the actors of every
+        // user with an open position so the monitor watches them (start-up is recovery).
+        market.set_sink(Arc::new(users.clone()));
+        if settings.exit_monitor_mode != ExitMonitorMode::Off {
+            for user_id in actors::store::trading::users_with_open_positions(&store).await? {
+                let (reply, _) = tokio::sync::oneshot::channel();
+                let _ = users.tell(user_id, UserCommand::CountOpen { reply });
+            }
+        }
+        let keyring = Arc::new(settings.key_ring().map_err(|e| anyhow::anyhow!(e))?);
+        for id in keyring.stretched_key_ids() {
+            tracing::warn!(
+                key_id = id,
+                "encryption key is free text stretched with SHA-256; prefer 32 random bytes as base64 or hex"
+            );
+        }
+        let exchanges = actors::exchange::Exchanges::start(&settings.exchange_config())
+            .context("building the exchange HTTP clients")?;
         let state = Arc::new(AppState {
+            user_cache,
+            keyring,
+            exchanges,
             jwt: JwtKeys::new(&settings.secret_key),
+            market,
+            notifier,
             store,
             users,
             metrics: metrics_handle(),
+            login_throttle: crate::auth::throttle::LoginThrottle::default(),
             settings: settings.clone(),
         });
         crate::cli::bootstrap_admin(&state).await?;
@@ -109,7 +147,46 @@ impl Application {
     }
 }
 
+/// The notifier, the market hub, the price pollers (one per exchange, unless
+/// `EXIT_MONITOR_MODE=off`) and the daily-summary task.
+fn start_exit_monitor(settings: &Settings, store: &Store) -> (Arc<MarketHub>, Notifier) {
+    let notifier = Notifier::start(NotifierConfig {
+        api_base_url: settings.telegram_api_base_url.clone(),
+        bot_token: settings
+            .telegram_bot_token
+            .as_ref()
+            .map(|t| Redacted::new(t.expose_secret().to_string())),
+        chat_id: settings.telegram_chat_id.clone(),
+        ..NotifierConfig::default()
+    });
+    // Counts ticks until the user-actor registry is wired in as the sink (just below).
+    let market = Arc::new(MarketHub::new(Arc::new(NullTickSink::default())));
+    if settings.exit_monitor_mode != ExitMonitorMode::Off {
+        let interval = std::time::Duration::from_secs(settings.price_poll_interval_secs.max(1));
+        let client = prices::http_client(std::time::Duration::from_secs(10));
+        let binance = prices::BinancePrices::new(client.clone(), &settings.binance_base_url);
+        PricePoller::new(Arc::new(binance), market.clone(), interval).spawn();
+        if let Some(bridge) = &settings.ibkr_bridge_base_url {
+            let ibkr = prices::IbkrBridgePrices::new(client, bridge);
+            PricePoller::new(Arc::new(ibkr), market.clone(), interval).spawn();
+        }
+    }
+    if notifier.is_enabled() {
+        tokio::spawn(actors::daily_summary::run_daily_summaries(
+            store.clone(),
+            notifier.clone(),
+            settings.risk_timezone,
+        ));
+    }
+    (market, notifier)
+}
+
 /// Unknown routes answer JSON, and a known path with the wrong method answers 405.
-async fn not_found(_req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    Err(HttpError::Api(ApiError::RouteNotFound))
+/// A path is "known" when the OpenAPI document lists it (a `{param}` is one segment).
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, HttpError> {
+    if crate::openapi::is_known_path(req.path()) {
+        Err(HttpError::Api(ApiError::MethodNotAllowed))
+    } else {
+        Err(HttpError::Api(ApiError::RouteNotFound))
+    }
 }

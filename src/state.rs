@@ -2,11 +2,15 @@
 
 use std::sync::Arc;
 
+use actors::market::MarketHub;
+use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
+use actors::store::user_cache::UserCache;
 use actors::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use crate::auth::jwt::JwtKeys;
+use crate::auth::throttle::LoginThrottle;
 use crate::config::Settings;
 
 pub struct AppState {
@@ -15,6 +19,18 @@ pub struct AppState {
     pub jwt: JwtKeys,
     pub metrics: Option<PrometheusHandle>,
     pub users: UserRegistry,
+    /// Who tokens name, kept fresh by Postgres notifications.
+    pub user_cache: Arc<UserCache>,
+    /// Failed-login counters per account and per client address.
+    pub login_throttle: LoginThrottle,
+    /// Who holds open positions in which market; the fan-out of price ticks.
+    pub market: Arc<MarketHub>,
+    /// Telegram notifications (never blocks, never fails the caller).
+    pub notifier: Notifier,
+    /// Exchange-secret encryption keys, newest first.
+    pub keyring: Arc<actors::crypto::KeyRing>,
+    /// The ExchangeActors (BINANCE, IBKR).
+    pub exchanges: actors::exchange::Exchanges,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;

@@ -39,6 +39,10 @@ pub enum ApiError {
     #[error("Email already exists")]
     EmailAlreadyExists,
 
+    /// An admin named a user that does not exist (404, unlike the token case).
+    #[error("User not found")]
+    TargetUserNotFound,
+
     // ---- exchange secrets and segregation ----
     #[error("Exchange {0} is disabled for this user")]
     ExchangeDisabled(Exchange),
@@ -106,6 +110,7 @@ impl ApiError {
             TwoFactorSetupNotFound
             | TwoFactorNotEnabled
             | NoCredentials
+            | TargetUserNotFound
             | SignalNotFound
             | PositionNotFound
             | RouteNotFound => 404,

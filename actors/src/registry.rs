@@ -135,13 +135,21 @@ impl UserRegistry {
                     metrics::counter!("user_actor_restarts_total").increment(1);
                     tracing::error!(user_id, "user actor panicked; restarting it from the database");
                     let mut actors = registry.lock();
-                    if !actors.contains_key(&user_id) {
-                        let handle = registry.spawn(user_id);
-                        actors.insert(user_id, handle);
-                    }
+                    actors.entry(user_id).or_insert_with(|| registry.spawn(user_id));
                 }
             }
         });
         Handle { mailbox, generation }
+    }
+}
+
+/// Price ticks reach user actors through the registry: a tick for a user whose actor stopped
+/// starts it again (it reloads its positions). Never blocks: a full mailbox drops the tick
+/// (the next poll brings a fresh price) and counts it.
+impl crate::market::TickSink for UserRegistry {
+    fn deliver(&self, user_id: i64, tick: crate::market::PriceTick) {
+        if self.tell(user_id, UserCommand::EvaluateTick(tick)).is_err() {
+            metrics::counter!("exit_monitor_ticks_dropped_total").increment(1);
+        }
     }
 }

@@ -1,19 +1,27 @@
 //! The per-user actor: every change to one user's trading state is a message handled here,
 //! one at a time. It starts by loading its truth from Postgres (start-up is recovery), keeps
-//! the user's open positions in memory, and stops itself after a quiet period.
+//! the user's open positions in memory, watches them on price ticks (the exit monitor), and
+//! stops itself after a quiet period once it holds no open position.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::Utc;
 use chrono_tz::Tz;
+use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::domain::{normalize_symbol, Exchange, Side, StrategyId};
 use crate::error::ApiError;
+use crate::market::{MarketHub, PriceTick};
+use crate::notifier::{Notification, Notifier};
 use crate::rules::risk::{self, ProfileSelector, RiskProfile};
-use crate::store::trading::{self, CloseRequest, NewSignal, OpenRequest, PositionRow, SignalRow};
+use crate::rules::strategy::{evaluate_exit, ExitInput, ExitReason};
+use crate::store::trading::{
+    self, ActorState, AlertOutcome, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+};
 use crate::store::{Store, StoreError};
 
 /// Where an answer goes.
@@ -38,10 +46,11 @@ pub enum UserCommand {
         position_id: i64,
         exit_price: Decimal,
         fees: Decimal,
-        exit_reason: Option<String>,
         reply: Reply<PositionRow>,
     },
-    /// Answers how many open positions the actor holds in memory (for tests and metrics).
+    /// A price for a market the user holds: evaluate the exit triggers of those positions.
+    EvaluateTick(PriceTick),
+    /// Answers how many open positions the actor holds in memory (starts the actor if needed).
     CountOpen {
         reply: Reply<usize>,
     },
@@ -57,34 +66,99 @@ impl UserCommand {
                 drop(reply.send(Err(err)))
             }
             UserCommand::CountOpen { reply } => drop(reply.send(Err(err))),
+            UserCommand::EvaluateTick(_) => {}
         }
     }
 }
 
+/// A write queued in order, and the future of its commit.
+pub type Submitted<T> = Result<BoxFuture<'static, Result<T, StoreError>>, StoreError>;
+
+/// The writes and the start-up read a user actor needs, behind a trait so the actor can be
+/// measured (and tested) with persistence stubbed out.
+#[async_trait::async_trait]
+pub trait TradingPersistence: Send + Sync + 'static {
+    /// Queues the creation now (fixing its order) and returns the future of its commit.
+    fn create_signal(&self, signal: NewSignal) -> Submitted<SignalRow>;
+    /// Queues the claim now. Claims need not wait for each other: the shard runs them in
+    /// order, and each sees the previous one's updates (same or later transaction).
+    fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<SignalRow>>;
+    async fn open_position(&self, request: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError>;
+    async fn close_position(&self, request: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError>;
+    async fn record_exit_alert(&self, alert: ExitAlert) -> Result<AlertOutcome, StoreError>;
+    /// The user's email, open positions and strategies, or None when the user does not exist.
+    async fn load_user(&self, user_id: i64) -> Result<Option<ActorState>, StoreError>;
+}
+
+/// The real persistence: group-committed writes on the user's shard.
+#[async_trait::async_trait]
+impl TradingPersistence for Store {
+    fn create_signal(&self, signal: NewSignal) -> Submitted<SignalRow> {
+        let user_id = signal.user_id;
+        Ok(Box::pin(self.submit(user_id, None, signal, trading::create_signal)?))
+    }
+    fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<SignalRow>> {
+        Ok(Box::pin(self.submit(
+            claim.user_id,
+            None,
+            claim,
+            trading::claim_signals,
+        )?))
+    }
+    async fn open_position(&self, request: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        let user_id = request.user_id;
+        self.write(user_id, Some(user_id), request, trading::open_from_signal)
+            .await
+    }
+    async fn close_position(&self, request: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        let user_id = request.user_id;
+        self.write(user_id, Some(user_id), request, trading::close_position)
+            .await
+    }
+    async fn record_exit_alert(&self, alert: ExitAlert) -> Result<AlertOutcome, StoreError> {
+        self.write(alert.user_id, None, alert, trading::record_exit_alert).await
+    }
+    async fn load_user(&self, user_id: i64) -> Result<Option<ActorState>, StoreError> {
+        trading::load_actor_state(self, user_id).await
+    }
+}
+
+/// What the exit monitor does when a trigger fires.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExitMode {
+    /// Audit `exit.monitor.triggered` and notify, once per position and reason.
+    Alert,
+    /// Close the position at the tick price, exactly as a manual close, with `exit_reason`.
+    Close,
+    /// Ignore ticks.
+    Off,
+}
+
 /// What every user actor shares.
 pub struct ActorDeps {
-    pub store: Store,
+    pub persistence: Arc<dyn TradingPersistence>,
     pub profiles: ProfileSelector,
     pub zone: Tz,
     pub idle: Duration,
+    pub market: Arc<MarketHub>,
+    pub notifier: Notifier,
+    pub exit_mode: ExitMode,
 }
 
 pub(crate) struct UserActor {
     user_id: i64,
     profile: RiskProfile,
     open: HashMap<i64, PositionRow>,
+    strategies: HashMap<Exchange, StrategyId>,
+    /// (position, reason) pairs already alerted, so a steady price does not write each tick.
+    alerted: HashSet<(i64, ExitReason)>,
     deps: Arc<ActorDeps>,
 }
 
 /// The actor's life: load, serve until idle or until the mailbox closes, drain, stop.
 pub(crate) async fn run(user_id: i64, mut mailbox: mpsc::Receiver<UserCommand>, deps: Arc<ActorDeps>) {
-    let mut actor = match trading::load_actor_state(&deps.store, user_id).await {
-        Ok(Some((email, open))) => UserActor {
-            user_id,
-            profile: deps.profiles.for_email(&email),
-            open: open.into_iter().map(|p| (p.id, p)).collect(),
-            deps: deps.clone(),
-        },
+    let mut actor = match deps.persistence.load_user(user_id).await {
+        Ok(Some(state)) => UserActor::start(user_id, state, deps.clone()),
         Ok(None) => return refuse_all(mailbox, ApiError::UserNotFound),
         Err(err) => return refuse_all(mailbox, err.into()),
     };
@@ -92,6 +166,8 @@ pub(crate) async fn run(user_id: i64, mut mailbox: mpsc::Receiver<UserCommand>, 
         match tokio::time::timeout(deps.idle, mailbox.recv()).await {
             Ok(Some(command)) => actor.handle(command).await,
             Ok(None) => return,
+            // An actor holding open positions is watching them: it is never idle.
+            Err(_idle) if !actor.open.is_empty() => {}
             Err(_idle) => {
                 // Refuse new messages (senders then start a fresh actor), finish what is queued.
                 mailbox.close();
@@ -112,27 +188,31 @@ fn refuse_all(mut mailbox: mpsc::Receiver<UserCommand>, err: ApiError) {
 }
 
 impl UserActor {
+    fn start(user_id: i64, state: ActorState, deps: Arc<ActorDeps>) -> UserActor {
+        // This actor owns its user's market subscriptions: exactly its open positions.
+        deps.market.clear_user(user_id);
+        for position in &state.open {
+            subscribe(&deps.market, position);
+        }
+        UserActor {
+            user_id,
+            profile: deps.profiles.for_email(&state.email),
+            open: state.open.into_iter().map(|p| (p.id, p)).collect(),
+            strategies: state.strategies.into_iter().collect(),
+            alerted: HashSet::new(),
+            deps,
+        }
+    }
+
     async fn handle(&mut self, command: UserCommand) {
-        let store = &self.deps.store;
+        let persistence = &self.deps.persistence;
         let user_id = self.user_id;
         match command {
-            UserCommand::CreateSignal { signal, reply } => {
-                // Creating touches no state the actor guards: queue the write in order and let
-                // the commit answer the caller, without holding up the next message.
-                match store.submit(user_id, None, signal, trading::create_signal) {
-                    Ok(committed) => {
-                        tokio::spawn(async move {
-                            let _ = reply.send(committed.await.map_err(ApiError::from));
-                        });
-                    }
-                    Err(err) => drop(reply.send(Err(err.into()))),
-                }
-            }
+            // Creating and claiming touch no state the actor guards: queue the write in order
+            // and let the commit answer the caller, without holding up the next message.
+            UserCommand::CreateSignal { signal, reply } => answer_on_commit(persistence.create_signal(signal), reply),
             UserCommand::ClaimSignals { limit, reply } => {
-                let result = store
-                    .write(user_id, None, trading::Claim { user_id, limit }, trading::claim_signals)
-                    .await;
-                let _ = reply.send(result.map_err(ApiError::from));
+                answer_on_commit(persistence.claim_signals(trading::Claim { user_id, limit }), reply)
             }
             UserCommand::OpenPosition { signal_id, qty, reply } => {
                 let now = Utc::now();
@@ -144,13 +224,28 @@ impl UserActor {
                     day: risk::risk_day(now, self.deps.zone),
                     now,
                 };
-                let result = flatten(
-                    store
-                        .write(user_id, Some(user_id), request, trading::open_from_signal)
-                        .await,
-                );
-                if let Ok(position) = &result {
-                    self.open.insert(position.id, position.clone());
+                let result = flatten(persistence.open_position(request).await);
+                match &result {
+                    Ok(position) => {
+                        subscribe(&self.deps.market, position);
+                        self.open.insert(position.id, position.clone());
+                        self.deps.notifier.send(Notification::PositionOpened {
+                            user_id,
+                            position_id: position.id,
+                            exchange: position.exchange.parse().unwrap_or(Exchange::Binance),
+                            symbol: position.symbol.clone(),
+                            qty: position.qty,
+                            entry_price: position.entry_price,
+                            stop_loss: position.stop_loss,
+                            take_profit: position.take_profit,
+                        });
+                    }
+                    Err(ApiError::RiskBlock(block)) => self.deps.notifier.send(Notification::RiskBlocked {
+                        user_id,
+                        symbol: None,
+                        reason: block.to_string(),
+                    }),
+                    Err(_) => {}
                 }
                 let _ = reply.send(result);
             }
@@ -158,33 +253,183 @@ impl UserActor {
                 position_id,
                 exit_price,
                 fees,
-                exit_reason,
                 reply,
             } => {
-                let now = Utc::now();
-                let request = CloseRequest {
-                    user_id,
-                    position_id,
-                    exit_price,
-                    fees,
-                    exit_reason,
-                    day: risk::risk_day(now, self.deps.zone),
-                    now,
-                };
-                let result = flatten(
-                    store
-                        .write(user_id, Some(user_id), request, trading::close_position)
-                        .await,
-                );
-                if result.is_ok() || matches!(result, Err(ApiError::PositionNotOpen(_))) {
-                    self.open.remove(&position_id);
+                let result = self.close(position_id, exit_price, fees, None).await;
+                if let Ok(position) = &result {
+                    self.deps.notifier.send(Notification::PositionClosed {
+                        user_id,
+                        position_id,
+                        symbol: position.symbol.clone(),
+                        exit_price,
+                        realized_pnl: position.realized_pnl,
+                        fees: position.fees,
+                    });
                 }
                 let _ = reply.send(result);
             }
+            UserCommand::EvaluateTick(tick) => self.evaluate_tick(tick).await,
             UserCommand::CountOpen { reply } => {
                 let _ = reply.send(Ok(self.open.len()));
             }
         }
+    }
+
+    /// Closes through the same transaction as a manual close and forgets the position when it
+    /// is no longer open (closed now, or already closed elsewhere).
+    async fn close(
+        &mut self,
+        position_id: i64,
+        exit_price: Decimal,
+        fees: Decimal,
+        exit_reason: Option<String>,
+    ) -> Result<PositionRow, ApiError> {
+        let now = Utc::now();
+        let request = CloseRequest {
+            user_id: self.user_id,
+            position_id,
+            exit_price,
+            fees,
+            exit_reason,
+            day: risk::risk_day(now, self.deps.zone),
+            now,
+        };
+        let result = flatten(self.deps.persistence.close_position(request).await);
+        if result.is_ok() || matches!(result, Err(ApiError::PositionNotOpen(_))) {
+            self.forget(position_id);
+        }
+        result
+    }
+
+    fn forget(&mut self, position_id: i64) {
+        if let Some(position) = self.open.remove(&position_id) {
+            if let Ok(exchange) = position.exchange.parse::<Exchange>() {
+                self.deps.market.unsubscribe(exchange, &position.symbol, self.user_id);
+            }
+        }
+        self.alerted.retain(|(id, _)| *id != position_id);
+    }
+
+    /// The exit triggers of this user's positions in the ticked market — work proportional to
+    /// those positions, never to all of the user's (or everyone's).
+    async fn evaluate_tick(&mut self, tick: PriceTick) {
+        if self.deps.exit_mode == ExitMode::Off {
+            return;
+        }
+        let fired: Vec<(i64, Vec<ExitReason>)> = self
+            .open
+            .values()
+            .filter(|p| p.exchange == tick.exchange.as_str() && normalize_symbol(&p.symbol) == *tick.symbol)
+            .filter_map(|p| {
+                let strategy = self
+                    .strategies
+                    .get(&tick.exchange)
+                    .copied()
+                    .unwrap_or(StrategyId::SwingV1);
+                let opened_minutes = Decimal::from((tick.at - p.opened_at).num_seconds().max(0)) / Decimal::from(60);
+                let input = ExitInput {
+                    side: Side::Buy,
+                    entry_price: p.entry_price,
+                    current_price: tick.price,
+                    stop_loss: p.stop_loss,
+                    take_profit: p.take_profit,
+                    opened_minutes,
+                    trend_break: false,
+                    signal_reverse: false,
+                    macro_event_block: false,
+                    earnings_within_24h: false,
+                };
+                let decision = evaluate_exit(strategy, tick.exchange, &input);
+                decision.should_exit.then_some((p.id, decision.reasons))
+            })
+            .collect();
+        for (position_id, reasons) in fired {
+            match self.deps.exit_mode {
+                ExitMode::Close => self.auto_close(position_id, &tick, reasons[0]).await,
+                ExitMode::Alert => self.alert(position_id, &tick, reasons).await,
+                ExitMode::Off => {}
+            }
+        }
+    }
+
+    async fn auto_close(&mut self, position_id: i64, tick: &PriceTick, reason: ExitReason) {
+        match self
+            .close(
+                position_id,
+                tick.price,
+                Decimal::ZERO,
+                Some(reason.as_str().to_string()),
+            )
+            .await
+        {
+            Ok(position) => {
+                metrics::counter!("exit_monitor_closed_total", "reason" => reason.as_str()).increment(1);
+                self.deps.notifier.send(Notification::PositionAutoClosed {
+                    user_id: self.user_id,
+                    position_id,
+                    symbol: position.symbol,
+                    exit_price: tick.price,
+                    realized_pnl: position.realized_pnl,
+                    exit_reason: reason.as_str().to_string(),
+                });
+            }
+            Err(ApiError::PositionNotOpen(_)) => {}
+            // The next tick tries again.
+            Err(err) => tracing::warn!(user_id = self.user_id, position_id, error = %err, "auto-close failed"),
+        }
+    }
+
+    async fn alert(&mut self, position_id: i64, tick: &PriceTick, reasons: Vec<ExitReason>) {
+        let new: Vec<ExitReason> = reasons
+            .into_iter()
+            .filter(|r| !self.alerted.contains(&(position_id, *r)))
+            .collect();
+        if new.is_empty() {
+            return;
+        }
+        let Some(symbol) = self.open.get(&position_id).map(|p| p.symbol.clone()) else {
+            return;
+        };
+        let alert = ExitAlert {
+            user_id: self.user_id,
+            position_id,
+            symbol: symbol.clone(),
+            price: tick.price,
+            reasons: new.iter().map(|r| r.as_str()).collect(),
+        };
+        match self.deps.persistence.record_exit_alert(alert).await {
+            Ok(AlertOutcome::Recorded(reasons)) => {
+                self.alerted.extend(new.iter().map(|r| (position_id, *r)));
+                metrics::counter!("exit_monitor_alerts_total").increment(1);
+                self.deps.notifier.send(Notification::ExitTriggered {
+                    user_id: self.user_id,
+                    position_id,
+                    symbol,
+                    price: tick.price,
+                    reasons,
+                });
+            }
+            Ok(AlertOutcome::AlreadyAlerted) => self.alerted.extend(new.iter().map(|r| (position_id, *r))),
+            Ok(AlertOutcome::NotOpen) => self.forget(position_id),
+            Err(err) => tracing::warn!(user_id = self.user_id, position_id, error = %err, "exit alert not recorded"),
+        }
+    }
+}
+
+fn subscribe(market: &MarketHub, position: &PositionRow) {
+    if let Ok(exchange) = position.exchange.parse::<Exchange>() {
+        market.subscribe(exchange, &position.symbol, position.user_id);
+    }
+}
+
+fn answer_on_commit<T: Send + 'static>(submitted: Submitted<T>, reply: Reply<T>) {
+    match submitted {
+        Ok(committed) => {
+            tokio::spawn(async move {
+                let _ = reply.send(committed.await.map_err(ApiError::from));
+            });
+        }
+        Err(err) => drop(reply.send(Err(err.into()))),
     }
 }
 

@@ -2,6 +2,8 @@
 
 pub mod jwt;
 pub mod password;
+pub mod throttle;
+pub mod totp;
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,7 +12,6 @@ use std::sync::Arc;
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use actors::domain::Role;
-use actors::store::users;
 use actors::ApiError;
 
 use crate::http::HttpError;
@@ -51,31 +52,41 @@ fn app_state(req: &HttpRequest) -> Result<Arc<AppState>, HttpError> {
         .ok_or(HttpError::Api(ApiError::Internal))
 }
 
+/// Who the bearer token names. `fresh` skips the identity cache (for decisions that must see a
+/// role change the instant it commits).
+fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = Result<AuthUser, HttpError>>>> {
+    let token = bearer_token(req);
+    let state = app_state(req);
+    Box::pin(async move {
+        let state = state?;
+        let claims = state.jwt.verify(&token?).ok_or(ApiError::InvalidCredentials)?;
+        let user = if fresh {
+            actors::store::users::find_by_email(&state.store, &claims.sub).await?
+        } else {
+            state.user_cache.get(&state.store, &claims.sub).await?
+        };
+        let user = user.ok_or(ApiError::UserNotFound)?;
+        Ok(AuthUser {
+            id: user.id,
+            email: user.email,
+            role: user.role,
+            display_name: user.display_name,
+            totp_enabled: user.totp_enabled,
+        })
+    })
+}
+
 impl FromRequest for AuthUser {
     type Error = HttpError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let token = bearer_token(req);
-        let state = app_state(req);
-        Box::pin(async move {
-            let state = state?;
-            let claims = state.jwt.verify(&token?).ok_or(ApiError::InvalidCredentials)?;
-            let user = users::find_by_email(&state.store, &claims.sub)
-                .await?
-                .ok_or(ApiError::UserNotFound)?;
-            Ok(AuthUser {
-                id: user.id,
-                email: user.email,
-                role: user.role,
-                display_name: user.display_name,
-                totp_enabled: user.totp_enabled,
-            })
-        })
+        authenticate(req, false)
     }
 }
 
-/// An authenticated admin; anyone else gets 403 `Insufficient permissions`.
+/// An authenticated admin; anyone else gets 403 `Insufficient permissions`. The role is read
+/// from the database on every admin request, so a demoted admin loses admin routes at once.
 #[derive(Debug, Clone)]
 pub struct AdminUser(pub AuthUser);
 
@@ -83,8 +94,8 @@ impl FromRequest for AdminUser {
     type Error = HttpError;
     type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
 
-    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let user = AuthUser::from_request(req, payload);
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let user = authenticate(req, true);
         Box::pin(async move {
             let user = user.await?;
             if user.is_admin() {

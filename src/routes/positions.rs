@@ -60,7 +60,6 @@ async fn close(state: Shared, user: AuthUser, Query(q): Query<CloseQuery>) -> Ht
             position_id,
             exit_price,
             fees,
-            exit_reason: None,
             reply,
         })
         .await?;

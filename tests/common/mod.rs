@@ -37,13 +37,21 @@ pub struct TestDb {
 }
 
 impl TestDb {
+    /// A fresh database with the schema migrated (so tests may seed rows before a daemon starts).
     pub fn new() -> TestDb {
         let name = format!("cs_test_{}", uuid_like());
         admin_sql(&format!("CREATE DATABASE {name} TEMPLATE template0"));
-        TestDb {
+        let db = TestDb {
             url: with_database(&server_url(), &name),
             name,
-        }
+        };
+        let out = cli(&db.url, &["migrate"], None);
+        assert!(
+            out.status.success(),
+            "migrate: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        db
     }
 
     /// Runs SQL against this test's database, returning psql's unaligned output.

@@ -1,4 +1,6 @@
 //! Pure rules: plain functions over plain data, no I/O. Actors and handlers call these;
 //! nothing else re-implements them.
 
+pub mod dashboard;
 pub mod risk;
+pub mod strategy;

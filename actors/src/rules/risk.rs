@@ -264,4 +264,70 @@ mod tests {
         assert_eq!(sel.for_email("a@x.io").profile_name, "model2_conservador_productivo");
         assert_eq!(sel.for_email("c@x.io").profile_name, "model2_conservador_productivo");
     }
+
+    mod properties {
+        use super::super::*;
+        use chrono::TimeZone;
+        use proptest::prelude::*;
+
+        fn money() -> impl Strategy<Value = Decimal> {
+            (-1_000_000i64..1_000_000, 0u32..6).prop_map(|(m, s)| Decimal::new(m, s))
+        }
+        fn positive() -> impl Strategy<Value = Decimal> {
+            (1i64..1_000_000, 0u32..6).prop_map(|(m, s)| Decimal::new(m, s))
+        }
+
+        proptest! {
+            #[test]
+            fn pnl_is_exact_and_fees_only_subtract(entry in positive(), exit in positive(), qty in positive(), fees in positive()) {
+                let gross = realized_pnl(entry, exit, qty, Decimal::ZERO);
+                let net = realized_pnl(entry, exit, qty, fees);
+                prop_assert_eq!(gross - net, fees);
+                prop_assert_eq!(gross, (exit - entry) * qty);
+                prop_assert_eq!(gross > Decimal::ZERO, exit > entry);
+                prop_assert_eq!(gross.is_zero(), exit == entry);
+            }
+
+            /// Any sequence of open attempts and closes, at increasing times within one day,
+            /// never leaves more than max_open_positions open, never opens inside the cooldown,
+            /// after the daily stop, or once max trades are done.
+            #[test]
+            fn limits_hold_for_any_sequence(
+                loose in any::<bool>(),
+                steps in proptest::collection::vec((any::<bool>(), 0i64..90, money()), 1..80),
+            ) {
+                let profile = if loose { RiskProfile::loose() } else { RiskProfile::model2() };
+                let mut state = RiskSnapshot::default();
+                let mut now = Utc.with_ymd_and_hms(2026, 11, 29, 6, 0, 0).unwrap();
+                for (is_open, minutes_later, pnl) in steps {
+                    now += chrono::Duration::minutes(minutes_later);
+                    if is_open {
+                        let before = state.clone();
+                        if check_open(&profile, &state, now).is_ok() {
+                            prop_assert!(before.open_positions < profile.max_open_positions);
+                            prop_assert!(!cooldown_active(&profile, before.last_trade_at, now));
+                            prop_assert!(before.realized_pnl_today > profile.daily_stop());
+                            prop_assert!(before.trades_today < profile.max_trades_per_day);
+                            state.open_positions += 1;
+                            state.last_trade_at = Some(now);
+                        }
+                    } else if state.open_positions > 0 {
+                        state.open_positions -= 1;
+                        state.trades_today += 1;
+                        state.realized_pnl_today += pnl;
+                        state.last_trade_at = Some(now);
+                    }
+                    prop_assert!(state.open_positions <= profile.max_open_positions);
+                }
+            }
+
+            /// Bogota has kept UTC-5 without daylight saving since 1993.
+            #[test]
+            fn risk_day_is_the_bogota_date(secs in 946_684_800i64..4_102_444_800) {
+                let at = Utc.timestamp_opt(secs, 0).unwrap();
+                let expected = (at - chrono::Duration::hours(5)).date_naive();
+                prop_assert_eq!(risk_day(at, chrono_tz::America::Bogota), expected);
+            }
+        }
+    }
 }

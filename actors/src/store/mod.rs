@@ -7,10 +7,18 @@
 //! answers `Unavailable` at once (the HTTP facade turns it into 503 + Retry-After).
 
 pub mod audit;
+pub mod audit_queries;
+pub mod dashboard;
 pub mod loadtest;
 pub mod risk;
+pub mod secrets;
+pub mod security;
 mod shard;
+pub mod strategy;
+pub mod summary;
 pub mod trading;
+pub mod two_factor;
+pub mod user_cache;
 pub mod users;
 
 use std::future::Future;

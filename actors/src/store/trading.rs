@@ -345,7 +345,7 @@ pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFut
                 "UPDATE trading_state SET open_positions = GREATEST(open_positions - 1, 0), last_trade_at = $2 WHERE user_id = $1",
             )
             .await?;
-        let mut details = json!({ "realized_pnl": pnl, "fees": r.fees, "exit_price": r.exit_price });
+        let mut details = json!({ "realized_pnl": pnl.normalize(), "fees": r.fees.normalize(), "exit_price": r.exit_price.normalize() });
         if let Some(reason) = &r.exit_reason {
             details["exit_reason"] = json!(reason);
         }
@@ -401,8 +401,16 @@ pub async fn list_positions(store: &Store, user_id: i64) -> Result<Vec<PositionR
         .collect())
 }
 
-/// What a user actor loads when it starts: the user's email and open positions.
-pub async fn load_actor_state(store: &Store, user_id: i64) -> Result<Option<(String, Vec<PositionRow>)>, StoreError> {
+/// What a user actor loads when it starts.
+pub struct ActorState {
+    pub email: String,
+    pub open: Vec<PositionRow>,
+    /// Assigned strategies by exchange (an exchange without a row runs the default).
+    pub strategies: Vec<(Exchange, crate::domain::StrategyId)>,
+}
+
+/// The user's email, open positions and strategy assignments; None when there is no such user.
+pub async fn load_actor_state(store: &Store, user_id: i64) -> Result<Option<ActorState>, StoreError> {
     let client = store.reader().await?;
     let user_stmt = client.prepare_cached("SELECT email FROM users WHERE id = $1").await?;
     let open_stmt = client
@@ -410,7 +418,96 @@ pub async fn load_actor_state(store: &Store, user_id: i64) -> Result<Option<(Str
             "SELECT {POSITION_COLUMNS} FROM positions WHERE user_id = $1 AND status = 'OPEN' ORDER BY id"
         ))
         .await?;
+    let strategy_stmt = client
+        .prepare_cached("SELECT exchange, strategy_id FROM strategy_assignments WHERE user_id = $1")
+        .await?;
     let params: [&Param; 1] = [&user_id];
-    let (user, open) = futures::try_join!(client.query_opt(&user_stmt, &params), client.query(&open_stmt, &params))?;
-    Ok(user.map(|u| (u.get("email"), open.iter().map(PositionRow::from_row).collect())))
+    let (user, open, strategies) = futures::try_join!(
+        client.query_opt(&user_stmt, &params),
+        client.query(&open_stmt, &params),
+        client.query(&strategy_stmt, &params)
+    )?;
+    Ok(user.map(|u| ActorState {
+        email: u.get("email"),
+        open: open.iter().map(PositionRow::from_row).collect(),
+        strategies: strategies
+            .iter()
+            .filter_map(|r| {
+                Some((
+                    r.get::<_, String>("exchange").parse().ok()?,
+                    r.get::<_, String>("strategy_id").parse().ok()?,
+                ))
+            })
+            .collect(),
+    }))
+}
+
+/// Users holding open positions: their actors are started at boot so the exit monitor watches them.
+pub async fn users_with_open_positions(store: &Store) -> Result<Vec<i64>, StoreError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached("SELECT DISTINCT user_id FROM positions WHERE status = 'OPEN'")
+        .await?;
+    Ok(client.query(&stmt, &[]).await?.iter().map(|r| r.get(0)).collect())
+}
+
+// ---------------------------------------------------------------- exit alerts
+
+pub struct ExitAlert {
+    pub user_id: i64,
+    pub position_id: i64,
+    pub symbol: String,
+    pub price: Decimal,
+    pub reasons: Vec<&'static str>,
+}
+
+/// What recording an alert found.
+#[derive(Debug, Clone, PartialEq)]
+pub enum AlertOutcome {
+    /// These reasons had not been alerted before; the audit event is written.
+    Recorded(Vec<String>),
+    /// Every reason was alerted already.
+    AlreadyAlerted,
+    /// The position is no longer open (closed by hand or by another daemon).
+    NotOpen,
+}
+
+/// Records the reasons not alerted yet for a still-open position (once per position and
+/// reason, across restarts and daemons) with its `exit.monitor.triggered` audit event.
+pub fn record_exit_alert<'a>(tx: &'a Transaction<'a>, a: &'a ExitAlert) -> TxFuture<'a, AlertOutcome> {
+    Box::pin(async move {
+        let stmt = tx
+            .prepare_cached(
+                "WITH open AS (SELECT id FROM positions WHERE id = $1 AND status = 'OPEN') \
+                 INSERT INTO exit_alerts (position_id, reason) SELECT open.id, r FROM open, unnest($2::text[]) r \
+                 ON CONFLICT DO NOTHING RETURNING reason",
+            )
+            .await?;
+        let reasons: Vec<String> = a.reasons.iter().map(|r| r.to_string()).collect();
+        let inserted: Vec<String> = tx
+            .query(&stmt, &[&a.position_id, &reasons])
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if inserted.is_empty() {
+            let open = tx
+                .prepare_cached("SELECT 1 FROM positions WHERE id = $1 AND status = 'OPEN'")
+                .await?;
+            return Ok(if tx.query_opt(&open, &[&a.position_id]).await?.is_some() {
+                AlertOutcome::AlreadyAlerted
+            } else {
+                AlertOutcome::NotOpen
+            });
+        }
+        // Keep the contract's order of reasons.
+        let new: Vec<String> = reasons.into_iter().filter(|r| inserted.contains(r)).collect();
+        let event = AuditEvent::new(Some(a.user_id), "exit.monitor.triggered")
+            .entity("position", a.position_id)
+            .details(json!({
+                "position_id": a.position_id, "symbol": a.symbol, "price": a.price.normalize(), "reasons": new,
+            }));
+        audit::record(tx, &event).await?;
+        Ok(AlertOutcome::Recorded(new))
+    })
 }

@@ -1,0 +1,140 @@
+//! The cost of the actor path alone: registry lookup → UserActor mailbox → handler → reply,
+//! with persistence stubbed at the `TradingPersistence` boundary (no database).
+//! Run: `cargo bench -p actors --bench actor_roundtrip`
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::error::ApiError;
+use actors::market::{MarketHub, NullTickSink};
+use actors::notifier::Notifier;
+use actors::registry::UserRegistry;
+use actors::rules::risk::ProfileSelector;
+use actors::store::trading::{
+    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+};
+use actors::store::StoreError;
+use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
+use criterion::{criterion_group, criterion_main, Criterion};
+use rust_decimal::Decimal;
+
+struct StubPersistence;
+
+fn signal(id: i64, user_id: i64) -> SignalRow {
+    SignalRow {
+        id,
+        user_id,
+        symbol: "BTCUSDT".into(),
+        module: "m".into(),
+        base_risk_percent: Decimal::new(5, 1),
+        entry_price: Some(Decimal::ONE_HUNDRED),
+        stop_loss: Some(Decimal::new(95, 0)),
+        take_profit: Some(Decimal::new(110, 0)),
+        status: "EXECUTING".into(),
+        reason_codes: None,
+        exchange: "BINANCE".into(),
+        created_at: chrono::Utc::now(),
+    }
+}
+
+#[async_trait::async_trait]
+impl TradingPersistence for StubPersistence {
+    fn create_signal(&self, s: NewSignal) -> Submitted<SignalRow> {
+        Ok(Box::pin(async move { Ok(signal(1, s.user_id)) }))
+    }
+    fn claim_signals(&self, c: Claim) -> Submitted<Vec<SignalRow>> {
+        let user_id = c.user_id;
+        Ok(Box::pin(async move { Ok(vec![signal(1, user_id)]) }))
+    }
+    async fn open_position(&self, _: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        Ok(Err(ApiError::SignalNotFound))
+    }
+    async fn close_position(&self, _: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        Ok(Err(ApiError::PositionNotFound))
+    }
+    async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
+        Ok(AlertOutcome::NotOpen)
+    }
+    async fn load_user(&self, _: i64) -> Result<Option<ActorState>, StoreError> {
+        Ok(Some(ActorState {
+            email: "bench@load.test".into(),
+            open: Vec::new(),
+            strategies: Vec::new(),
+        }))
+    }
+}
+
+fn registry() -> UserRegistry {
+    UserRegistry::new(ActorDeps {
+        persistence: Arc::new(StubPersistence),
+        profiles: ProfileSelector::default(),
+        zone: chrono_tz::America::Bogota,
+        idle: Duration::from_secs(300),
+        market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),
+        notifier: Notifier::disabled(),
+        exit_mode: ExitMode::Alert,
+    })
+}
+
+fn bench(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let users = runtime.block_on(async { registry() });
+    // Warm actors for 1,000 users so the benchmark measures steady state, not start-up.
+    runtime.block_on(async {
+        for user in 0..1000 {
+            users
+                .ask(user, |reply| UserCommand::ClaimSignals { limit: 1, reply })
+                .await
+                .unwrap();
+        }
+    });
+    let mut group = c.benchmark_group("actor_roundtrip");
+    group.bench_function("claim_one_user", |b| {
+        b.to_async(&runtime).iter(|| async {
+            users
+                .ask(7, |reply| UserCommand::ClaimSignals { limit: 10, reply })
+                .await
+                .unwrap()
+        })
+    });
+    let mut next = 0i64;
+    group.bench_function("claim_across_1000_users", |b| {
+        b.to_async(&runtime).iter(|| {
+            next = (next + 1) % 1000;
+            let user = next;
+            let users = users.clone();
+            async move {
+                users
+                    .ask(user, |reply| UserCommand::ClaimSignals { limit: 10, reply })
+                    .await
+                    .unwrap()
+            }
+        })
+    });
+    group.bench_function("create_signal_one_user", |b| {
+        b.to_async(&runtime).iter(|| async {
+            let signal = NewSignal {
+                user_id: 7,
+                exchange: actors::domain::Exchange::Binance,
+                symbol: "BTCUSDT".into(),
+                module: "m".into(),
+                base_risk_percent: Decimal::new(5, 1),
+                entry_price: Decimal::ONE_HUNDRED,
+                stop_loss: Decimal::new(95, 0),
+                take_profit: Decimal::new(110, 0),
+            };
+            users
+                .ask(7, |reply| UserCommand::CreateSignal { signal, reply })
+                .await
+                .unwrap()
+        })
+    });
+    group.finish();
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

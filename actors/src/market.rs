@@ -1,0 +1,380 @@
+//! The MarketHub: which users hold open positions in which (exchange, symbol), and the fan-out of
+//! price ticks to them.
+//!
+//! Subscriptions are indexed by (exchange, normalised symbol), so publishing a tick costs the
+//! number of users subscribed to that symbol, not the number of subscriptions overall. Each
+//! symbol keeps its subscribers in a copy-on-write list: `publish` takes an `Arc` of the list
+//! under a short read lock and delivers outside any lock, so a sink may call back into the hub.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+
+use chrono::{DateTime, Utc};
+use metrics::counter;
+use rust_decimal::Decimal;
+
+use crate::domain::{normalize_symbol, Exchange};
+
+/// One price for one market at one moment, as delivered to a user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PriceTick {
+    pub exchange: Exchange,
+    /// Normalised (`BTCUSDT`); shared between the deliveries of one tick.
+    pub symbol: Arc<str>,
+    pub price: Decimal,
+    pub at: DateTime<Utc>,
+}
+
+/// Where ticks go: implemented over the user-actor registry. Must not block (queue and return).
+pub trait TickSink: Send + Sync + 'static {
+    fn deliver(&self, user_id: i64, tick: PriceTick);
+}
+
+/// A sink that only counts: used until the user actors are wired.
+#[derive(Debug, Default)]
+pub struct NullTickSink {
+    delivered: AtomicU64,
+}
+
+impl NullTickSink {
+    pub fn delivered(&self) -> u64 {
+        self.delivered.load(Ordering::Relaxed)
+    }
+}
+
+impl TickSink for NullTickSink {
+    fn deliver(&self, _user_id: i64, _tick: PriceTick) {
+        self.delivered.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// The subscribers of one symbol: a count per user (one per open position) and the users as a
+/// list that publish can share without copying.
+#[derive(Default)]
+struct SymbolSubs {
+    /// user id -> (positions subscribed, index in `users`)
+    counts: HashMap<i64, (u32, usize)>,
+    users: Arc<Vec<i64>>,
+}
+
+type Key = (Exchange, Arc<str>);
+
+/// The registry of subscriptions and the tick fan-out. Shared (`Arc<MarketHub>`) by HTTP
+/// handlers, pollers and actors.
+pub struct MarketHub {
+    subs: RwLock<HashMap<Key, SymbolSubs>>,
+    sink: RwLock<Arc<dyn TickSink>>,
+}
+
+impl fmt::Debug for MarketHub {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MarketHub")
+            .field("symbols", &self.read().len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl MarketHub {
+    pub fn new(sink: Arc<dyn TickSink>) -> MarketHub {
+        MarketHub {
+            subs: RwLock::new(HashMap::new()),
+            sink: RwLock::new(sink),
+        }
+    }
+
+    /// Replaces the sink (for wiring a registry that itself needs the hub).
+    pub fn set_sink(&self, sink: Arc<dyn TickSink>) {
+        *self.sink.write().unwrap_or_else(|e| e.into_inner()) = sink;
+    }
+
+    fn read(&self) -> std::sync::RwLockReadGuard<'_, HashMap<Key, SymbolSubs>> {
+        self.subs.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn write(&self) -> std::sync::RwLockWriteGuard<'_, HashMap<Key, SymbolSubs>> {
+        self.subs.write().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// One more open position of `user_id` in this market.
+    pub fn subscribe(&self, exchange: Exchange, symbol: &str, user_id: i64) {
+        let symbol: Arc<str> = normalize_symbol(symbol).into();
+        let mut subs = self.write();
+        let entry = subs.entry((exchange, symbol)).or_default();
+        match entry.counts.get_mut(&user_id) {
+            Some((count, _)) => *count += 1,
+            None => {
+                let users = Arc::make_mut(&mut entry.users);
+                users.push(user_id);
+                entry.counts.insert(user_id, (1, users.len() - 1));
+            }
+        }
+    }
+
+    /// One open position fewer; the user stops receiving ticks when the count reaches zero.
+    /// Returns false when the user was not subscribed.
+    pub fn unsubscribe(&self, exchange: Exchange, symbol: &str, user_id: i64) -> bool {
+        let symbol: Arc<str> = normalize_symbol(symbol).into();
+        let key = (exchange, symbol);
+        let mut subs = self.write();
+        let Some(entry) = subs.get_mut(&key) else {
+            return false;
+        };
+        let Some((count, index)) = entry.counts.get_mut(&user_id) else {
+            return false;
+        };
+        if *count > 1 {
+            *count -= 1;
+            return true;
+        }
+        let index = *index;
+        entry.counts.remove(&user_id);
+        let users = Arc::make_mut(&mut entry.users);
+        users.swap_remove(index);
+        if let Some(moved) = users.get(index) {
+            if let Some((_, moved_index)) = entry.counts.get_mut(moved) {
+                *moved_index = index;
+            }
+        }
+        if entry.counts.is_empty() {
+            subs.remove(&key);
+        }
+        true
+    }
+
+    /// Drops every subscription of `user_id` (a user actor that starts again re-subscribes
+    /// exactly the positions it loads). Costs one pass over the subscribed symbols.
+    pub fn clear_user(&self, user_id: i64) {
+        let held: Vec<(Exchange, Arc<str>, u32)> = self
+            .read()
+            .iter()
+            .filter_map(|((exchange, symbol), entry)| {
+                entry.counts.get(&user_id).map(|(n, _)| (*exchange, symbol.clone(), *n))
+            })
+            .collect();
+        for (exchange, symbol, count) in held {
+            for _ in 0..count {
+                self.unsubscribe(exchange, &symbol, user_id);
+            }
+        }
+    }
+
+    /// The symbols of `exchange` with at least one subscriber, sorted.
+    pub fn symbols(&self, exchange: Exchange) -> Vec<String> {
+        let mut symbols: Vec<String> = self
+            .read()
+            .keys()
+            .filter(|(e, _)| *e == exchange)
+            .map(|(_, s)| s.to_string())
+            .collect();
+        symbols.sort();
+        symbols
+    }
+
+    /// The users subscribed to a market (in no particular order).
+    pub fn subscribers(&self, exchange: Exchange, symbol: &str) -> Vec<i64> {
+        let key = (exchange, Arc::from(normalize_symbol(symbol)));
+        self.read()
+            .get(&key)
+            .map(|s| s.users.as_ref().clone())
+            .unwrap_or_default()
+    }
+
+    /// How many positions of `user_id` are subscribed to a market.
+    pub fn subscription_count(&self, exchange: Exchange, symbol: &str, user_id: i64) -> u32 {
+        let key = (exchange, Arc::from(normalize_symbol(symbol)));
+        self.read()
+            .get(&key)
+            .and_then(|s| s.counts.get(&user_id).map(|(count, _)| *count))
+            .unwrap_or(0)
+    }
+
+    /// Delivers each price to every user subscribed to its symbol; returns the deliveries made.
+    /// Symbols are normalised; a symbol nobody holds costs one map lookup.
+    pub fn publish(&self, exchange: Exchange, prices: Vec<(String, Decimal)>) -> usize {
+        let at = Utc::now();
+        let ticked: Vec<(Arc<Vec<i64>>, PriceTick)> = {
+            let subs = self.read();
+            prices
+                .into_iter()
+                .filter_map(|(symbol, price)| {
+                    let key = (exchange, Arc::from(normalize_symbol(&symbol)));
+                    let entry = subs.get(&key)?;
+                    let tick = PriceTick {
+                        exchange,
+                        symbol: key.1.clone(),
+                        price,
+                        at,
+                    };
+                    Some((entry.users.clone(), tick))
+                })
+                .collect()
+        };
+        let sink = self.sink.read().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut delivered = 0;
+        for (users, tick) in ticked {
+            for &user_id in users.iter() {
+                sink.deliver(user_id, tick.clone());
+            }
+            delivered += users.len();
+        }
+        counter!("market_tick_deliveries_total", "exchange" => exchange.as_str()).increment(delivered as u64);
+        delivered
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recording(Mutex<Vec<(i64, PriceTick)>>);
+
+    impl TickSink for Recording {
+        fn deliver(&self, user_id: i64, tick: PriceTick) {
+            self.0.lock().unwrap().push((user_id, tick));
+        }
+    }
+
+    impl Recording {
+        fn take(&self) -> Vec<(i64, String, Decimal)> {
+            let mut got: Vec<_> = std::mem::take(&mut *self.0.lock().unwrap())
+                .into_iter()
+                .map(|(u, t)| (u, t.symbol.to_string(), t.price))
+                .collect();
+            got.sort();
+            got
+        }
+    }
+
+    fn dec(v: i64) -> Decimal {
+        Decimal::from(v)
+    }
+
+    fn hub() -> (Arc<Recording>, MarketHub) {
+        let sink = Arc::new(Recording::default());
+        (sink.clone(), MarketHub::new(sink))
+    }
+
+    #[test]
+    fn publish_reaches_only_subscribers_of_the_ticked_symbol() {
+        let (sink, hub) = hub();
+        hub.subscribe(Exchange::Binance, "BTC/USDT", 1);
+        hub.subscribe(Exchange::Binance, "btcusdt", 2);
+        hub.subscribe(Exchange::Binance, "ETHUSDT", 3);
+        hub.subscribe(Exchange::Ibkr, "BTCUSDT", 4);
+        let n = hub.publish(
+            Exchange::Binance,
+            vec![("BTC-USDT".into(), dec(50_000)), ("XRPUSDT".into(), dec(1))],
+        );
+        assert_eq!(n, 2);
+        assert_eq!(
+            sink.take(),
+            vec![(1, "BTCUSDT".into(), dec(50_000)), (2, "BTCUSDT".into(), dec(50_000))]
+        );
+        assert_eq!(hub.symbols(Exchange::Binance), vec!["BTCUSDT", "ETHUSDT"]);
+        assert_eq!(hub.symbols(Exchange::Ibkr), vec!["BTCUSDT"]);
+    }
+
+    #[test]
+    fn ticks_carry_exchange_and_time() {
+        let (sink, hub) = hub();
+        hub.subscribe(Exchange::Ibkr, "AAPL", 9);
+        let before = Utc::now();
+        assert_eq!(hub.publish(Exchange::Ibkr, vec![("aapl".into(), dec(189))]), 1);
+        let (user, tick) = sink.0.lock().unwrap().pop().unwrap();
+        assert_eq!((user, tick.exchange, &*tick.symbol), (9, Exchange::Ibkr, "AAPL"));
+        assert!(tick.at >= before && tick.at <= Utc::now());
+    }
+
+    #[test]
+    fn unsubscribe_is_reference_counted_per_user() {
+        let (sink, hub) = hub();
+        hub.subscribe(Exchange::Binance, "BTCUSDT", 1);
+        hub.subscribe(Exchange::Binance, "BTC/USDT", 1);
+        assert_eq!(hub.subscription_count(Exchange::Binance, "BTCUSDT", 1), 2);
+        // One user, one delivery per tick, however many positions.
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]), 1);
+        assert!(hub.unsubscribe(Exchange::Binance, "btc/usdt", 1));
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(2))]), 1);
+        assert!(hub.unsubscribe(Exchange::Binance, "BTCUSDT", 1));
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(3))]), 0);
+        assert!(!hub.unsubscribe(Exchange::Binance, "BTCUSDT", 1));
+        assert!(hub.symbols(Exchange::Binance).is_empty());
+        assert_eq!(sink.take().len(), 2);
+    }
+
+    #[test]
+    fn removing_a_user_keeps_the_others_indexed() {
+        let (sink, hub) = hub();
+        for user in 1..=5 {
+            hub.subscribe(Exchange::Binance, "ETHUSDT", user);
+        }
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 2));
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 5));
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 1));
+        hub.publish(Exchange::Binance, vec![("ETHUSDT".into(), dec(7))]);
+        let users: Vec<i64> = sink.take().into_iter().map(|(u, _, _)| u).collect();
+        assert_eq!(users, vec![3, 4]);
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 4));
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 3));
+        assert!(hub.symbols(Exchange::Binance).is_empty());
+    }
+
+    /// A sink that unsubscribes on delivery: publish must not hold a lock while delivering.
+    struct Reentrant(Arc<MarketHub>, AtomicU64);
+
+    impl TickSink for Reentrant {
+        fn deliver(&self, user_id: i64, tick: PriceTick) {
+            self.1.fetch_add(1, Ordering::Relaxed);
+            self.0.unsubscribe(tick.exchange, &tick.symbol, user_id);
+        }
+    }
+
+    #[test]
+    fn a_sink_may_call_back_into_the_hub() {
+        let hub = Arc::new(MarketHub::new(Arc::new(NullTickSink::default())));
+        let sink = Arc::new(Reentrant(hub.clone(), AtomicU64::new(0)));
+        hub.set_sink(sink.clone());
+        hub.subscribe(Exchange::Binance, "BTCUSDT", 1);
+        hub.subscribe(Exchange::Binance, "BTCUSDT", 2);
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]), 2);
+        assert_eq!(sink.1.load(Ordering::Relaxed), 2);
+        assert!(hub.symbols(Exchange::Binance).is_empty());
+    }
+
+    #[test]
+    fn concurrent_subscribers_and_publishers() {
+        let sink = Arc::new(NullTickSink::default());
+        let hub = Arc::new(MarketHub::new(sink.clone()));
+        let threads: Vec<_> = (0..4)
+            .map(|t| {
+                let hub = hub.clone();
+                std::thread::spawn(move || {
+                    for i in 0..500 {
+                        let user = t * 1000 + i;
+                        hub.subscribe(Exchange::Binance, "BTCUSDT", user);
+                        hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]);
+                        if i % 2 == 0 {
+                            hub.unsubscribe(Exchange::Binance, "BTCUSDT", user);
+                        }
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let mut users = hub.subscribers(Exchange::Binance, "BTCUSDT");
+        users.sort();
+        let mut expected: Vec<i64> = (0..4)
+            .flat_map(|t| (0..500).filter(|i| i % 2 == 1).map(move |i| t * 1000 + i))
+            .collect();
+        expected.sort();
+        assert_eq!(users, expected);
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]), 1000);
+        assert!(sink.delivered() >= 1000);
+    }
+}

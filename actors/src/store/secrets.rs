@@ -1,0 +1,283 @@
+//! Encrypted exchange credentials: upsert (refused when the exchange is disabled), list, delete,
+//! load-and-decrypt, and re-encryption of every row in one transaction.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use serde_json::json;
+
+use super::audit::{self, AuditEvent};
+use super::{Store, StoreError, Transaction, TxFuture};
+use crate::crypto::{self, associated_data, Credentials, CryptoError, Field, KeyMaterial, KeyRing};
+use crate::domain::Exchange;
+use crate::ApiError;
+
+/// Sealed credentials ready to store (encryption happens before the write).
+#[derive(Debug, Clone)]
+pub struct UpsertSecret {
+    pub user_id: i64,
+    pub exchange: Exchange,
+    pub key_id: String,
+    pub api_key_enc: String,
+    pub api_secret_enc: String,
+}
+
+/// Seals a credential pair with the newest key of the ring.
+pub fn seal(
+    ring: &KeyRing,
+    user_id: i64,
+    exchange: Exchange,
+    creds: &Credentials,
+) -> Result<UpsertSecret, CryptoError> {
+    Ok(UpsertSecret {
+        user_id,
+        exchange,
+        key_id: ring.newest_id().to_string(),
+        api_key_enc: ring.encrypt(
+            creds.api_key.expose(),
+            &associated_data(user_id, exchange, Field::ApiKey),
+        )?,
+        api_secret_enc: ring.encrypt(
+            creds.api_secret.expose(),
+            &associated_data(user_id, exchange, Field::ApiSecret),
+        )?,
+    })
+}
+
+/// Upserts unless an assignment disables the exchange for the user; audits either way.
+pub fn upsert<'a>(tx: &'a Transaction<'a>, cmd: &'a UpsertSecret) -> TxFuture<'a, Result<(), ApiError>> {
+    Box::pin(async move {
+        let ex = cmd.exchange.as_str();
+        let stmt = tx
+            .prepare_cached("SELECT enabled FROM strategy_assignments WHERE user_id = $1 AND exchange = $2 FOR SHARE")
+            .await?;
+        let enabled = tx
+            .query_opt(&stmt, &[&cmd.user_id, &ex])
+            .await?
+            .map(|r| r.get::<_, bool>(0))
+            .unwrap_or(true);
+        if !enabled {
+            let event = super::strategy::blocked_event(
+                cmd.user_id,
+                "exchange.secret.upsert.blocked",
+                cmd.exchange,
+                "/users/exchange-secrets",
+            );
+            audit::record(tx, &event).await?;
+            return Ok(Err(ApiError::ExchangeDisabled(cmd.exchange)));
+        }
+        let stmt = tx
+            .prepare_cached(
+                "INSERT INTO exchange_secrets (user_id, exchange, key_id, api_key_enc, api_secret_enc) \
+                 VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (user_id, exchange) DO UPDATE SET key_id = EXCLUDED.key_id, \
+                   api_key_enc = EXCLUDED.api_key_enc, api_secret_enc = EXCLUDED.api_secret_enc, updated_at = now()",
+            )
+            .await?;
+        tx.execute(
+            &stmt,
+            &[&cmd.user_id, &ex, &cmd.key_id, &cmd.api_key_enc, &cmd.api_secret_enc],
+        )
+        .await?;
+        let event = AuditEvent::new(Some(cmd.user_id), "exchange.secret.upsert")
+            .entity("exchange_secret", ex)
+            .details(json!({ "exchange": ex, "key_id": cmd.key_id }));
+        audit::record(tx, &event).await?;
+        Ok(Ok(()))
+    })
+}
+
+#[derive(Debug, Clone)]
+pub struct DeleteSecret {
+    pub user_id: i64,
+    pub exchange: Exchange,
+}
+
+/// Deletes the user's credentials for an exchange; false when there were none.
+pub fn delete<'a>(tx: &'a Transaction<'a>, cmd: &'a DeleteSecret) -> TxFuture<'a, bool> {
+    Box::pin(async move {
+        let ex = cmd.exchange.as_str();
+        let stmt = tx
+            .prepare_cached("DELETE FROM exchange_secrets WHERE user_id = $1 AND exchange = $2")
+            .await?;
+        if tx.execute(&stmt, &[&cmd.user_id, &ex]).await? == 0 {
+            return Ok(false);
+        }
+        let event = AuditEvent::new(Some(cmd.user_id), "exchange.secret.delete")
+            .entity("exchange_secret", ex)
+            .details(json!({ "exchange": ex }));
+        audit::record(tx, &event).await?;
+        Ok(true)
+    })
+}
+
+/// One configured exchange of a user (never the key or secret).
+#[derive(Debug, Clone)]
+pub struct SecretStatus {
+    pub exchange: String,
+    pub updated_at: DateTime<Utc>,
+}
+
+pub async fn list(store: &Store, user_id: i64) -> Result<Vec<SecretStatus>, StoreError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached("SELECT exchange, updated_at FROM exchange_secrets WHERE user_id = $1 ORDER BY exchange")
+        .await?;
+    Ok(client
+        .query(&stmt, &[&user_id])
+        .await?
+        .iter()
+        .map(|r| SecretStatus {
+            exchange: r.get(0),
+            updated_at: r.get(1),
+        })
+        .collect())
+}
+
+pub async fn is_configured(store: &Store, user_id: i64, exchange: Exchange) -> Result<bool, StoreError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached("SELECT 1 FROM exchange_secrets WHERE user_id = $1 AND exchange = $2")
+        .await?;
+    Ok(client
+        .query_opt(&stmt, &[&user_id, &exchange.as_str()])
+        .await?
+        .is_some())
+}
+
+/// Loads and decrypts the caller's credentials: 400 `Missing credentials for EX` when there are
+/// none, 500 (without details) when the key ring cannot open them.
+pub async fn load(store: &Store, ring: &KeyRing, user_id: i64, exchange: Exchange) -> Result<Credentials, ApiError> {
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached("SELECT api_key_enc, api_secret_enc FROM exchange_secrets WHERE user_id = $1 AND exchange = $2")
+        .await
+        .map_err(StoreError::from)?;
+    let row = client
+        .query_opt(&stmt, &[&user_id, &exchange.as_str()])
+        .await
+        .map_err(StoreError::from)?
+        .ok_or(ApiError::MissingCredentials(exchange))?;
+    let open = |sealed: &str, field: Field| {
+        ring.decrypt(sealed, &associated_data(user_id, exchange, field))
+            .map_err(|e| {
+                tracing::error!(user_id, exchange = exchange.as_str(), field = field.as_str(), error = %e, "stored credentials do not decrypt");
+                ApiError::CredentialsUndecryptable(exchange)
+            })
+    };
+    Ok(Credentials {
+        api_key: open(row.get::<_, &str>(0), Field::ApiKey)?,
+        api_secret: open(row.get::<_, &str>(1), Field::ApiSecret)?,
+    })
+}
+
+/// Which key opens the rows during a re-encryption.
+#[derive(Debug, Clone)]
+pub enum OpenWith {
+    /// The key each row is tagged with, from the ring (key-ring rotation).
+    Ring,
+    /// One explicit key for every row, whatever its tag (the contract's `old_key`).
+    Key(KeyMaterial),
+}
+
+/// Moves every row to `new_key` (tagged `new_key_id`), in the one transaction of this job.
+#[derive(Debug, Clone)]
+pub struct Reencrypt {
+    pub ring: Arc<KeyRing>,
+    pub open_with: OpenWith,
+    pub new_key_id: String,
+    pub new_key: KeyMaterial,
+    pub dry_run: bool,
+    /// Skip rows already sealed with `new_key_id` (key-ring rotation).
+    pub skip_current: bool,
+    /// Who asked (an admin), for the audit event; `None` from the CLI.
+    pub actor_id: Option<i64>,
+    pub audit_action: &'static str,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReencryptReport {
+    pub scanned: i64,
+    pub updated: i64,
+    /// Rows that did not open with the given key (left as they were).
+    pub failed: i64,
+}
+
+pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a, ReencryptReport> {
+    Box::pin(async move {
+        let stmt = tx
+            .prepare_cached(
+                "SELECT user_id, exchange, key_id, api_key_enc, api_secret_enc FROM exchange_secrets \
+                 ORDER BY user_id, exchange FOR UPDATE",
+            )
+            .await?;
+        let rows = tx.query(&stmt, &[]).await?;
+        let update = tx
+            .prepare_cached(
+                "UPDATE exchange_secrets SET key_id = $3, api_key_enc = $4, api_secret_enc = $5 \
+                 WHERE user_id = $1 AND exchange = $2",
+            )
+            .await?;
+        let mut report = ReencryptReport {
+            scanned: rows.len() as i64,
+            updated: 0,
+            failed: 0,
+        };
+        for row in &rows {
+            let user_id: i64 = row.get(0);
+            let exchange_text: &str = row.get(1);
+            let key_id: &str = row.get(2);
+            let Ok(exchange) = exchange_text.parse::<Exchange>() else {
+                report.failed += 1;
+                continue;
+            };
+            if cmd.skip_current && key_id == cmd.new_key_id {
+                continue;
+            }
+            let resealed = (|| -> Result<(String, String), CryptoError> {
+                let mut out = Vec::with_capacity(2);
+                for (sealed, field) in [
+                    (row.get::<_, &str>(3), Field::ApiKey),
+                    (row.get::<_, &str>(4), Field::ApiSecret),
+                ] {
+                    let aad = associated_data(user_id, exchange, field);
+                    let plain = match &cmd.open_with {
+                        OpenWith::Ring => cmd.ring.decrypt(sealed, &aad)?,
+                        OpenWith::Key(key) => crypto::open_with(key, sealed, &aad)?,
+                    };
+                    out.push(crypto::seal(&cmd.new_key_id, &cmd.new_key, plain.expose(), &aad)?);
+                }
+                let secret = out.pop().unwrap_or_default();
+                let key = out.pop().unwrap_or_default();
+                Ok((key, secret))
+            })();
+            match resealed {
+                Ok((key_enc, secret_enc)) => {
+                    if !cmd.dry_run {
+                        tx.execute(
+                            &update,
+                            &[&user_id, &exchange_text, &cmd.new_key_id, &key_enc, &secret_enc],
+                        )
+                        .await?;
+                    }
+                    report.updated += 1;
+                }
+                Err(e) => {
+                    tracing::warn!(user_id, exchange = exchange_text, error = %e, "secret not re-encrypted");
+                    report.failed += 1;
+                }
+            }
+        }
+        let event = AuditEvent::new(cmd.actor_id, cmd.audit_action)
+            .entity("exchange_secrets", "*")
+            .details(json!({
+                "dry_run": cmd.dry_run,
+                "scanned": report.scanned,
+                "updated": report.updated,
+                "failed": report.failed,
+                "new_key_id": cmd.new_key_id,
+            }));
+        audit::record(tx, &event).await?;
+        Ok(report)
+    })
+}

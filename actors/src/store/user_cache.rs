@@ -1,0 +1,114 @@
+//! A cache of the identities requests authenticate as (id, role, 2FA state), so a request does
+//! not pay a database round trip to learn who its token names. It is only trusted while a
+//! `LISTEN user_changed` connection is up: the `users` trigger notifies every daemon of each
+//! update or delete, and the entry is dropped at once (a demoted admin loses admin routes on
+//! the next request). While that connection is down, every lookup goes to the database.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use tokio_postgres::AsyncMessage;
+
+use super::users::{self, UserRow};
+use super::{Store, StoreError};
+
+/// Entries also expire after this long, as a second line of defence.
+const TTL: Duration = Duration::from_secs(60);
+const MAX_ENTRIES: usize = 100_000;
+
+#[derive(Default)]
+pub struct UserCache {
+    entries: Mutex<HashMap<String, (UserRow, Instant)>>,
+    listening: AtomicBool,
+}
+
+impl UserCache {
+    /// The user with this email (case-insensitive), from the cache when it can be trusted.
+    pub async fn get(&self, store: &Store, email: &str) -> Result<Option<UserRow>, StoreError> {
+        let key = email.to_lowercase();
+        if self.listening.load(Ordering::Acquire) {
+            if let Some((user, at)) = self.lock().get(&key) {
+                if at.elapsed() < TTL {
+                    return Ok(Some(user.clone()));
+                }
+            }
+        }
+        let user = users::find_by_email(store, email).await?;
+        if let Some(user) = &user {
+            if self.listening.load(Ordering::Acquire) {
+                let mut entries = self.lock();
+                if entries.len() >= MAX_ENTRIES {
+                    entries.clear();
+                }
+                entries.insert(key, (user.clone(), Instant::now()));
+            }
+        }
+        Ok(user)
+    }
+
+    pub fn invalidate(&self, email: &str) {
+        self.lock().remove(&email.to_lowercase());
+    }
+
+    fn forget_all(&self) {
+        self.listening.store(false, Ordering::Release);
+        self.lock().clear();
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (UserRow, Instant)>> {
+        self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Keeps a LISTEN connection open for as long as the cache lives, reconnecting with backoff.
+    pub fn start_listener(self: &Arc<Self>, database_url: String) {
+        let cache = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let Some(strong) = cache.upgrade() else { return };
+                match listen(&strong, &database_url).await {
+                    Ok(()) => backoff = Duration::from_millis(200),
+                    Err(err) => tracing::warn!(error = %err, "user-change listener disconnected"),
+                }
+                strong.forget_all();
+                drop(strong);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+    }
+}
+
+async fn listen(cache: &UserCache, database_url: &str) -> Result<(), tokio_postgres::Error> {
+    let (client, mut connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+    let (tx, mut notifications) = futures::channel::mpsc::unbounded();
+    let driver = tokio::spawn(async move {
+        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+        while let Some(message) = messages.next().await {
+            match message {
+                Ok(message) => {
+                    if tx.unbounded_send(message).is_err() {
+                        break;
+                    }
+                }
+                Err(err) => return Err(err),
+            }
+        }
+        Ok(())
+    });
+    client.batch_execute("LISTEN user_changed").await?;
+    cache.listening.store(true, Ordering::Release);
+    while let Some(message) = notifications.next().await {
+        if let AsyncMessage::Notification(n) = message {
+            cache.invalidate(n.payload());
+        }
+    }
+    cache.forget_all();
+    match driver.await {
+        Ok(result) => result,
+        Err(_) => Ok(()),
+    }
+}

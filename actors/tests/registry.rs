@@ -1,0 +1,197 @@
+//! The user-actor supervisor: restart after a panic (state reloaded), stop when idle, refuse
+//! when the mailbox is full — with persistence stubbed at the trait boundary.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actors::error::ApiError;
+use actors::market::{MarketHub, NullTickSink};
+use actors::notifier::Notifier;
+use actors::registry::UserRegistry;
+use actors::rules::risk::ProfileSelector;
+use actors::store::trading::{
+    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+};
+use actors::store::StoreError;
+use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
+use rust_decimal::Decimal;
+
+#[derive(Default)]
+struct Stub {
+    loads: AtomicUsize,
+    claims: AtomicUsize,
+    /// Claims with this limit panic inside the actor.
+    panic_limit: i64,
+    /// Opens take this long (the actor waits for them, so its mailbox fills).
+    open_delay_ms: u64,
+}
+
+fn position(id: i64) -> PositionRow {
+    PositionRow {
+        id,
+        user_id: 1,
+        signal_id: Some(1),
+        exchange: "BINANCE".into(),
+        symbol: "BTCUSDT".into(),
+        side: "LONG".into(),
+        qty: Decimal::ONE,
+        entry_price: Decimal::ONE_HUNDRED,
+        stop_loss: None,
+        take_profit: None,
+        status: "OPEN".into(),
+        realized_pnl: Decimal::ZERO,
+        fees: Decimal::ZERO,
+        exit_price: None,
+        exit_reason: None,
+        opened_at: chrono::Utc::now(),
+        closed_at: None,
+    }
+}
+
+#[async_trait::async_trait]
+impl TradingPersistence for Stub {
+    fn create_signal(&self, _: NewSignal) -> Submitted<SignalRow> {
+        Err(StoreError::Unavailable("not used".into()))
+    }
+    fn claim_signals(&self, c: Claim) -> Submitted<Vec<SignalRow>> {
+        self.claims.fetch_add(1, Ordering::SeqCst);
+        if c.limit == self.panic_limit {
+            panic!("injected failure");
+        }
+        Ok(Box::pin(async { Ok(Vec::new()) }))
+    }
+    async fn open_position(&self, _: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        tokio::time::sleep(Duration::from_millis(self.open_delay_ms)).await;
+        Ok(Err(ApiError::SignalNotFound))
+    }
+    async fn close_position(&self, _: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+        Ok(Err(ApiError::PositionNotFound))
+    }
+    async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
+        Ok(AlertOutcome::NotOpen)
+    }
+    async fn load_user(&self, user_id: i64) -> Result<Option<ActorState>, StoreError> {
+        self.loads.fetch_add(1, Ordering::SeqCst);
+        // User 1 holds two open positions; the others hold none.
+        let open = if user_id == 1 {
+            vec![position(10), position(11)]
+        } else {
+            Vec::new()
+        };
+        Ok((user_id != 404).then(|| ActorState {
+            email: "u@load.test".to_string(),
+            open,
+            strategies: Vec::new(),
+        }))
+    }
+}
+
+fn registry(stub: Arc<Stub>, idle: Duration) -> UserRegistry {
+    UserRegistry::new(ActorDeps {
+        persistence: stub,
+        profiles: ProfileSelector::default(),
+        zone: chrono_tz::America::Bogota,
+        idle,
+        market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),
+        notifier: Notifier::disabled(),
+        exit_mode: ExitMode::Alert,
+    })
+}
+
+async fn count_open(users: &UserRegistry, user: i64) -> Result<usize, ApiError> {
+    users.ask(user, |reply| UserCommand::CountOpen { reply }).await
+}
+
+#[tokio::test]
+async fn a_panicking_actor_is_restarted_and_reloads_its_state() {
+    let stub = Arc::new(Stub {
+        panic_limit: 13,
+        ..Default::default()
+    });
+    let users = registry(stub.clone(), Duration::from_secs(60));
+    assert_eq!(count_open(&users, 1).await, Ok(2));
+    assert_eq!(stub.loads.load(Ordering::SeqCst), 1);
+
+    let answer = users
+        .ask(1, |reply| UserCommand::ClaimSignals { limit: 13, reply })
+        .await;
+    assert_eq!(
+        answer.err(),
+        Some(ApiError::Unavailable { retry_after_secs: 1 }),
+        "the caller of the failed message gets 503"
+    );
+    for _ in 0..100 {
+        if users.restarts() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(users.restarts(), 1);
+    assert_eq!(
+        count_open(&users, 1).await,
+        Ok(2),
+        "the restarted actor reloaded its open positions"
+    );
+    assert_eq!(stub.loads.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn idle_actors_stop_and_start_again_on_demand() {
+    let stub = Arc::new(Stub::default());
+    let users = registry(stub.clone(), Duration::from_millis(100));
+    for user in 1..=50 {
+        count_open(&users, user).await.unwrap();
+    }
+    assert_eq!(users.active(), 50);
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(
+        users.active(),
+        1,
+        "idle actors released, but not the one watching open positions"
+    );
+    assert_eq!(count_open(&users, 7).await, Ok(0));
+    assert_eq!(users.active(), 2);
+    assert_eq!(stub.loads.load(Ordering::SeqCst), 51);
+}
+
+#[tokio::test]
+async fn an_unknown_user_is_refused() {
+    let users = registry(Arc::new(Stub::default()), Duration::from_secs(60));
+    assert_eq!(count_open(&users, 404).await, Err(ApiError::UserNotFound));
+}
+
+#[tokio::test]
+async fn a_full_mailbox_refuses_at_once() {
+    let stub = Arc::new(Stub {
+        open_delay_ms: 200,
+        panic_limit: -1,
+        ..Default::default()
+    });
+    let users = registry(stub.clone(), Duration::from_secs(60));
+    count_open(&users, 1).await.unwrap();
+    let mut refused = 0;
+    let mut pending = Vec::new();
+    for _ in 0..(actors::registry::MAILBOX_CAPACITY + 20) {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        match users.tell(
+            1,
+            UserCommand::OpenPosition {
+                signal_id: 1,
+                qty: Decimal::ONE,
+                reply,
+            },
+        ) {
+            Ok(()) => pending.push(answer),
+            Err(err) => {
+                assert_eq!(err, ApiError::Unavailable { retry_after_secs: 1 });
+                refused += 1;
+            }
+        }
+    }
+    assert!(
+        refused >= 19,
+        "a bounded mailbox refuses the overflow ({refused} refused)"
+    );
+    drop(pending);
+}

@@ -1,0 +1,235 @@
+//! `/auth`: registration, form login (with TOTP, enforcement and throttling), 2FA setup,
+//! enable and disable.
+
+use std::time::Instant;
+
+use actix_web::{post, HttpRequest, HttpResponse};
+use actors::domain::{Email, Role};
+use actors::store::audit::AuditEvent;
+use actors::store::two_factor::{self, AcceptedCode, CodeUse, NewSecret};
+use actors::store::users::{self, NewUser, UserRow};
+use actors::ApiError;
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::{password, totp, AuthUser};
+use crate::http::extract::{Form, Json};
+use crate::http::{HttpError, HttpResult};
+use crate::state::Shared;
+
+/// Shortest and longest accepted password (the longest bounds the hashing work per request).
+pub const PASSWORD_MIN_CHARS: usize = 8;
+pub const PASSWORD_MAX_CHARS: usize = 1024;
+
+/// Checks a new password's length, answering 422 in the FastAPI shape.
+pub fn check_new_password(password: &str) -> Result<(), HttpError> {
+    let chars = password.chars().count();
+    let issue = if chars < PASSWORD_MIN_CHARS {
+        Some((
+            format!("String should have at least {PASSWORD_MIN_CHARS} characters"),
+            "string_too_short",
+        ))
+    } else if chars > PASSWORD_MAX_CHARS {
+        Some((
+            format!("String should have at most {PASSWORD_MAX_CHARS} characters"),
+            "string_too_long",
+        ))
+    } else {
+        None
+    };
+    match issue {
+        Some((msg, kind)) => Err(HttpError::Validation(vec![crate::http::error::ValidationIssue::new(
+            "body",
+            Some("password"),
+            msg,
+            kind,
+        )])),
+        None => Ok(()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct Credentials {
+    pub email: Email,
+    pub password: String,
+}
+
+#[post("/auth/register")]
+pub async fn register(state: Shared, Json(body): Json<Credentials>) -> HttpResult<HttpResponse> {
+    check_new_password(&body.password)?;
+    let hash = password::hash(SecretString::from(body.password))
+        .await
+        .map_err(|_| ApiError::Internal)?;
+    let new = NewUser {
+        email: body.email.as_str().to_string(),
+        password_hash: hash,
+        role: Role::Trader,
+        audit_action: Some("auth.register.success"),
+        actor_id: None,
+    };
+    match state.store.write(0, None, new, users::create).await? {
+        Some(_) => Ok(HttpResponse::Created().json(json!({ "message": "User created successfully" }))),
+        None => Err(ApiError::EmailAlreadyRegistered.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    pub username: String,
+    pub password: String,
+    #[serde(default)]
+    pub otp: Option<String>,
+}
+
+fn unix_now() -> u64 {
+    chrono::Utc::now().timestamp().max(0) as u64
+}
+
+/// Whether this account must use 2FA to log in.
+fn two_factor_enforced(state: &Shared, user: &UserRow) -> bool {
+    (state.settings.enforce_2fa_for_admins && user.role == Role::Admin)
+        || state
+            .settings
+            .enforce_2fa_emails
+            .iter()
+            .any(|e| e.eq_ignore_ascii_case(user.email.trim()))
+}
+
+#[post("/auth/login")]
+pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>) -> HttpResult<HttpResponse> {
+    let address = req.peer_addr().map(|a| a.ip());
+    let throttle = &state.login_throttle;
+    let email = form.username.trim().to_string();
+    throttle
+        .check(&email, address, Instant::now())
+        .map_err(|retry_after_secs| ApiError::LoginThrottled { retry_after_secs })?;
+
+    let user = users::find_by_email(&state.store, &email).await?;
+    let stored = user.as_ref().map(|u| u.password_hash.clone());
+    let password_ok = password::verify(SecretString::from(form.password), stored).await;
+    let user = match user {
+        Some(user) if password_ok => user,
+        _ => {
+            throttle.record_failure(&email, address, Instant::now());
+            return Err(ApiError::IncorrectLogin.into());
+        }
+    };
+
+    if !user.totp_enabled {
+        if two_factor_enforced(&state, &user) {
+            return Err(ApiError::TwoFactorRequiredForAccount.into());
+        }
+        let event = AuditEvent::new(Some(user.id), "auth.login.success")
+            .entity("user", user.id)
+            .details(json!({ "two_factor": false }));
+        state.store.audit(event).await?;
+    } else {
+        let code = form.otp.as_deref().map(str::trim).unwrap_or_default();
+        if code.is_empty() {
+            return Err(ApiError::OtpRequired.into());
+        }
+        let secret = user.totp_secret.clone().unwrap_or_default();
+        let consumed = match totp::accepted_step(&secret, code, unix_now(), user.totp_last_step) {
+            Some(step) => {
+                let accepted = AcceptedCode {
+                    user_id: user.id,
+                    secret,
+                    step,
+                    purpose: CodeUse::Login,
+                };
+                state
+                    .store
+                    .write(user.id, None, accepted, two_factor::consume_code)
+                    .await?
+            }
+            None => false,
+        };
+        if !consumed {
+            throttle.record_failure(&email, address, Instant::now());
+            return Err(ApiError::InvalidOtpLogin.into());
+        }
+    }
+
+    throttle.clear_account(&email);
+    let token = state.jwt.issue(&user.email, user.role.as_str());
+    Ok(HttpResponse::Ok().json(json!({ "access_token": token, "token_type": "bearer" })))
+}
+
+#[post("/auth/2fa/setup")]
+pub async fn setup(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
+    let secret = totp::generate_secret();
+    let input = NewSecret {
+        user_id: user.id,
+        secret: secret.clone(),
+    };
+    if !state
+        .store
+        .write(user.id, None, input, two_factor::store_secret)
+        .await?
+    {
+        return Err(ApiError::UserNotFound.into());
+    }
+    Ok(HttpResponse::Ok().json(json!({
+        "message": "Scan the otpauth URI with an authenticator app, then confirm with /auth/2fa/verify-enable",
+        "secret": secret,
+        "otpauth_uri": totp::otpauth_uri(&user.email, &secret),
+    })))
+}
+
+#[derive(Deserialize)]
+pub struct OtpBody {
+    pub otp: String,
+}
+
+/// Checks `code` against the user's current secret and consumes its step for `purpose`.
+async fn consume(state: &Shared, user_id: i64, code: &str, purpose: CodeUse) -> HttpResult<bool> {
+    let Some(row) = users::find_by_id(&state.store, user_id).await? else {
+        return Err(ApiError::UserNotFound.into());
+    };
+    match purpose {
+        CodeUse::Enable if row.totp_secret.is_none() => return Err(ApiError::TwoFactorSetupNotFound.into()),
+        CodeUse::Disable if !row.totp_enabled || row.totp_secret.is_none() => {
+            return Err(ApiError::TwoFactorNotEnabled.into())
+        }
+        _ => {}
+    }
+    let secret = row.totp_secret.unwrap_or_default();
+    let Some(step) = totp::accepted_step(&secret, code, unix_now(), row.totp_last_step) else {
+        return Ok(false);
+    };
+    let accepted = AcceptedCode {
+        user_id,
+        secret,
+        step,
+        purpose,
+    };
+    Ok(state
+        .store
+        .write(user_id, None, accepted, two_factor::consume_code)
+        .await?)
+}
+
+#[post("/auth/2fa/verify-enable")]
+pub async fn verify_enable(state: Shared, user: AuthUser, Json(body): Json<OtpBody>) -> HttpResult<HttpResponse> {
+    if !consume(&state, user.id, &body.otp, CodeUse::Enable).await? {
+        return Err(ApiError::InvalidOtp.into());
+    }
+    Ok(HttpResponse::Ok().json(json!({ "message": "2FA enabled" })))
+}
+
+#[post("/auth/2fa/disable")]
+pub async fn disable(state: Shared, user: AuthUser, Json(body): Json<OtpBody>) -> HttpResult<HttpResponse> {
+    if !consume(&state, user.id, &body.otp, CodeUse::Disable).await? {
+        return Err(ApiError::InvalidOtp.into());
+    }
+    Ok(HttpResponse::Ok().json(json!({ "message": "2FA disabled" })))
+}
+
+pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
+    cfg.service(register)
+        .service(login)
+        .service(setup)
+        .service(verify_enable)
+        .service(disable);
+}

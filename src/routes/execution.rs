@@ -1,0 +1,424 @@
+//! `/ops/execution`: pre-trade and exit checks, dry-run prepare, Binance and IBKR test orders.
+//! Handlers parse, check segregation, call the pure rules or an ExchangeActor, and audit.
+
+use actix_web::{post, web, HttpResponse};
+use actors::crypto::mask;
+use actors::domain::{normalize_symbol, Exchange, Side};
+use actors::exchange::{signature_preview, OrderError, TestOrder};
+use actors::rules::risk::risk_day;
+use actors::rules::strategy::{evaluate_exit, evaluate_pretrade, ExitInput, PretradeContext, PretradeInput};
+use actors::store::audit::AuditEvent;
+use actors::store::{risk, secrets};
+use actors::ApiError;
+use chrono::Utc;
+use rust_decimal::Decimal;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::AuthUser;
+use crate::http::extract::Json;
+use crate::http::{HttpError, HttpResult};
+use crate::routes::strategy::require_enabled;
+use crate::state::Shared;
+
+fn venue(path: &str) -> HttpResult<Exchange> {
+    match path {
+        "binance" => Ok(Exchange::Binance),
+        "ibkr" => Ok(Exchange::Ibkr),
+        _ => Err(ApiError::RouteNotFound.into()),
+    }
+}
+
+fn dec(mantissa: i64, scale: u32) -> Decimal {
+    Decimal::new(mantissa, scale)
+}
+fn rr_default() -> Decimal {
+    dec(20, 1)
+}
+fn trend_default() -> String {
+    "4H".into()
+}
+fn signal_default() -> String {
+    "1H".into()
+}
+fn timing_default() -> String {
+    "15M".into()
+}
+fn spread_default() -> Decimal {
+    dec(50, 1)
+}
+fn slippage_default() -> Decimal {
+    dec(100, 1)
+}
+fn volume_default() -> Decimal {
+    dec(1_000_000_000, 1)
+}
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PretradeIn {
+    symbol: String,
+    side: Side,
+    qty: Decimal,
+    #[serde(default = "rr_default")]
+    rr_estimate: Decimal,
+    #[serde(default = "trend_default")]
+    trend_tf: String,
+    #[serde(default = "signal_default")]
+    signal_tf: String,
+    #[serde(default = "timing_default")]
+    timing_tf: String,
+    #[serde(default = "spread_default")]
+    spread_bps: Decimal,
+    #[serde(default = "slippage_default")]
+    slippage_bps: Decimal,
+    #[serde(default = "volume_default")]
+    volume_24h_usdt: Decimal,
+    #[serde(default = "yes")]
+    in_rth: bool,
+    #[serde(default)]
+    macro_event_block: bool,
+    #[serde(default)]
+    earnings_within_24h: bool,
+}
+
+#[post("/ops/execution/pretrade/{venue}/check")]
+pub async fn pretrade(
+    state: Shared,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: Json<PretradeIn>,
+) -> HttpResult<HttpResponse> {
+    let exchange = venue(&path)?;
+    let b = body.0;
+    let store = &state.store;
+    let now = Utc::now();
+    let strategy = actors::store::strategy::resolve(store, user.id, exchange).await?;
+    let secret_configured = secrets::is_configured(store, user.id, exchange).await?;
+    let snapshot = risk::snapshot(store, user.id, risk_day(now, state.settings.risk_timezone)).await?;
+    let profile = state.settings.profile_selector().for_email(&user.email);
+    let input = PretradeInput {
+        rr_estimate: b.rr_estimate,
+        trend_tf: b.trend_tf.trim().to_uppercase(),
+        signal_tf: b.signal_tf.trim().to_uppercase(),
+        timing_tf: b.timing_tf.trim().to_uppercase(),
+        spread_bps: b.spread_bps,
+        slippage_bps: b.slippage_bps,
+        volume_24h_usdt: b.volume_24h_usdt,
+        in_rth: b.in_rth,
+        macro_event_block: b.macro_event_block,
+        earnings_within_24h: b.earnings_within_24h,
+    };
+    let decision = evaluate_pretrade(
+        &input,
+        &PretradeContext {
+            exchange,
+            strategy,
+            secret_configured,
+            profile: &profile,
+            snapshot: &snapshot,
+            now,
+        },
+    );
+    let failed: Vec<&str> = decision.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
+    let action = if decision.passed {
+        "pretrade.check.passed"
+    } else {
+        "pretrade.check.blocked"
+    };
+    state
+        .store
+        .audit(
+            AuditEvent::new(Some(user.id), action)
+                .entity("pretrade", exchange.as_str())
+                .details(json!({
+                    "exchange": exchange.as_str(),
+                    "symbol": normalize_symbol(&b.symbol),
+                    "side": b.side.as_str(),
+                    "qty": b.qty,
+                    "strategy_id": strategy.strategy_id.as_str(),
+                    "failed_checks": failed,
+                })),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "passed": decision.passed,
+        "exchange": exchange,
+        "strategy_id": strategy.strategy_id,
+        "strategy_source": strategy.source,
+        "risk_profile": profile.profile_name,
+        "checks": decision.checks,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExitIn {
+    symbol: String,
+    side: Side,
+    entry_price: Decimal,
+    current_price: Decimal,
+    stop_loss: Decimal,
+    take_profit: Decimal,
+    #[serde(default)]
+    opened_minutes: Decimal,
+    #[serde(default)]
+    trend_break: bool,
+    #[serde(default)]
+    signal_reverse: bool,
+    #[serde(default)]
+    macro_event_block: bool,
+    #[serde(default)]
+    earnings_within_24h: bool,
+}
+
+#[post("/ops/execution/exit/{venue}/check")]
+pub async fn exit_check(
+    state: Shared,
+    user: AuthUser,
+    path: web::Path<String>,
+    body: Json<ExitIn>,
+) -> HttpResult<HttpResponse> {
+    let exchange = venue(&path)?;
+    let route = format!("/ops/execution/exit/{}/check", path.as_str());
+    let strategy = require_enabled(&state, user.id, exchange, &route).await?;
+    let b = body.0;
+    let decision = evaluate_exit(
+        strategy.strategy_id,
+        exchange,
+        &ExitInput {
+            side: b.side,
+            entry_price: b.entry_price,
+            current_price: b.current_price,
+            stop_loss: Some(b.stop_loss),
+            take_profit: Some(b.take_profit),
+            opened_minutes: b.opened_minutes,
+            trend_break: b.trend_break,
+            signal_reverse: b.signal_reverse,
+            macro_event_block: b.macro_event_block,
+            earnings_within_24h: b.earnings_within_24h,
+        },
+    );
+    let reasons: Vec<&str> = decision.reasons.iter().map(|r| r.as_str()).collect();
+    let action = if decision.should_exit {
+        "exit.check.triggered"
+    } else {
+        "exit.check.hold"
+    };
+    state
+        .store
+        .audit(
+            AuditEvent::new(Some(user.id), action)
+                .entity("exit_check", exchange.as_str())
+                .details(json!({
+                    "exchange": exchange.as_str(),
+                    "symbol": normalize_symbol(&b.symbol),
+                    "side": b.side.as_str(),
+                    "strategy_id": strategy.strategy_id.as_str(),
+                    "reasons": reasons,
+                })),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "should_exit": decision.should_exit,
+        "exchange": exchange,
+        "strategy_id": strategy.strategy_id,
+        "strategy_source": strategy.source,
+        "reasons": reasons,
+        "checks": decision.checks,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PrepareIn {
+    exchange: Exchange,
+    symbol: String,
+    side: Side,
+    qty: Decimal,
+}
+
+/// The symbol as sent upstream: trimmed and upper-cased.
+fn upper_symbol(raw: &str) -> String {
+    raw.trim().to_uppercase()
+}
+
+#[post("/ops/execution/prepare")]
+pub async fn prepare(state: Shared, user: AuthUser, body: Json<PrepareIn>) -> HttpResult<HttpResponse> {
+    let b = body.0;
+    let exchange = b.exchange;
+    require_enabled(&state, user.id, exchange, "/ops/execution/prepare").await?;
+    let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
+    let symbol = upper_symbol(&b.symbol);
+    let preview = signature_preview(creds.api_secret.expose(), exchange, &symbol, b.side, b.qty);
+    let masked = mask(creds.api_key.expose());
+    state
+        .store
+        .audit(
+            AuditEvent::new(Some(user.id), "execution.prepare")
+                .entity("execution", exchange.as_str())
+                .details(json!({
+                    "exchange": exchange.as_str(),
+                    "symbol": symbol,
+                    "side": b.side.as_str(),
+                    "qty": b.qty,
+                    "mode": "dry_run",
+                })),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "mode": "dry_run",
+        "exchange": exchange,
+        "symbol": symbol,
+        "side": b.side,
+        "qty": b.qty,
+        "api_key_masked": masked,
+        "signature_preview": preview,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TestOrderIn {
+    symbol: String,
+    side: Side,
+    qty: Decimal,
+}
+
+/// Audits the outcome of a test order (details never hold credentials) and maps the failure.
+async fn audit_order(
+    state: &Shared,
+    user_id: i64,
+    action: &'static str,
+    order: &TestOrder,
+    extra: serde_json::Value,
+) -> HttpResult<()> {
+    let mut details = json!({
+        "symbol": order.symbol,
+        "side": order.side.as_str(),
+        "qty": order.qty,
+    });
+    if let (Some(map), Some(extra)) = (details.as_object_mut(), extra.as_object()) {
+        map.extend(extra.clone());
+    }
+    state
+        .store
+        .audit(
+            AuditEvent::new(Some(user_id), action)
+                .entity("test_order", order.symbol.clone())
+                .details(details),
+        )
+        .await?;
+    Ok(())
+}
+
+fn busy(err: &OrderError) -> Option<HttpError> {
+    match err {
+        OrderError::Busy | OrderError::Stopped => Some(ApiError::Unavailable { retry_after_secs: 1 }.into()),
+        OrderError::Failed(_) => None,
+    }
+}
+
+#[post("/ops/execution/binance/test-order")]
+pub async fn binance_test_order(state: Shared, user: AuthUser, body: Json<TestOrderIn>) -> HttpResult<HttpResponse> {
+    let exchange = Exchange::Binance;
+    require_enabled(&state, user.id, exchange, "/ops/execution/binance/test-order").await?;
+    let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
+    let b = body.0;
+    let order = TestOrder {
+        symbol: upper_symbol(&b.symbol),
+        side: b.side,
+        qty: b.qty,
+    };
+    match state.exchanges.binance_test_order(creds, order.clone()).await {
+        Ok(()) => {
+            audit_order(
+                &state,
+                user.id,
+                "execution.binance.test_order.success",
+                &order,
+                json!({"mode": "testnet_order_test"}),
+            )
+            .await?;
+            Ok(HttpResponse::Ok().json(json!({
+                "exchange": "BINANCE",
+                "mode": "testnet_order_test",
+                "symbol": order.symbol,
+                "side": order.side,
+                "qty": order.qty,
+                "sent": true,
+            })))
+        }
+        Err(err) => {
+            if let Some(e) = busy(&err) {
+                return Err(e);
+            }
+            let reason = err.to_string();
+            audit_order(
+                &state,
+                user.id,
+                "execution.binance.test_order.error",
+                &order,
+                json!({"error": reason}),
+            )
+            .await?;
+            Err(ApiError::BinanceOrderFailed(reason).into())
+        }
+    }
+}
+
+#[post("/ops/execution/ibkr/test-order")]
+pub async fn ibkr_test_order(state: Shared, user: AuthUser, body: Json<TestOrderIn>) -> HttpResult<HttpResponse> {
+    let exchange = Exchange::Ibkr;
+    require_enabled(&state, user.id, exchange, "/ops/execution/ibkr/test-order").await?;
+    let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
+    let b = body.0;
+    let order = TestOrder {
+        symbol: upper_symbol(&b.symbol),
+        side: b.side,
+        qty: b.qty,
+    };
+    match state.exchanges.ibkr_test_order(creds, order.clone()).await {
+        Ok(ack) => {
+            audit_order(
+                &state,
+                user.id,
+                "execution.ibkr.test_order.success",
+                &order,
+                json!({"mode": ack.mode, "order_ref": ack.order_ref}),
+            )
+            .await?;
+            Ok(HttpResponse::Ok().json(json!({
+                "exchange": "IBKR",
+                "mode": ack.mode,
+                "symbol": order.symbol,
+                "side": order.side,
+                "qty": order.qty,
+                "sent": true,
+                "order_ref": ack.order_ref,
+            })))
+        }
+        Err(err) => {
+            if let Some(e) = busy(&err) {
+                return Err(e);
+            }
+            let reason = err.to_string();
+            audit_order(
+                &state,
+                user.id,
+                "execution.ibkr.test_order.error",
+                &order,
+                json!({"error": reason}),
+            )
+            .await?;
+            Err(ApiError::IbkrOrderFailed(reason).into())
+        }
+    }
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(pretrade)
+        .service(exit_check)
+        .service(prepare)
+        .service(binance_test_order)
+        .service(ibkr_test_order);
+}

@@ -1,0 +1,154 @@
+//! Admin security routes: credential re-encryption, security posture, smoke-user cleanup.
+
+use std::sync::Arc;
+
+use actix_web::{get, post, web, HttpResponse};
+use actors::crypto::KeyMaterial;
+use actors::domain::is_test_email;
+use actors::store::audit::AuditEvent;
+use actors::store::secrets::{self, OpenWith, Reencrypt};
+use actors::store::security::{self, CleanupSmokeUsers};
+use chrono::Utc;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::auth::AdminUser;
+use crate::http::extract::{Json, Query};
+use crate::http::{HttpError, HttpResult};
+use crate::state::Shared;
+
+/// No `Debug`: it holds key material.
+#[derive(Deserialize)]
+pub struct ReencryptIn {
+    old_key: String,
+    new_key: String,
+    #[serde(default = "yes")]
+    dry_run: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Opens every row with `old_key` and seals it with `new_key`, in one transaction. The rows are
+/// tagged with the id of the ring key equal to `new_key` if there is one, otherwise with the
+/// newest ring id (the legacy flow: the operator then deploys `new_key` as `ENCRYPTION_KEY`).
+#[post("/ops/security/reencrypt-exchange-secrets")]
+pub async fn reencrypt(state: Shared, admin: AdminUser, body: Json<ReencryptIn>) -> HttpResult<HttpResponse> {
+    let b = body.0;
+    let old = KeyMaterial::parse(&b.old_key, "old_key", "old_key")
+        .map_err(|_| HttpError::invalid("body", "old_key", "key is too short"))?;
+    let new = KeyMaterial::parse(&b.new_key, "new_key", "new_key")
+        .map_err(|_| HttpError::invalid("body", "new_key", "key is too short"))?;
+    let new_key_id = state
+        .keyring
+        .id_of(&new)
+        .unwrap_or_else(|| state.keyring.newest_id())
+        .to_string();
+    let cmd = Reencrypt {
+        ring: Arc::clone(&state.keyring),
+        open_with: OpenWith::Key(old),
+        new_key_id,
+        new_key: new,
+        dry_run: b.dry_run,
+        skip_current: false,
+        actor_id: Some(admin.0.id),
+        audit_action: "security.key_rotation.reencrypt",
+    };
+    let report = state.store.write(admin.0.id, None, cmd, secrets::reencrypt).await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "dry_run": b.dry_run,
+        "scanned": report.scanned,
+        "updated": report.updated,
+        "failed": report.failed,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PostureQuery {
+    #[serde(default)]
+    real_only: bool,
+    #[serde(default = "thirty")]
+    max_secret_age_days: i64,
+}
+
+fn thirty() -> i64 {
+    30
+}
+
+#[get("/ops/security/posture")]
+pub async fn posture(state: Shared, admin: AdminUser, query: Query<PostureQuery>) -> HttpResult<HttpResponse> {
+    let q = query.0;
+    let users: Vec<_> = security::posture(&state.store, q.max_secret_age_days)
+        .await?
+        .into_iter()
+        .filter(|u| !q.real_only || !is_test_email(&u.email))
+        .collect();
+    let missing = users.iter().filter(|u| security::missing_2fa(u)).count();
+    let stale = users.iter().filter(|u| u.stale_secret).count();
+    state
+        .store
+        .audit(
+            AuditEvent::new(Some(admin.0.id), "security.posture.read")
+                .entity("security", "posture")
+                .details(json!({
+                    "real_only": q.real_only,
+                    "max_secret_age_days": q.max_secret_age_days,
+                    "total_users": users.len(),
+                })),
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({
+        "generated_at": Utc::now(),
+        "max_secret_age_days": q.max_secret_age_days,
+        "real_only": q.real_only,
+        "summary": {
+            "total_users": users.len(),
+            "users_missing_2fa": missing,
+            "users_with_stale_secrets": stale,
+        },
+        "users": users,
+    })))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CleanupQuery {
+    #[serde(default = "yes")]
+    dry_run: bool,
+    #[serde(default = "fourteen")]
+    older_than_days: i64,
+}
+
+fn fourteen() -> i64 {
+    14
+}
+
+#[post("/ops/admin/cleanup-smoke-users")]
+pub async fn cleanup_smoke_users(
+    state: Shared,
+    admin: AdminUser,
+    query: Query<CleanupQuery>,
+) -> HttpResult<HttpResponse> {
+    let q = query.0;
+    if !(0..=36_500).contains(&q.older_than_days) {
+        return Err(HttpError::invalid(
+            "query",
+            "older_than_days",
+            "must be between 0 and 36500",
+        ));
+    }
+    let cmd = CleanupSmokeUsers {
+        admin_id: admin.0.id,
+        dry_run: q.dry_run,
+        older_than_days: q.older_than_days,
+    };
+    let report = state
+        .store
+        .write(admin.0.id, None, cmd, security::cleanup_smoke_users)
+        .await?;
+    Ok(HttpResponse::Ok().json(report))
+}
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.service(reencrypt).service(posture).service(cleanup_smoke_users);
+}
