@@ -177,6 +177,44 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
         }
+        Command::Loadtest {
+            command:
+                LoadtestCommand::SeedUsers {
+                    prefix,
+                    start,
+                    count,
+                    domain,
+                    password_stdin: _,
+                },
+        } => {
+            let spec = crate::loadtest::SeedSpec {
+                prefix,
+                start,
+                count,
+                domain,
+            };
+            // Read standard input first (so the writer never meets a closed pipe), then refuse a
+            // bad spec before touching the database.
+            let mut text = String::new();
+            std::io::stdin().read_to_string(&mut text)?;
+            crate::loadtest::emails(&spec).map_err(|e| anyhow!(e))?;
+            let password = text.lines().next().unwrap_or("").to_string();
+            if password.len() < 8 {
+                bail!("the password read from standard input must have at least 8 characters");
+            }
+            let url = database_url(config_file)?;
+            crate::startup::migrate(url.expose_secret()).await?;
+            let store = Store::start(&StoreConfig {
+                database_url: url.expose_secret().to_string(),
+                read_pool_size: 1,
+                shards: 1,
+                statement_timeout: std::time::Duration::from_secs(60),
+                ..Default::default()
+            })?;
+            let created = crate::loadtest::seed_users(&store, &spec, SecretString::from(password)).await?;
+            println!("seeded {created} new trader(s) of {count} requested");
+            Ok(())
+        }
         Command::Secrets {
             command: SecretsCommand::Reencrypt { dry_run },
         } => {
@@ -220,43 +258,6 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "dry_run={dry_run} scanned={} updated={} key_id={new_id}",
                 report.scanned, report.updated
             );
-            Ok(())
-        }
-        Command::Loadtest {
-            command:
-                LoadtestCommand::SeedUsers {
-                    prefix,
-                    start,
-                    count,
-                    domain,
-                    password_stdin: _,
-                },
-        } => {
-            let spec = crate::loadtest::SeedSpec {
-                prefix,
-                start,
-                count,
-                domain,
-            };
-            // Refuse a bad spec before touching the database.
-            crate::loadtest::emails(&spec).map_err(|e| anyhow!(e))?;
-            let mut text = String::new();
-            std::io::stdin().read_to_string(&mut text)?;
-            let password = text.lines().next().unwrap_or("").to_string();
-            if password.len() < 8 {
-                bail!("the password read from standard input must have at least 8 characters");
-            }
-            let url = database_url(config_file)?;
-            crate::startup::migrate(url.expose_secret()).await?;
-            let store = Store::start(&StoreConfig {
-                database_url: url.expose_secret().to_string(),
-                read_pool_size: 1,
-                shards: 1,
-                statement_timeout: std::time::Duration::from_secs(60),
-                ..Default::default()
-            })?;
-            let created = crate::loadtest::seed_users(&store, &spec, SecretString::from(password)).await?;
-            println!("seeded {created} new trader(s) of {count} requested");
             Ok(())
         }
         Command::Config {

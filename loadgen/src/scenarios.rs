@@ -299,6 +299,9 @@ pub async fn run_all(
         .http1_only()
         .tcp_nodelay(true)
         .pool_max_idle_per_host(clients)
+        // Below the server's keep-alive (5 s), so an idle pooled connection is never reused
+        // just as the server closes it (which would count as a transport error).
+        .pool_idle_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(30))
         .build()?;
     let pid = args
