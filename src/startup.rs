@@ -117,6 +117,16 @@ impl Application {
             settings: settings.clone(),
         });
         crate::cli::bootstrap_admin(&state).await?;
+        if let Some(handle) = state.metrics.clone() {
+            // Histograms keep their samples until drained: drain them even when nobody scrapes.
+            tokio::spawn(async move {
+                let mut every = tokio::time::interval(std::time::Duration::from_secs(5));
+                loop {
+                    every.tick().await;
+                    handle.run_upkeep();
+                }
+            });
+        }
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;

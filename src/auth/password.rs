@@ -1,5 +1,6 @@
 //! Argon2id password hashing (OWASP parameters), always off the async threads.
 
+use actors::ApiError;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::{Algorithm, Argon2, Params, Version};
 use secrecy::{ExposeSecret, SecretString};
@@ -17,22 +18,76 @@ fn hasher() -> Argon2<'static> {
 const DUMMY_HASH: &str =
     "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$3xMfLQ1aZ2v0bCsuqs8Ddx3UPNTrJ7U0p5hXOXb3Xmc";
 
-pub async fn hash(password: SecretString) -> anyhow::Result<String> {
-    tokio::task::spawn_blocking(move || {
+/// Argon2 runs on a small pool of its own threads, never more at once than it has threads:
+/// a login storm then costs a bounded share of the CPU (the other routes keep their latency)
+/// and a bounded amount of memory (19 MiB per thread, reused), instead of one 19 MiB buffer
+/// per concurrent login on the shared blocking pool. A full queue answers 503 at once.
+struct HashPool {
+    jobs: std::sync::mpsc::SyncSender<Box<dyn FnOnce() + Send>>,
+}
+
+const QUEUE: usize = 256;
+
+fn pool() -> &'static HashPool {
+    static POOL: std::sync::OnceLock<HashPool> = std::sync::OnceLock::new();
+    POOL.get_or_init(|| {
+        // Half the cores (at least one): hashing never takes the whole machine.
+        let threads = std::thread::available_parallelism()
+            .map(|n| n.get() / 2)
+            .unwrap_or(1)
+            .max(1);
+        let (jobs, queue) = std::sync::mpsc::sync_channel::<Box<dyn FnOnce() + Send>>(QUEUE);
+        let queue = std::sync::Arc::new(std::sync::Mutex::new(queue));
+        for i in 0..threads {
+            let queue = queue.clone();
+            std::thread::Builder::new()
+                .name(format!("argon2-{i}"))
+                .spawn(move || loop {
+                    let job = match queue.lock() {
+                        Ok(receiver) => receiver.recv(),
+                        Err(_) => return,
+                    };
+                    match job {
+                        Ok(job) => job(),
+                        Err(_) => return,
+                    }
+                })
+                .expect("start an argon2 thread");
+        }
+        HashPool { jobs }
+    })
+}
+
+/// Runs `work` on the hashing pool.
+async fn on_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -> Result<T, ApiError> {
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let job: Box<dyn FnOnce() + Send> = Box::new(move || {
+        let _ = reply.send(work());
+    });
+    pool().jobs.try_send(job).map_err(|_| {
+        metrics::counter!("password_hash_queue_full_total").increment(1);
+        ApiError::Unavailable { retry_after_secs: 1 }
+    })?;
+    answer.await.map_err(|_| ApiError::Internal)
+}
+
+pub async fn hash(password: SecretString) -> Result<String, ApiError> {
+    on_pool(move || {
         let salt = SaltString::generate(&mut OsRng);
         hasher()
             .hash_password(password.expose_secret().as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| anyhow::anyhow!("password hashing failed: {e}"))
     })
     .await?
+    .map_err(|_| ApiError::Internal)
 }
 
-/// Verifies `password` against `stored` (or against a dummy hash when there is no user).
-pub async fn verify(password: SecretString, stored: Option<String>) -> bool {
+/// Verifies `password` against `stored` (or against a dummy hash when there is no user, so
+/// both cost the same). `Err` only when the pool cannot take the work now (503).
+pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bool, ApiError> {
     let known = stored.is_some();
     let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
-    let ok = tokio::task::spawn_blocking(move || {
+    let ok = on_pool(move || {
         PasswordHash::new(&stored)
             .map(|parsed| {
                 hasher()
@@ -41,9 +96,8 @@ pub async fn verify(password: SecretString, stored: Option<String>) -> bool {
             })
             .unwrap_or(false)
     })
-    .await
-    .unwrap_or(false);
-    ok && known
+    .await?;
+    Ok(ok && known)
 }
 
 #[cfg(test)]
@@ -53,8 +107,11 @@ mod tests {
     #[tokio::test]
     async fn hash_then_verify() {
         let h = hash(SecretString::from("correct horse")).await.unwrap();
-        assert!(verify(SecretString::from("correct horse"), Some(h.clone())).await);
-        assert!(!verify(SecretString::from("wrong"), Some(h)).await);
-        assert!(!verify(SecretString::from("anything"), None).await);
+        assert_eq!(
+            verify(SecretString::from("correct horse"), Some(h.clone())).await,
+            Ok(true)
+        );
+        assert_eq!(verify(SecretString::from("wrong"), Some(h)).await, Ok(false));
+        assert_eq!(verify(SecretString::from("anything"), None).await, Ok(false));
     }
 }

@@ -58,9 +58,7 @@ pub struct Credentials {
 #[post("/auth/register")]
 pub async fn register(state: Shared, Json(body): Json<Credentials>) -> HttpResult<HttpResponse> {
     check_new_password(&body.password)?;
-    let hash = password::hash(SecretString::from(body.password))
-        .await
-        .map_err(|_| ApiError::Internal)?;
+    let hash = password::hash(SecretString::from(body.password)).await?;
     let new = NewUser {
         email: body.email.as_str().to_string(),
         password_hash: hash,
@@ -107,7 +105,7 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
 
     let user = users::find_by_email(&state.store, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let password_ok = password::verify(SecretString::from(form.password), stored).await;
+    let password_ok = password::verify(SecretString::from(form.password), stored).await?;
     let user = match user {
         Some(user) if password_ok => user,
         _ => {

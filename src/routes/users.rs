@@ -51,9 +51,7 @@ pub async fn create(
     Json(body): Json<Credentials>,
 ) -> HttpResult<HttpResponse> {
     check_new_password(&body.password)?;
-    let hash = password::hash(SecretString::from(body.password))
-        .await
-        .map_err(|_| ApiError::Internal)?;
+    let hash = password::hash(SecretString::from(body.password)).await?;
     let new = NewUser {
         email: body.email.as_str().to_string(),
         password_hash: hash,
