@@ -96,9 +96,8 @@ pub async fn pretrade(
     let b = body.0;
     let store = &state.store;
     let now = Utc::now();
-    let strategy = actors::store::strategy::resolve(store, user.id, exchange).await?;
-    let secret_configured = secrets::is_configured(store, user.id, exchange).await?;
-    let snapshot = risk::snapshot(store, user.id, risk_day(now, state.settings.risk_timezone)).await?;
+    let (strategy, secret_configured, snapshot) =
+        risk::pretrade_inputs(store, user.id, exchange, risk_day(now, state.settings.risk_timezone)).await?;
     let profile = state.settings.profile_selector().for_email(&user.email);
     let input = PretradeInput {
         rr_estimate: b.rr_estimate,

@@ -134,17 +134,6 @@ pub async fn list(store: &Store, user_id: i64) -> Result<Vec<SecretStatus>, Stor
         .collect())
 }
 
-pub async fn is_configured(store: &Store, user_id: i64, exchange: Exchange) -> Result<bool, StoreError> {
-    let client = store.reader().await?;
-    let stmt = client
-        .prepare_cached("SELECT 1 FROM exchange_secrets WHERE user_id = $1 AND exchange = $2")
-        .await?;
-    Ok(client
-        .query_opt(&stmt, &[&user_id, &exchange.as_str()])
-        .await?
-        .is_some())
-}
-
 /// Loads and decrypts the caller's credentials: 400 `Missing credentials for EX` when there are
 /// none, 500 (without details) when the key ring cannot open them.
 pub async fn load(store: &Store, ring: &KeyRing, user_id: i64, exchange: Exchange) -> Result<Credentials, ApiError> {
