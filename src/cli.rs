@@ -241,7 +241,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 audit_action: "security.key_rotation.reencrypt",
             };
             // Always check first: a row that does not open stops the rotation before any write.
-            let check = store.write(0, None, job(true), secrets::reencrypt).await?;
+            let check = store
+                .write(actors::store::EXCLUSIVE, None, job(true), secrets::reencrypt)
+                .await?;
             if check.failed > 0 {
                 bail!(
                     "{} of {} secret rows cannot be opened with the configured key ring; nothing was changed",
@@ -252,7 +254,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let report = if dry_run {
                 check
             } else {
-                store.write(0, None, job(false), secrets::reencrypt).await?
+                store
+                    .write(actors::store::EXCLUSIVE, None, job(false), secrets::reencrypt)
+                    .await?
             };
             println!(
                 "dry_run={dry_run} scanned={} updated={} key_id={new_id}",

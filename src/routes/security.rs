@@ -55,7 +55,10 @@ pub async fn reencrypt(state: Shared, admin: AdminUser, body: Json<ReencryptIn>)
         actor_id: Some(admin.0.id),
         audit_action: "security.key_rotation.reencrypt",
     };
-    let report = state.store.write(admin.0.id, None, cmd, secrets::reencrypt).await?;
+    let report = state
+        .store
+        .write(actors::store::EXCLUSIVE, None, cmd, secrets::reencrypt)
+        .await?;
     Ok(HttpResponse::Ok().json(json!({
         "dry_run": b.dry_run,
         "scanned": report.scanned,
@@ -144,7 +147,7 @@ pub async fn cleanup_smoke_users(
     };
     let report = state
         .store
-        .write(admin.0.id, None, cmd, security::cleanup_smoke_users)
+        .write(actors::store::EXCLUSIVE, None, cmd, security::cleanup_smoke_users)
         .await?;
     Ok(HttpResponse::Ok().json(report))
 }

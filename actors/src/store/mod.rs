@@ -32,6 +32,10 @@ use tokio::sync::{mpsc, oneshot};
 pub use deadpool_postgres::Transaction;
 pub use shard::ShardStats;
 
+/// The shard key of a write that touches many users' rows (re-encryption, cleanup): it never
+/// runs side by side with other jobs of its batch.
+pub const EXCLUSIVE: i64 = -1;
+
 /// What can go wrong below the domain: the database is unreachable/overloaded, or a query failed.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
@@ -212,6 +216,7 @@ impl Store {
             output: None,
             reply: Some(reply),
             lock_user,
+            key: shard_key,
         });
         let index = (shard_key.unsigned_abs() as usize) % self.shards.len();
         self.shards[index].try_send(job).map_err(|e| match e {

@@ -11,6 +11,8 @@ use super::{StoreError, Transaction, TxFn, TxFuture};
 /// A queued write. `run` may be called more than once (when its batch is retried alone);
 /// only `commit` or `fail` answers the caller.
 pub(super) trait Job: Send {
+    /// The user the write concerns: jobs of one user run in order, others side by side.
+    fn key(&self) -> i64;
     fn lock_user(&self) -> Option<i64>;
     fn run<'a>(&'a mut self, tx: &'a Transaction<'a>) -> TxFuture<'a, ()>;
     fn commit(self: Box<Self>);
@@ -23,9 +25,14 @@ pub(super) struct FnJob<I, T> {
     pub output: Option<T>,
     pub reply: Option<oneshot::Sender<Result<T, StoreError>>>,
     pub lock_user: Option<i64>,
+    pub key: i64,
 }
 
 impl<I: Send + Sync + 'static, T: Send + 'static> Job for FnJob<I, T> {
+    fn key(&self) -> i64 {
+        self.key
+    }
+
     fn lock_user(&self) -> Option<i64> {
         self.lock_user
     }
@@ -168,9 +175,38 @@ async fn commit_batch(client: &mut Object, batch: &mut [Box<dyn Job>]) -> Result
             .await?;
         tx.query(&stmt, &[&lock_ids]).await?;
     }
+    // One chain per user, in queue order; the chains run side by side, so their statements
+    // are pipelined on the connection instead of waiting for each other's round trips. A job
+    // keyed `EXCLUSIVE` (it touches many users' rows) runs alone between what came before and
+    // what comes after it.
+    let mut segment: Vec<(i64, Vec<&mut Box<dyn Job>>)> = Vec::new();
     for job in batch.iter_mut() {
-        job.run(&tx).await?;
+        let key = job.key();
+        if key == super::EXCLUSIVE {
+            run_chains(&tx, std::mem::take(&mut segment)).await?;
+            job.run(&tx).await?;
+            continue;
+        }
+        match segment.iter_mut().find(|(k, _)| *k == key) {
+            Some((_, chain)) => chain.push(job),
+            None => segment.push((key, vec![job])),
+        }
     }
+    run_chains(&tx, segment).await?;
     tx.commit().await?;
+    Ok(())
+}
+
+async fn run_chains(
+    tx: &Transaction<'_>,
+    chains: Vec<(i64, Vec<&mut Box<dyn Job>>)>,
+) -> Result<(), tokio_postgres::Error> {
+    futures::future::try_join_all(chains.into_iter().map(|(_, chain)| async move {
+        for job in chain {
+            job.run(tx).await?;
+        }
+        Ok::<(), tokio_postgres::Error>(())
+    }))
+    .await?;
     Ok(())
 }
