@@ -560,13 +560,19 @@ mod tests {
     #[test]
     fn timeframe_table() {
         let all = ["1D", "4H", "1H", "30M", "15M", "5M", "1M"];
-        let table: [(StrategyId, Exchange, &[&str], &[&str], &[&str]); 4] = [
-            (SwingV1, Binance, &["4H"], &["1H"], &["15M"]),
-            (SwingV1, Ibkr, &["1D", "4H"], &["1H", "30M"], &["5M", "15M"]),
-            (IntradayV1, Binance, &["1H"], &["15M"], &["5M", "15M"]),
-            (IntradayV1, Ibkr, &["1H"], &["15M"], &["5M", "15M"]),
+        /// The contract's allowed trend, signal and timing timeframes.
+        type Allowed = (
+            &'static [&'static str],
+            &'static [&'static str],
+            &'static [&'static str],
+        );
+        let table: [(StrategyId, Exchange, Allowed); 4] = [
+            (SwingV1, Binance, (&["4H"], &["1H"], &["15M"])),
+            (SwingV1, Ibkr, (&["1D", "4H"], &["1H", "30M"], &["5M", "15M"])),
+            (IntradayV1, Binance, (&["1H"], &["15M"], &["5M", "15M"])),
+            (IntradayV1, Ibkr, (&["1H"], &["15M"], &["5M", "15M"])),
         ];
-        for (strategy, exchange, trend, signal, timing) in table {
+        for (strategy, exchange, (trend, signal, timing)) in table {
             for tf in all {
                 let base = good_input(strategy, exchange);
                 let cases = [
