@@ -56,15 +56,10 @@ pub async fn pretrade_inputs(
         .get::<_, Option<String>>("strategy_id")
         .and_then(|id| id.parse().ok())
         .map(|id| (id, row.get::<_, Option<bool>>("enabled").unwrap_or(true)));
-    let snapshot = RiskSnapshot {
-        open_positions: row.get("open_positions"),
-        last_trade_at: row.get("last_trade_at"),
-        trades_today: row.get("trades_count"),
-        realized_pnl_today: row.get::<_, Decimal>("realized_pnl"),
-    };
+    let secret_configured: bool = row.get("secret_configured");
     Ok((
         crate::rules::strategy::StrategyResolution::resolve(assignment),
-        row.get("secret_configured"),
-        snapshot,
+        secret_configured,
+        snapshot_from_row(Some(row)),
     ))
 }
