@@ -9,7 +9,8 @@
 #
 # Extra arguments go to the load generator (`cargo run -p loadgen -- --help` lists them).
 # LOADTEST_PROFILE=debug uses debug builds (quick checks only: numbers mean nothing);
-# KEEP_DB=1 keeps the database for inspection; DAEMON_ENV="DB_WRITE_SHARDS=8 ..." adds daemon settings.
+# KEEP_DB=1 keeps the database for inspection; DAEMON_ENV="DB_WRITE_SHARDS=8 ..." adds daemon settings;
+# DAEMON_BIN=path runs that daemon binary instead of this build's (A/B runs against an older build).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
@@ -22,7 +23,7 @@ case "$profile" in
 esac
 cargo build "${cargo_flags[@]}" --bin crypto-saas -p crypto-saas
 cargo build "${cargo_flags[@]}" -p loadgen
-bin="target/$profile/crypto-saas"
+bin="${DAEMON_BIN:-target/$profile/crypto-saas}"
 loadgen="target/$profile/loadgen"
 
 server="$(ensure_postgres)"
