@@ -115,6 +115,7 @@ impl Application {
             metrics: metrics_handle(),
             login_throttle: crate::auth::throttle::LoginThrottle::default(),
             settings: settings.clone(),
+            db_health: Default::default(),
         });
         crate::cli::bootstrap_admin(&state).await?;
         if let Some(handle) = state.metrics.clone() {

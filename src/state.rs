@@ -31,6 +31,8 @@ pub struct AppState {
     pub keyring: Arc<actors::crypto::KeyRing>,
     /// The ExchangeActors (BINANCE, IBKR).
     pub exchanges: actors::exchange::Exchanges,
+    /// The shared database probe behind the health routes.
+    pub db_health: crate::routes::health::DbHealth,
 }
 
 pub type Shared = actix_web::web::Data<Arc<AppState>>;
