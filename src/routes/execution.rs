@@ -7,9 +7,10 @@ use actors::domain::{normalize_symbol, Exchange, Side};
 use actors::exchange::{signature_preview, OrderError, TestOrder};
 use actors::notifier::Notification;
 use actors::rules::risk::risk_day;
-use actors::rules::strategy::{evaluate_exit, evaluate_pretrade, ExitInput, PretradeContext, PretradeInput};
+use actors::rules::strategy::{evaluate_exit, ExitInput, PretradeInput};
 use actors::store::audit::AuditEvent;
-use actors::store::{risk, secrets};
+use actors::store::risk::{PretradeOutcome, PretradeRequest};
+use actors::store::secrets;
 use actors::ApiError;
 use chrono::Utc;
 use rust_decimal::Decimal;
@@ -94,61 +95,40 @@ pub async fn pretrade(
 ) -> HttpResult<HttpResponse> {
     let exchange = venue(&path)?;
     let b = body.0;
-    let store = &state.store;
     let now = Utc::now();
-    let (strategy, secret_configured, snapshot) =
-        risk::pretrade_inputs(store, user.id, exchange, risk_day(now, state.settings.risk_timezone)).await?;
     let profile = state.settings.profile_selector().for_email(&user.email);
-    let input = PretradeInput {
-        rr_estimate: b.rr_estimate,
-        trend_tf: b.trend_tf.trim().to_uppercase(),
-        signal_tf: b.signal_tf.trim().to_uppercase(),
-        timing_tf: b.timing_tf.trim().to_uppercase(),
-        spread_bps: b.spread_bps,
-        slippage_bps: b.slippage_bps,
-        volume_24h_usdt: b.volume_24h_usdt,
-        in_rth: b.in_rth,
-        macro_event_block: b.macro_event_block,
-        earnings_within_24h: b.earnings_within_24h,
-    };
-    let decision = evaluate_pretrade(
-        &input,
-        &PretradeContext {
-            exchange,
-            strategy,
-            secret_configured,
-            profile: &profile,
-            snapshot: &snapshot,
-            now,
-        },
-    );
-    let failed: Vec<&str> = decision.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
-    let action = if decision.passed {
-        "pretrade.check.passed"
-    } else {
-        "pretrade.check.blocked"
-    };
-    state
+    let profile_name = profile.profile_name;
+    let PretradeOutcome { strategy, decision } = state
         .store
-        .audit(
-            AuditEvent::new(Some(user.id), action)
-                .entity("pretrade", exchange.as_str())
-                .details(json!({
-                    "exchange": exchange.as_str(),
-                    "symbol": normalize_symbol(&b.symbol),
-                    "side": b.side.as_str(),
-                    "qty": b.qty,
-                    "strategy_id": strategy.strategy_id.as_str(),
-                    "failed_checks": failed,
-                })),
-        )
+        .pretrade_check(PretradeRequest {
+            user_id: user.id,
+            exchange,
+            day: risk_day(now, state.settings.risk_timezone),
+            now,
+            input: PretradeInput {
+                rr_estimate: b.rr_estimate,
+                trend_tf: b.trend_tf.trim().to_uppercase(),
+                signal_tf: b.signal_tf.trim().to_uppercase(),
+                timing_tf: b.timing_tf.trim().to_uppercase(),
+                spread_bps: b.spread_bps,
+                slippage_bps: b.slippage_bps,
+                volume_24h_usdt: b.volume_24h_usdt,
+                in_rth: b.in_rth,
+                macro_event_block: b.macro_event_block,
+                earnings_within_24h: b.earnings_within_24h,
+            },
+            profile,
+            symbol: normalize_symbol(&b.symbol),
+            side: b.side,
+            qty: b.qty,
+        })
         .await?;
     Ok(HttpResponse::Ok().json(json!({
         "passed": decision.passed,
         "exchange": exchange,
         "strategy_id": strategy.strategy_id,
         "strategy_source": strategy.source,
-        "risk_profile": profile.profile_name,
+        "risk_profile": profile_name,
         "checks": decision.checks,
     })))
 }

@@ -19,8 +19,7 @@ pub use crate::rules::dashboard::DayWindow;
 pub const ERROR_PREDICATE: &str = "(a.action LIKE '%.error' OR a.action LIKE 'execution.blocked.%')";
 /// Audit actions that are blocked position opens.
 pub const OPEN_BLOCKED_PREDICATE: &str = "a.action LIKE 'position.open.blocked.%'";
-/// The audit action of a refused pre-trade check.
-pub const PRETRADE_BLOCKED_ACTION: &str = "pretrade.check.blocked";
+pub use super::risk::PRETRADE_BLOCKED_ACTION;
 
 /// The contract's "real user" filter as SQL over `u.email`, applied when `$real_only` is true.
 /// Shared with the security posture (same semantics as `domain::is_test_email`).

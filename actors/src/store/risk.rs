@@ -1,17 +1,22 @@
-//! The risk snapshot a user is judged by: open positions, latest trade time, today's counters.
+//! The risk snapshot a user is judged by (open positions, latest trade time, today's counters),
+//! and the pre-trade check that reads it.
 
-use chrono::NaiveDate;
+use chrono::{DateTime, NaiveDate, Utc};
 use rust_decimal::Decimal;
+use serde_json::json;
 
-use super::{Store, StoreError};
-use crate::rules::risk::RiskSnapshot;
+use super::audit::{self, AuditEvent};
+use super::{Store, StoreError, Transaction, TxFuture};
+use crate::domain::{Exchange, Side};
+use crate::rules::risk::{RiskProfile, RiskSnapshot};
+use crate::rules::strategy::{evaluate_pretrade, PretradeContext, PretradeDecision, PretradeInput, StrategyResolution};
 
 pub const SNAPSHOT_SQL: &str = "SELECT t.open_positions, t.last_trade_at, \
         COALESCE(r.trades_count, 0) AS trades_count, COALESCE(r.realized_pnl, 0) AS realized_pnl \
      FROM trading_state t LEFT JOIN risk_daily r ON r.user_id = t.user_id AND r.day = $2 \
      WHERE t.user_id = $1";
 
-pub fn snapshot_from_row(row: Option<tokio_postgres::Row>) -> RiskSnapshot {
+pub fn snapshot_from_row(row: Option<&tokio_postgres::Row>) -> RiskSnapshot {
     match row {
         Some(row) => RiskSnapshot {
             open_positions: row.get("open_positions"),
@@ -27,39 +32,98 @@ pub fn snapshot_from_row(row: Option<tokio_postgres::Row>) -> RiskSnapshot {
 pub async fn snapshot(store: &Store, user_id: i64, day: NaiveDate) -> Result<RiskSnapshot, StoreError> {
     let client = store.reader().await?;
     let stmt = client.prepare_cached(SNAPSHOT_SQL).await?;
-    Ok(snapshot_from_row(client.query_opt(&stmt, &[&user_id, &day]).await?))
+    Ok(snapshot_from_row(
+        client.query_opt(&stmt, &[&user_id, &day]).await?.as_ref(),
+    ))
 }
 
-/// Everything a pre-trade check reads, in one round trip: the strategy assignment for the
-/// exchange, whether its secret is configured, and the risk snapshot for `day`.
-pub async fn pretrade_inputs(
-    store: &Store,
-    user_id: i64,
-    exchange: crate::domain::Exchange,
-    day: NaiveDate,
-) -> Result<(crate::rules::strategy::StrategyResolution, bool, RiskSnapshot), StoreError> {
-    let client = store.reader().await?;
-    let stmt = client
-        .prepare_cached(
-            "SELECT a.strategy_id, a.enabled, \
-                    EXISTS (SELECT 1 FROM exchange_secrets s WHERE s.user_id = $1 AND s.exchange = $2) AS secret_configured, \
-                    COALESCE(t.open_positions, 0) AS open_positions, t.last_trade_at, \
-                    COALESCE(r.trades_count, 0) AS trades_count, COALESCE(r.realized_pnl, 0) AS realized_pnl \
-             FROM (SELECT 1) AS one \
-             LEFT JOIN strategy_assignments a ON a.user_id = $1 AND a.exchange = $2 \
-             LEFT JOIN trading_state t ON t.user_id = $1 \
-             LEFT JOIN risk_daily r ON r.user_id = $1 AND r.day = $3",
-        )
-        .await?;
-    let row = client.query_one(&stmt, &[&user_id, &exchange.as_str(), &day]).await?;
-    let assignment = row
-        .get::<_, Option<String>>("strategy_id")
-        .and_then(|id| id.parse().ok())
-        .map(|id| (id, row.get::<_, Option<bool>>("enabled").unwrap_or(true)));
-    let secret_configured: bool = row.get("secret_configured");
-    Ok((
-        crate::rules::strategy::StrategyResolution::resolve(assignment),
-        secret_configured,
-        snapshot_from_row(Some(row)),
-    ))
+/// A pre-trade check as one queued write: the shard reads the user's inputs inside its
+/// transaction (pipelined with the other users' jobs of the batch), the pure rules decide, and
+/// the audit event is recorded in the same transaction. One job per check, no read-pool round
+/// trip: the check's cost is one statement pair in a group commit.
+pub struct PretradeRequest {
+    pub user_id: i64,
+    pub exchange: Exchange,
+    /// The risk day the snapshot is read for.
+    pub day: NaiveDate,
+    pub now: DateTime<Utc>,
+    pub input: PretradeInput,
+    pub profile: RiskProfile,
+    /// The order being checked, as the audit event records it (symbol normalised).
+    pub symbol: String,
+    pub side: Side,
+    pub qty: Decimal,
+}
+
+/// What a pre-trade check answers with.
+pub struct PretradeOutcome {
+    pub strategy: StrategyResolution,
+    pub decision: PretradeDecision,
+}
+
+/// The audit action of a passed / refused pre-trade check.
+pub const PRETRADE_PASSED_ACTION: &str = "pretrade.check.passed";
+pub const PRETRADE_BLOCKED_ACTION: &str = "pretrade.check.blocked";
+
+const PRETRADE_INPUTS_SQL: &str = "SELECT a.strategy_id, a.enabled, \
+        EXISTS (SELECT 1 FROM exchange_secrets s WHERE s.user_id = $1 AND s.exchange = $2) AS secret_configured, \
+        COALESCE(t.open_positions, 0) AS open_positions, t.last_trade_at, \
+        COALESCE(r.trades_count, 0) AS trades_count, COALESCE(r.realized_pnl, 0) AS realized_pnl \
+     FROM (SELECT 1) AS one \
+     LEFT JOIN strategy_assignments a ON a.user_id = $1 AND a.exchange = $2 \
+     LEFT JOIN trading_state t ON t.user_id = $1 \
+     LEFT JOIN risk_daily r ON r.user_id = $1 AND r.day = $3";
+
+/// The job run by the shard: read the strategy assignment, whether the exchange secret is
+/// configured and the risk snapshot in one statement, evaluate, record the audit event.
+pub fn pretrade_check<'a>(tx: &'a Transaction<'a>, req: &'a PretradeRequest) -> TxFuture<'a, PretradeOutcome> {
+    Box::pin(async move {
+        let stmt = tx.prepare_cached(PRETRADE_INPUTS_SQL).await?;
+        let row = tx
+            .query_one(&stmt, &[&req.user_id, &req.exchange.as_str(), &req.day])
+            .await?;
+        let assignment = row
+            .get::<_, Option<String>>("strategy_id")
+            .and_then(|id| id.parse().ok())
+            .map(|id| (id, row.get::<_, Option<bool>>("enabled").unwrap_or(true)));
+        let strategy = StrategyResolution::resolve(assignment);
+        let secret_configured: bool = row.get("secret_configured");
+        let snapshot = snapshot_from_row(Some(&row));
+        let decision = evaluate_pretrade(
+            &req.input,
+            &PretradeContext {
+                exchange: req.exchange,
+                strategy,
+                secret_configured,
+                profile: &req.profile,
+                snapshot: &snapshot,
+                now: req.now,
+            },
+        );
+        let failed: Vec<&str> = decision.checks.iter().filter(|c| !c.passed).map(|c| c.name).collect();
+        let action = if decision.passed {
+            PRETRADE_PASSED_ACTION
+        } else {
+            PRETRADE_BLOCKED_ACTION
+        };
+        let event = AuditEvent::new(Some(req.user_id), action)
+            .entity("pretrade", req.exchange.as_str())
+            .details(json!({
+                "exchange": req.exchange.as_str(),
+                "symbol": req.symbol,
+                "side": req.side.as_str(),
+                "qty": req.qty,
+                "strategy_id": strategy.strategy_id.as_str(),
+                "failed_checks": failed,
+            }));
+        audit::record(tx, &event).await?;
+        Ok(PretradeOutcome { strategy, decision })
+    })
+}
+
+impl Store {
+    /// Runs a pre-trade check on the user's shard; answers after its audit event is committed.
+    pub async fn pretrade_check(&self, request: PretradeRequest) -> Result<PretradeOutcome, StoreError> {
+        self.write(request.user_id, None, request, pretrade_check).await
+    }
 }

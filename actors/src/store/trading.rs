@@ -164,12 +164,17 @@ pub struct Claim {
 /// condition make each signal go to exactly one claimer, across transactions and daemons.
 pub fn claim_signals<'a>(tx: &'a Transaction<'a>, c: &'a Claim) -> TxFuture<'a, Vec<SignalRow>> {
     Box::pin(async move {
+        // One statement: the claim and its audit event (with the count claimed).
         let stmt = tx
             .prepare_cached(&format!(
                 "WITH picked AS (SELECT id FROM signals WHERE user_id = $1 AND status = 'CREATED' ORDER BY id LIMIT $2 \
-                 FOR UPDATE SKIP LOCKED) \
-                 UPDATE signals s SET status = 'EXECUTING', updated_at = now() FROM picked WHERE s.id = picked.id \
-                 RETURNING {}",
+                 FOR UPDATE SKIP LOCKED), \
+                 claimed AS (UPDATE signals s SET status = 'EXECUTING', updated_at = now() FROM picked WHERE s.id = picked.id \
+                 RETURNING {}), \
+                 a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
+                 SELECT $1, 'signal.claim', 'signal', 'batch', \
+                 json_build_object('claimed_count', (SELECT count(*) FROM claimed), 'limit', $2::bigint)::text) \
+                 SELECT * FROM claimed",
                 SIGNAL_COLUMNS.split(", ").map(|c| format!("s.{c}")).collect::<Vec<_>>().join(", ")
             ))
             .await?;
@@ -180,10 +185,6 @@ pub fn claim_signals<'a>(tx: &'a Transaction<'a>, c: &'a Claim) -> TxFuture<'a, 
             .map(SignalRow::from_row)
             .collect();
         rows.sort_by_key(|s| s.id);
-        let event = AuditEvent::new(Some(c.user_id), "signal.claim")
-            .entity("signal", "batch")
-            .details(json!({ "claimed_count": rows.len(), "limit": c.limit }));
-        audit::record(tx, &event).await?;
         Ok(rows)
     })
 }
@@ -200,23 +201,26 @@ pub struct OpenRequest {
 }
 
 /// Opens a position from an EXECUTING signal, or records why not. The batch holds the user's
-/// `trading_state` row lock, so the risk snapshot read here cannot change under us.
+/// `trading_state` row lock, so the risk snapshot read here cannot change under us; the signal
+/// row is locked by the same read. Two statements: the read, then one write (position, signal,
+/// counters and audit event together).
 pub fn open_from_signal<'a>(
     tx: &'a Transaction<'a>,
     r: &'a OpenRequest,
 ) -> TxFuture<'a, Result<PositionRow, ApiError>> {
     Box::pin(async move {
-        let signal_stmt = tx
-            .prepare_cached("SELECT user_id, status, exchange, symbol, entry_price, stop_loss, take_profit FROM signals WHERE id = $1 FOR UPDATE")
+        let read = tx
+            .prepare_cached(
+                "SELECT s.user_id, s.status, s.exchange, s.symbol, s.entry_price, s.stop_loss, s.take_profit, \
+                        COALESCE(t.open_positions, 0) AS open_positions, t.last_trade_at, \
+                        COALESCE(d.trades_count, 0) AS trades_count, COALESCE(d.realized_pnl, 0) AS realized_pnl \
+                 FROM signals s \
+                 LEFT JOIN trading_state t ON t.user_id = $2 \
+                 LEFT JOIN risk_daily d ON d.user_id = $2 AND d.day = $3 \
+                 WHERE s.id = $1 FOR UPDATE OF s",
+            )
             .await?;
-        let snapshot_stmt = tx.prepare_cached(super::risk::SNAPSHOT_SQL).await?;
-        let signal_params: [&Param; 1] = [&r.signal_id];
-        let snapshot_params: [&Param; 2] = [&r.user_id, &r.day];
-        let (signal, snapshot) = futures::try_join!(
-            tx.query_opt(&signal_stmt, &signal_params),
-            tx.query_opt(&snapshot_stmt, &snapshot_params)
-        )?;
-        let Some(signal) = signal else {
+        let Some(signal) = tx.query_opt(&read, &[&r.signal_id, &r.user_id, &r.day]).await? else {
             return Ok(Err(ApiError::SignalNotFound));
         };
         if signal.get::<_, i64>("user_id") != r.user_id {
@@ -229,19 +233,23 @@ pub fn open_from_signal<'a>(
         let Some(entry_price) = signal.get::<_, Option<Decimal>>("entry_price") else {
             return Ok(Err(ApiError::SignalMissingEntryPrice));
         };
-        let snapshot = super::risk::snapshot_from_row(snapshot);
+        let snapshot = super::risk::snapshot_from_row(Some(&signal));
         if let Err(block) = risk::check_open(&r.profile, &snapshot, r.now) {
-            let event = AuditEvent::new(Some(r.user_id), block.audit_action())
-                .entity("signal", r.signal_id)
-                .details(json!({ "signal_id": r.signal_id, "reason": block.to_string() }));
-            let blocked_stmt = tx
+            let details = json!({ "signal_id": r.signal_id, "reason": block.to_string() }).to_string();
+            let blocked = tx
                 .prepare_cached(
-                    "INSERT INTO risk_daily (user_id, day, blocked_opens) VALUES ($1, $2, 1) \
-                     ON CONFLICT (user_id, day) DO UPDATE SET blocked_opens = risk_daily.blocked_opens + 1",
+                    "WITH d AS (INSERT INTO risk_daily (user_id, day, blocked_opens) VALUES ($1, $2, 1) \
+                     ON CONFLICT (user_id, day) DO UPDATE SET blocked_opens = risk_daily.blocked_opens + 1) \
+                     INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
+                     VALUES ($1, $3, 'signal', $4, $5)",
                 )
                 .await?;
-            let blocked_params: [&Param; 2] = [&r.user_id, &r.day];
-            futures::try_join!(audit::record(tx, &event), tx.execute(&blocked_stmt, &blocked_params))?;
+            let entity_id = r.signal_id.to_string();
+            tx.execute(
+                &blocked,
+                &[&r.user_id, &r.day, &block.audit_action(), &entity_id, &details],
+            )
+            .await?;
             return Ok(Err(ApiError::RiskBlock(block)));
         }
 
@@ -249,19 +257,13 @@ pub fn open_from_signal<'a>(
             .prepare_cached(&format!(
                 "WITH p AS (INSERT INTO positions (user_id, signal_id, exchange, symbol, side, qty, entry_price, stop_loss, \
                  take_profit, opened_at) VALUES ($1, $2, $3, $4, 'LONG', $5, $6, $7, $8, $9) RETURNING {POSITION_COLUMNS}), \
+                 s AS (UPDATE signals SET status = 'OPENED', updated_at = now() WHERE id = $2), \
+                 t AS (UPDATE trading_state SET open_positions = open_positions + 1, last_trade_at = $9 WHERE user_id = $1), \
                  a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
                  SELECT $1, 'position.open', 'position', p.id::text, \
                  json_build_object('signal_id', p.signal_id, 'symbol', p.symbol, 'qty', p.qty, 'entry_price', p.entry_price)::text FROM p) \
                  SELECT * FROM p"
             ))
-            .await?;
-        let signal_update = tx
-            .prepare_cached("UPDATE signals SET status = 'OPENED', updated_at = now() WHERE id = $1")
-            .await?;
-        let state_update = tx
-            .prepare_cached(
-                "UPDATE trading_state SET open_positions = open_positions + 1, last_trade_at = $2 WHERE user_id = $1",
-            )
             .await?;
         let exchange: String = signal.get("exchange");
         let symbol: String = signal.get("symbol");
@@ -278,13 +280,7 @@ pub fn open_from_signal<'a>(
             &take_profit,
             &r.now,
         ];
-        let signal_params: [&Param; 1] = [&r.signal_id];
-        let state_params: [&Param; 2] = [&r.user_id, &r.now];
-        let (position, _, _) = futures::try_join!(
-            tx.query_one(&insert, &insert_params),
-            tx.execute(&signal_update, &signal_params),
-            tx.execute(&state_update, &state_params)
-        )?;
+        let position = tx.query_one(&insert, &insert_params).await?;
         Ok(Ok(PositionRow::from_row(&position)))
     })
 }
@@ -303,7 +299,8 @@ pub struct CloseRequest {
 }
 
 /// Closes an OPEN position: PnL, the signal's completion, today's risk counters and the audit
-/// event commit together or not at all.
+/// event commit together or not at all. Two statements: the locked read of the position, then
+/// one write for everything the close changes.
 pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFuture<'a, Result<PositionRow, ApiError>> {
     Box::pin(async move {
         let stmt = tx
@@ -326,43 +323,39 @@ pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFut
 
         let update = tx
             .prepare_cached(&format!(
-                "UPDATE positions SET status = 'CLOSED', realized_pnl = $2, fees = $3, exit_price = $4, exit_reason = $5, \
-                 closed_at = $6 WHERE id = $1 RETURNING {POSITION_COLUMNS}"
-            ))
-            .await?;
-        let signal_update = tx
-            .prepare_cached("UPDATE signals SET status = 'COMPLETED', updated_at = now() WHERE id = $1")
-            .await?;
-        let risk_update = tx
-            .prepare_cached(
-                "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ($1, $2, 1, $3) \
+                "WITH p AS (UPDATE positions SET status = 'CLOSED', realized_pnl = $2, fees = $3, exit_price = $4, \
+                 exit_reason = $5, closed_at = $6 WHERE id = $1 RETURNING {POSITION_COLUMNS}), \
+                 s AS (UPDATE signals SET status = 'COMPLETED', updated_at = now() WHERE id = $7), \
+                 d AS (INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ($8, $9, 1, $2) \
                  ON CONFLICT (user_id, day) DO UPDATE SET trades_count = risk_daily.trades_count + 1, \
-                 realized_pnl = risk_daily.realized_pnl + EXCLUDED.realized_pnl",
-            )
-            .await?;
-        let state_update = tx
-            .prepare_cached(
-                "UPDATE trading_state SET open_positions = GREATEST(open_positions - 1, 0), last_trade_at = $2 WHERE user_id = $1",
-            )
+                 realized_pnl = risk_daily.realized_pnl + EXCLUDED.realized_pnl), \
+                 t AS (UPDATE trading_state SET open_positions = GREATEST(open_positions - 1, 0), last_trade_at = $6 \
+                 WHERE user_id = $8), \
+                 a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
+                 VALUES ($8, 'position.close', 'position', $10, $11)) \
+                 SELECT * FROM p"
+            ))
             .await?;
         let mut details = json!({ "realized_pnl": pnl.normalize(), "fees": r.fees.normalize(), "exit_price": r.exit_price.normalize() });
         if let Some(reason) = &r.exit_reason {
             details["exit_reason"] = json!(reason);
         }
-        let event = AuditEvent::new(Some(r.user_id), "position.close")
-            .entity("position", r.position_id)
-            .details(details);
-        let update_params: [&Param; 6] = [&r.position_id, &pnl, &r.fees, &r.exit_price, &r.exit_reason, &r.now];
-        let signal_params: [&Param; 1] = [&signal_id];
-        let risk_params: [&Param; 3] = [&r.user_id, &r.day, &pnl];
-        let state_params: [&Param; 2] = [&r.user_id, &r.now];
-        let (row, _, _, _, _) = futures::try_join!(
-            tx.query_one(&update, &update_params),
-            tx.execute(&signal_update, &signal_params),
-            tx.execute(&risk_update, &risk_params),
-            tx.execute(&state_update, &state_params),
-            audit::record(tx, &event)
-        )?;
+        let details = details.to_string();
+        let entity_id = r.position_id.to_string();
+        let params: [&Param; 11] = [
+            &r.position_id,
+            &pnl,
+            &r.fees,
+            &r.exit_price,
+            &r.exit_reason,
+            &r.now,
+            &signal_id,
+            &r.user_id,
+            &r.day,
+            &entity_id,
+            &details,
+        ];
+        let row = tx.query_one(&update, &params).await?;
         Ok(Ok(PositionRow::from_row(&row)))
     })
 }
