@@ -18,6 +18,7 @@ pub mod strategy;
 pub mod summary;
 pub mod trading;
 pub mod two_factor;
+mod tx;
 pub mod user_cache;
 pub mod users;
 
@@ -29,8 +30,8 @@ use std::time::Duration;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
 use tokio::sync::{mpsc, oneshot};
 
-pub use deadpool_postgres::Transaction;
 pub use shard::ShardStats;
+pub use tx::Transaction;
 
 /// The shard key of a write that touches many users' rows (re-encryption, cleanup): it never
 /// runs side by side with other jobs of its batch.
@@ -106,14 +107,22 @@ impl Default for StoreConfig {
 }
 
 /// Builds a pool whose connections carry the statement timeout and a UTC session zone.
-pub fn build_pool(cfg: &StoreConfig, size: usize) -> Result<Pool, StoreError> {
+/// `generic_plans` makes Postgres plan each prepared statement once per connection instead of
+/// re-planning it for each execution's parameters: right for the shards' short, index-keyed
+/// statements, not for the read pool's aggregates whose best plan depends on the date range.
+fn build_pool(cfg: &StoreConfig, size: usize, generic_plans: bool) -> Result<Pool, StoreError> {
     let mut pg: tokio_postgres::Config = cfg
         .database_url
         .parse()
         .map_err(|e: tokio_postgres::Error| StoreError::Db(format!("invalid DATABASE_URL: {e}")))?;
     pg.options(format!(
-        "-c statement_timeout={} -c TimeZone=UTC",
-        cfg.statement_timeout.as_millis()
+        "-c statement_timeout={} -c TimeZone=UTC{}",
+        cfg.statement_timeout.as_millis(),
+        if generic_plans {
+            " -c plan_cache_mode=force_generic_plan"
+        } else {
+            ""
+        }
     ));
     pg.connect_timeout(cfg.acquire_timeout);
     let manager = Manager::from_config(
@@ -146,8 +155,8 @@ pub struct Store {
 impl Store {
     /// Starts the shards (each with its own connection) and the read pool. Must run in a Tokio runtime.
     pub fn start(cfg: &StoreConfig) -> Result<Store, StoreError> {
-        let read = build_pool(cfg, cfg.read_pool_size)?;
-        let write_pool = build_pool(cfg, cfg.shards.max(1))?;
+        let read = build_pool(cfg, cfg.read_pool_size, false)?;
+        let write_pool = build_pool(cfg, cfg.shards.max(1), true)?;
         let mut senders = Vec::new();
         let mut stats = Vec::new();
         for index in 0..cfg.shards.max(1) {

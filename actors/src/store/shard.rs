@@ -164,36 +164,66 @@ async fn connection<'c>(pool: &Pool, conn: &'c mut Option<Object>) -> Result<&'c
     Ok(conn.as_mut().expect("connection was just set"))
 }
 
+/// Locks the `trading_state` rows of the users whose jobs ask for it, in id order.
+const LOCK_USERS: &str = "SELECT user_id FROM trading_state WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE";
+
 async fn commit_batch(client: &mut Object, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    let tx = client.transaction().await?;
     let mut lock_ids: Vec<i64> = batch.iter().filter_map(|job| job.lock_user()).collect();
-    if !lock_ids.is_empty() {
-        lock_ids.sort_unstable();
-        lock_ids.dedup();
-        let stmt = tx
-            .prepare_cached("SELECT user_id FROM trading_state WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE")
-            .await?;
-        tx.query(&stmt, &[&lock_ids]).await?;
+    lock_ids.sort_unstable();
+    lock_ids.dedup();
+    // Prepared before BEGIN goes out, so the lock is the first statement the transaction runs
+    // (a first-time `Parse` inside the pipeline could let a job's statement overtake it).
+    let lock = match lock_ids.is_empty() {
+        true => None,
+        false => Some((client.prepare_cached(LOCK_USERS).await?, lock_ids)),
+    };
+    match run_jobs(client, lock, batch).await {
+        Ok(()) => Ok(client.batch_execute("COMMIT").await?),
+        Err(err) => {
+            // A broken connection fails this too; the shard then replaces the connection.
+            let _ = client.batch_execute("ROLLBACK").await;
+            Err(err.into())
+        }
     }
+}
+
+/// Sends `BEGIN`, the lock and the jobs back to back: Postgres runs them in that order, and no
+/// round trip is spent waiting for `BEGIN` or the lock to be answered before the jobs start.
+async fn run_jobs(
+    client: &Object,
+    lock: Option<(tokio_postgres::Statement, Vec<i64>)>,
+    batch: &mut [Box<dyn Job>],
+) -> Result<(), tokio_postgres::Error> {
+    let tx = Transaction::new(client);
+    let begin = client.batch_execute("BEGIN");
+    let lock = async {
+        if let Some((stmt, ids)) = &lock {
+            client.query(stmt, &[ids]).await?;
+        }
+        Ok(())
+    };
     // One chain per user, in queue order; the chains run side by side, so their statements
     // are pipelined on the connection instead of waiting for each other's round trips. A job
     // keyed `EXCLUSIVE` (it touches many users' rows) runs alone between what came before and
     // what comes after it.
-    let mut segment: Vec<(i64, Vec<&mut Box<dyn Job>>)> = Vec::new();
-    for job in batch.iter_mut() {
-        let key = job.key();
-        if key == super::EXCLUSIVE {
-            run_chains(&tx, std::mem::take(&mut segment)).await?;
-            job.run(&tx).await?;
-            continue;
+    let jobs = async {
+        let mut segment: Vec<(i64, Vec<&mut Box<dyn Job>>)> = Vec::new();
+        for job in batch.iter_mut() {
+            let key = job.key();
+            if key == super::EXCLUSIVE {
+                run_chains(&tx, std::mem::take(&mut segment)).await?;
+                job.run(&tx).await?;
+                continue;
+            }
+            match segment.iter_mut().find(|(k, _)| *k == key) {
+                Some((_, chain)) => chain.push(job),
+                None => segment.push((key, vec![job])),
+            }
         }
-        match segment.iter_mut().find(|(k, _)| *k == key) {
-            Some((_, chain)) => chain.push(job),
-            None => segment.push((key, vec![job])),
-        }
-    }
-    run_chains(&tx, segment).await?;
-    tx.commit().await?;
+        run_chains(&tx, segment).await
+    };
+    // `try_join!` polls in argument order, so the three are sent in this order.
+    futures::try_join!(begin, lock, jobs)?;
     Ok(())
 }
 
