@@ -91,7 +91,11 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "tracing filter, e.g. info or crypto_saas=debug",
     ),
     ("DB_POOL_SIZE", Some("16"), "read pool connections"),
-    ("DB_WRITE_SHARDS", Some("4"), "persistence shards (one connection each)"),
+    (
+        "DB_WRITE_SHARDS",
+        Some("auto"),
+        "persistence shards (one connection each); auto = one per CPU core",
+    ),
     (
         "DB_ACQUIRE_TIMEOUT_MS",
         Some("2000"),
@@ -361,7 +365,12 @@ impl RawConfig {
         let port: u16 = number(self, "PORT", &mut errors);
         let price_poll_interval_secs: u64 = number(self, "PRICE_POLL_INTERVAL_SECONDS", &mut errors);
         let db_pool_size: usize = number(self, "DB_POOL_SIZE", &mut errors);
-        let db_write_shards: usize = number(self, "DB_WRITE_SHARDS", &mut errors);
+        let db_write_shards: usize = match self.get("DB_WRITE_SHARDS").map(str::trim) {
+            // One shard per core: each shard's batches keep one Postgres backend busy, and
+            // more shards than cores only split the batches (docs/performance.md).
+            Some("auto") => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            _ => number(self, "DB_WRITE_SHARDS", &mut errors),
+        };
         let db_acquire_timeout_ms: u64 = number(self, "DB_ACQUIRE_TIMEOUT_MS", &mut errors);
         let body_limit_bytes: usize = number(self, "REQUEST_BODY_LIMIT_BYTES", &mut errors);
         let user_actor_idle_secs: u64 = number(self, "USER_ACTOR_IDLE_SECONDS", &mut errors);
@@ -536,6 +545,36 @@ mod tests {
         );
         let ring = parse_key_ring("aaa,bbb");
         assert_eq!(ring.iter().map(|(id, _)| id.as_str()).collect::<Vec<_>>(), ["k2", "k1"]);
+    }
+
+    fn parse_with(pairs: &[(&str, &str)]) -> Result<Settings, Vec<String>> {
+        let mut overrides: Vec<(&str, String)> = vec![
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/x".into()),
+            ("SECRET_KEY", "0123456789abcdef0123456789abcdef".into()),
+            ("ENCRYPTION_KEY", "0123456789abcdef0123456789abcdef".into()),
+        ];
+        overrides.extend(pairs.iter().map(|(k, v)| (*k, v.to_string())));
+        RawConfig::gather(None, &overrides)?.parse()
+    }
+
+    #[test]
+    fn write_shards_default_to_one_per_core() {
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(
+            parse_with(&[("DB_WRITE_SHARDS", "auto")]).unwrap().db_write_shards,
+            cores
+        );
+        assert_eq!(parse_with(&[("DB_WRITE_SHARDS", "3")]).unwrap().db_write_shards, 3);
+        let errors = parse_with(&[("DB_WRITE_SHARDS", "0")]).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.contains("DB_WRITE_SHARDS must be at least 1")),
+            "{errors:?}"
+        );
+        let errors = parse_with(&[("DB_WRITE_SHARDS", "many")]).unwrap_err();
+        assert!(
+            errors.iter().any(|e| e.contains("DB_WRITE_SHARDS must be a number")),
+            "{errors:?}"
+        );
     }
 
     #[test]
