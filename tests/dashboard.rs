@@ -542,3 +542,34 @@ async fn only_admins_read_the_dashboard() {
     assert!(html.contains("content=\"https://tracker.example.org/new?team=ops&amp;x=&quot;1&quot;\""));
     assert!(html.contains("id=\"login-form\""));
 }
+
+/// The dashboard filters on the generated columns `users.test_account` / `service_account`;
+/// they must classify exactly as the domain rules the rest of the daemon uses.
+#[test]
+fn account_kind_columns_follow_the_domain_rules() {
+    use actors::domain::{is_service_email, is_test_email};
+    let db = TestDb::new();
+    for email in [
+        "smoke.a@corp.io",
+        "SMOKE.B@corp.io",
+        "disabled_c@corp.io",
+        "d@Example.COM",
+        "e@example.invalid",
+        "f@example.community",
+        "smoke@corp.io",
+        "ops.bot.g@corp.io",
+        "OPS.Bot.h@corp.io",
+        "ops.botany@corp.io",
+        "trader@desk.io",
+    ] {
+        let id = user(&db, email, "trader", false);
+        let kinds = db.sql(&format!(
+            "SELECT test_account::text || ',' || service_account::text FROM users WHERE id = {id}"
+        ));
+        assert_eq!(
+            kinds,
+            format!("{},{}", is_test_email(email), is_service_email(email)),
+            "{email}"
+        );
+    }
+}

@@ -21,19 +21,11 @@ pub const ERROR_PREDICATE: &str = "(a.action LIKE '%.error' OR a.action LIKE 'ex
 pub const OPEN_BLOCKED_PREDICATE: &str = "a.action LIKE 'position.open.blocked.%'";
 pub use super::risk::PRETRADE_BLOCKED_ACTION;
 
-/// The contract's "real user" filter as SQL over `u.email`, applied when `$real_only` is true.
-/// Shared with the security posture (same semantics as `domain::is_test_email`).
+/// The contract's "real user" filter over `users u`, applied when `$real_only` is true. The
+/// classification itself is the generated column `users.test_account` (migration V7, the same
+/// rule as `domain::is_test_email`).
 pub fn real_user_sql(real_only_param: &str) -> String {
-    real_user_sql_on(real_only_param, "lower(u.email)")
-}
-
-/// The same filter over an already lower-cased email expression.
-pub fn real_user_sql_on(real_only_param: &str, lower_email: &str) -> String {
-    format!(
-        "(NOT {real_only_param}::bool OR NOT (starts_with({lower_email}, 'smoke.') \
-         OR starts_with({lower_email}, 'disabled_') \
-         OR {lower_email} LIKE '%@example.com' OR {lower_email} LIKE '%@example.invalid'))"
-    )
+    format!("(NOT {real_only_param}::bool OR NOT u.test_account)")
 }
 
 /// One user in the daily comparison.
@@ -132,10 +124,10 @@ pub async fn scope_users(
     let sql = format!(
         "WITH u AS (
              SELECT u.id, u.email, u.role, u.totp_enabled
-             FROM users u CROSS JOIN LATERAL (SELECT lower(u.email) AS le) l
+             FROM users u
              WHERE {real}
-               AND ($2::bool OR NOT starts_with(l.le, 'ops.bot.'))
-               AND ($3::text IS NULL OR strpos(l.le, lower($3::text)) > 0)),
+               AND ($2::bool OR NOT u.service_account)
+               AND ($3::text IS NULL OR strpos(lower(u.email), lower($3::text)) > 0)),
          s AS (
              SELECT es.user_id,
                     bool_or(es.exchange = 'BINANCE') AS binance,
@@ -161,7 +153,7 @@ pub async fn scope_users(
                 OR ($4::text = 'BINANCE' AND COALESCE(s.binance, false))
                 OR ($4::text = 'IBKR' AND COALESCE(s.ibkr, false)))
          ORDER BY u.email COLLATE \"C\", u.id",
-        real = real_user_sql_on("$1", "l.le"),
+        real = real_user_sql("$1"),
     );
     let client = store.reader().await?;
     let stmt = client.prepare_cached(&sql).await?;
