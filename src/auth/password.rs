@@ -28,6 +28,21 @@ struct HashPool {
 
 const QUEUE: usize = 256;
 
+/// Puts the calling thread in Linux's `SCHED_IDLE` class: it runs only when nothing else wants
+/// the core. Under contention the request threads and Postgres go first, so a login storm slows
+/// logins, not the trading routes; on an idle machine hashing still gets a whole core.
+fn lower_own_priority() {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: a syscall on the calling thread (pid 0) with a valid, initialised parameter.
+    let result = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) };
+    if result != 0 {
+        tracing::warn!(
+            "could not lower the argon2 thread's priority: {}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
+
 fn pool() -> &'static HashPool {
     static POOL: std::sync::OnceLock<HashPool> = std::sync::OnceLock::new();
     POOL.get_or_init(|| {
@@ -42,14 +57,17 @@ fn pool() -> &'static HashPool {
             let queue = queue.clone();
             std::thread::Builder::new()
                 .name(format!("argon2-{i}"))
-                .spawn(move || loop {
-                    let job = match queue.lock() {
-                        Ok(receiver) => receiver.recv(),
-                        Err(_) => return,
-                    };
-                    match job {
-                        Ok(job) => job(),
-                        Err(_) => return,
+                .spawn(move || {
+                    lower_own_priority();
+                    loop {
+                        let job = match queue.lock() {
+                            Ok(receiver) => receiver.recv(),
+                            Err(_) => return,
+                        };
+                        match job {
+                            Ok(job) => job(),
+                            Err(_) => return,
+                        }
                     }
                 })
                 .expect("start an argon2 thread");
