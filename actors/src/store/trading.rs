@@ -403,35 +403,46 @@ pub struct ActorState {
 }
 
 /// The user's email, open positions and strategy assignments; None when there is no such user.
+/// One statement (an actor starts for every user's first request after a quiet period): one
+/// row per open position, or one row with no position, each carrying the email and the
+/// assignments as `EXCHANGE:STRATEGY` texts.
 pub async fn load_actor_state(store: &Store, user_id: i64) -> Result<Option<ActorState>, StoreError> {
     let client = store.reader().await?;
-    let user_stmt = client.prepare_cached("SELECT email FROM users WHERE id = $1").await?;
-    let open_stmt = client
+    let stmt = client
         .prepare_cached(&format!(
-            "SELECT {POSITION_COLUMNS} FROM positions WHERE user_id = $1 AND status = 'OPEN' ORDER BY id"
+            "SELECT u.email, \
+                    ARRAY(SELECT a.exchange || ':' || a.strategy_id FROM strategy_assignments a \
+                          WHERE a.user_id = u.id) AS strategies, \
+                    {} \
+             FROM users u LEFT JOIN positions p ON p.user_id = u.id AND p.status = 'OPEN' \
+             WHERE u.id = $1 ORDER BY p.id",
+            POSITION_COLUMNS
+                .split(", ")
+                .map(|c| format!("p.{c}"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ))
         .await?;
-    let strategy_stmt = client
-        .prepare_cached("SELECT exchange, strategy_id FROM strategy_assignments WHERE user_id = $1")
-        .await?;
-    let params: [&Param; 1] = [&user_id];
-    let (user, open, strategies) = futures::try_join!(
-        client.query_opt(&user_stmt, &params),
-        client.query(&open_stmt, &params),
-        client.query(&strategy_stmt, &params)
-    )?;
-    Ok(user.map(|u| ActorState {
-        email: u.get("email"),
-        open: open.iter().map(PositionRow::from_row).collect(),
-        strategies: strategies
+    let rows = client.query(&stmt, &[&user_id]).await?;
+    let Some(first) = rows.first() else {
+        return Ok(None);
+    };
+    let strategies = first
+        .get::<_, Vec<String>>("strategies")
+        .iter()
+        .filter_map(|pair| {
+            let (exchange, strategy) = pair.split_once(':')?;
+            Some((exchange.parse().ok()?, strategy.parse().ok()?))
+        })
+        .collect();
+    Ok(Some(ActorState {
+        email: first.get("email"),
+        open: rows
             .iter()
-            .filter_map(|r| {
-                Some((
-                    r.get::<_, String>("exchange").parse().ok()?,
-                    r.get::<_, String>("strategy_id").parse().ok()?,
-                ))
-            })
+            .filter(|row| row.get::<_, Option<i64>>("id").is_some())
+            .map(PositionRow::from_row)
             .collect(),
+        strategies,
     }))
 }
 
