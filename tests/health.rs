@@ -25,14 +25,7 @@ async fn metrics_are_prometheus_text() {
     let db = TestDb::new();
     let d = Daemon::start(&db);
     client().get(d.url("/healthz")).send().await.unwrap();
-    let text = client()
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&d, "/metrics").await;
     assert!(text.contains("http_requests_total{"), "{text}");
     assert!(text.contains("persistence_mailbox_depth{shard=\"0\"}"), "{text}");
     assert!(text.contains("db_read_pool_max_size"), "{text}");

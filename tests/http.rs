@@ -137,14 +137,7 @@ async fn openapi_and_interactive_docs_are_served() {
     assert!(resp.url().path().starts_with("/docs"));
     let html = resp.text().await.unwrap();
     assert!(html.contains("swagger-ui"), "{html}");
-    let init = client()
-        .get(d.url("/docs/swagger-initializer.js"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let init = get_text(&d, "/docs/swagger-initializer.js").await;
     assert!(init.contains("/openapi.json"), "{init}");
 }
 

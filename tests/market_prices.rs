@@ -46,14 +46,7 @@ async fn admins_and_service_users_push_prices_traders_may_not() {
     assert_eq!((status, answer), (401, json!({"detail": "Not authenticated"})));
 
     // The quotes went through the hub (the same path as polled prices).
-    let text = client()
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&d, "/metrics").await;
     assert!(
         text.contains("market_prices_pushed_total{exchange=\"BINANCE\"} 3"),
         "{text}"
@@ -112,13 +105,6 @@ async fn bad_quotes_are_422_naming_the_field() {
         assert_eq!(answer["detail"][0]["loc"], loc, "{body} -> {answer}");
     }
     // A bad entry refuses the whole request: nothing was published.
-    let text = client()
-        .get(d.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&d, "/metrics").await;
     assert!(!text.contains("market_prices_pushed_total{"), "{text}");
 }

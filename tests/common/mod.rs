@@ -212,6 +212,11 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// The body of an unauthenticated GET, as text (metrics, scripts).
+pub async fn get_text(d: &Daemon, path: &str) -> String {
+    client().get(d.url(path)).send().await.unwrap().text().await.unwrap()
+}
+
 /// A response's status and JSON body.
 pub async fn json(resp: reqwest::Response) -> (u16, Value) {
     let status = resp.status().as_u16();
