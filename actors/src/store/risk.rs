@@ -11,10 +11,22 @@ use crate::domain::{Exchange, Side};
 use crate::rules::risk::{RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_pretrade, PretradeContext, PretradeDecision, PretradeInput, StrategyResolution};
 
-pub const SNAPSHOT_SQL: &str = "SELECT t.open_positions, t.last_trade_at, \
-        COALESCE(r.trades_count, 0) AS trades_count, COALESCE(r.realized_pnl, 0) AS realized_pnl \
-     FROM trading_state t LEFT JOIN risk_daily r ON r.user_id = t.user_id AND r.day = $2 \
-     WHERE t.user_id = $1";
+/// The snapshot's columns exactly as `snapshot_from_row` reads them, over `trading_state t` and
+/// `risk_daily d` (the risk day's row): the one text every statement that reads a snapshot uses.
+macro_rules! snapshot_columns {
+    () => {
+        "COALESCE(t.open_positions, 0) AS open_positions, t.last_trade_at, \
+         COALESCE(d.trades_count, 0) AS trades_count, COALESCE(d.realized_pnl, 0) AS realized_pnl"
+    };
+}
+pub(crate) use snapshot_columns;
+
+const SNAPSHOT_SQL: &str = concat!(
+    "SELECT ",
+    snapshot_columns!(),
+    " FROM trading_state t LEFT JOIN risk_daily d ON d.user_id = t.user_id AND d.day = $2 \
+     WHERE t.user_id = $1"
+);
 
 pub fn snapshot_from_row(row: Option<&tokio_postgres::Row>) -> RiskSnapshot {
     match row {
@@ -65,14 +77,15 @@ pub struct PretradeOutcome {
 pub const PRETRADE_PASSED_ACTION: &str = "pretrade.check.passed";
 pub const PRETRADE_BLOCKED_ACTION: &str = "pretrade.check.blocked";
 
-const PRETRADE_INPUTS_SQL: &str = "SELECT a.strategy_id, a.enabled, \
-        EXISTS (SELECT 1 FROM exchange_secrets s WHERE s.user_id = $1 AND s.exchange = $2) AS secret_configured, \
-        COALESCE(t.open_positions, 0) AS open_positions, t.last_trade_at, \
-        COALESCE(r.trades_count, 0) AS trades_count, COALESCE(r.realized_pnl, 0) AS realized_pnl \
-     FROM (SELECT 1) AS one \
+const PRETRADE_INPUTS_SQL: &str = concat!(
+    "SELECT a.strategy_id, a.enabled, \
+        EXISTS (SELECT 1 FROM exchange_secrets s WHERE s.user_id = $1 AND s.exchange = $2) AS secret_configured, ",
+    snapshot_columns!(),
+    " FROM (SELECT 1) AS one \
      LEFT JOIN strategy_assignments a ON a.user_id = $1 AND a.exchange = $2 \
      LEFT JOIN trading_state t ON t.user_id = $1 \
-     LEFT JOIN risk_daily r ON r.user_id = $1 AND r.day = $3";
+     LEFT JOIN risk_daily d ON d.user_id = $1 AND d.day = $3"
+);
 
 /// The job run by the shard: read the strategy assignment, whether the exchange secret is
 /// configured and the risk snapshot in one statement, evaluate, record the audit event.

@@ -210,15 +210,14 @@ pub fn open_from_signal<'a>(
 ) -> TxFuture<'a, Result<PositionRow, ApiError>> {
     Box::pin(async move {
         let read = tx
-            .prepare_cached(
-                "SELECT s.user_id, s.status, s.exchange, s.symbol, s.entry_price, s.stop_loss, s.take_profit, \
-                        COALESCE(t.open_positions, 0) AS open_positions, t.last_trade_at, \
-                        COALESCE(d.trades_count, 0) AS trades_count, COALESCE(d.realized_pnl, 0) AS realized_pnl \
-                 FROM signals s \
+            .prepare_cached(concat!(
+                "SELECT s.user_id, s.status, s.exchange, s.symbol, s.entry_price, s.stop_loss, s.take_profit, ",
+                super::risk::snapshot_columns!(),
+                " FROM signals s \
                  LEFT JOIN trading_state t ON t.user_id = $2 \
                  LEFT JOIN risk_daily d ON d.user_id = $2 AND d.day = $3 \
-                 WHERE s.id = $1 FOR UPDATE OF s",
-            )
+                 WHERE s.id = $1 FOR UPDATE OF s"
+            ))
             .await?;
         let Some(signal) = tx.query_opt(&read, &[&r.signal_id, &r.user_id, &r.day]).await? else {
             return Ok(Err(ApiError::SignalNotFound));
