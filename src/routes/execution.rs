@@ -264,6 +264,25 @@ pub struct TestOrderIn {
     qty: Decimal,
 }
 
+/// What both test-order routes check and read before calling their exchange: the strategy is
+/// enabled there, the credentials exist, and the order is normalised.
+async fn test_order_inputs(
+    state: &Shared,
+    user_id: i64,
+    exchange: Exchange,
+    route: &str,
+    body: TestOrderIn,
+) -> HttpResult<(actors::crypto::Credentials, TestOrder)> {
+    require_enabled(state, user_id, exchange, route).await?;
+    let creds = secrets::load(&state.store, &state.keyring, user_id, exchange).await?;
+    let order = TestOrder {
+        symbol: upper_symbol(&body.symbol),
+        side: body.side,
+        qty: body.qty,
+    };
+    Ok((creds, order))
+}
+
 /// Audits the outcome of a test order (details never hold credentials) and maps the failure.
 async fn audit_order(
     state: &Shared,
@@ -327,14 +346,8 @@ async fn order_failed(
 #[post("/ops/execution/binance/test-order")]
 pub async fn binance_test_order(state: Shared, user: AuthUser, body: Json<TestOrderIn>) -> HttpResult<HttpResponse> {
     let exchange = Exchange::Binance;
-    require_enabled(&state, user.id, exchange, "/ops/execution/binance/test-order").await?;
-    let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
-    let b = body.0;
-    let order = TestOrder {
-        symbol: upper_symbol(&b.symbol),
-        side: b.side,
-        qty: b.qty,
-    };
+    let (creds, order) =
+        test_order_inputs(&state, user.id, exchange, "/ops/execution/binance/test-order", body.0).await?;
     match state.exchanges.binance_test_order(creds, order.clone()).await {
         Ok(()) => {
             audit_order(
@@ -361,14 +374,7 @@ pub async fn binance_test_order(state: Shared, user: AuthUser, body: Json<TestOr
 #[post("/ops/execution/ibkr/test-order")]
 pub async fn ibkr_test_order(state: Shared, user: AuthUser, body: Json<TestOrderIn>) -> HttpResult<HttpResponse> {
     let exchange = Exchange::Ibkr;
-    require_enabled(&state, user.id, exchange, "/ops/execution/ibkr/test-order").await?;
-    let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
-    let b = body.0;
-    let order = TestOrder {
-        symbol: upper_symbol(&b.symbol),
-        side: b.side,
-        qty: b.qty,
-    };
+    let (creds, order) = test_order_inputs(&state, user.id, exchange, "/ops/execution/ibkr/test-order", body.0).await?;
     match state.exchanges.ibkr_test_order(creds, order.clone()).await {
         Ok(ack) => {
             audit_order(
