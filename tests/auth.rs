@@ -463,7 +463,7 @@ async fn tampered_tokens_are_refused() {
 
     db.sql("DELETE FROM users WHERE email = 'frank@desk.io'");
     assert_eq!(
-        call(&d, Method::GET, "/users/me", &good, None).await,
+        eventually(&d, "/users/me", &good).await,
         (401, json!({ "detail": "User not found" }))
     );
 }

@@ -212,6 +212,20 @@ pub fn client() -> reqwest::Client {
         .unwrap()
 }
 
+/// A GET with `token` after a change made straight in the database: the change notification
+/// travels from the committing session to the daemon's identity cache, so allow it a moment (it
+/// takes milliseconds), never a stale answer after 500 ms.
+pub async fn eventually(d: &Daemon, path: &str, token: &str) -> (u16, Value) {
+    let started = std::time::Instant::now();
+    loop {
+        let answer = call(d, reqwest::Method::GET, path, token, None).await;
+        if answer.0 != 200 || started.elapsed() > Duration::from_millis(500) {
+            return answer;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
 /// The body of an unauthenticated GET, as text (metrics, scripts).
 pub async fn get_text(d: &Daemon, path: &str) -> String {
     client().get(d.url(path)).send().await.unwrap().text().await.unwrap()
