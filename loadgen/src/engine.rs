@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::{RequestBuilder, Response};
 
+use crate::procfs::CpuPerOp;
 use crate::stats::{micros, summarize, Summary};
 
 /// One operation: given (client index, global sequence number), run it and return its outcome
@@ -20,6 +21,8 @@ pub type Op = Arc<dyn Fn(usize, u64) -> Pin<Box<dyn Future<Output = String> + Se
 pub struct Measured {
     pub summary: Summary,
     pub statuses: BTreeMap<String, u64>,
+    /// Filled in by whoever can see the processes (the engine only drives requests).
+    pub cpu_per_op: Option<CpuPerOp>,
 }
 
 /// Runs `op` from `clients` concurrent clients for at most `duration` and `max_ops` operations.
@@ -62,7 +65,11 @@ pub async fn run(clients: usize, duration: Duration, max_ops: u64, op: Op) -> Me
         }
     }
     let summary = summarize(&mut samples, last_done - start);
-    Measured { summary, statuses }
+    Measured {
+        summary,
+        statuses,
+        cpu_per_op: None,
+    }
 }
 
 /// The outcome key of a response (its status code), the body drained so the connection is reused.

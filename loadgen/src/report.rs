@@ -5,6 +5,7 @@ use std::fmt::Write;
 
 use serde::Serialize;
 
+use crate::procfs::CpuPerOp;
 use crate::stats::{is_success, Summary};
 
 /// How a scenario ended.
@@ -32,6 +33,9 @@ pub struct ScenarioResult {
     pub errors_by_status: BTreeMap<String, u64>,
     pub notes: Vec<String>,
     pub rss_kb_after: Option<u64>,
+    /// CPU time per operation during the phase (the whole machine's, so a phase measured
+    /// alongside another — the login storm — counts both).
+    pub cpu_per_op: Option<CpuPerOp>,
 }
 
 impl ScenarioResult {
@@ -46,6 +50,7 @@ impl ScenarioResult {
             errors_by_status: BTreeMap::new(),
             notes: Vec::new(),
             rss_kb_after: None,
+            cpu_per_op: None,
         }
     }
 
@@ -111,6 +116,16 @@ pub fn errors_cell(errors: &BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+/// `"310 · 540 · 120"` (daemon · everything else, PostgreSQL mostly · load generator), `"—"`
+/// when /proc could not be read.
+pub fn cpu_cell(cpu: Option<CpuPerOp>) -> String {
+    let us = |v: Option<f64>| v.map(|v| format!("{v:.0}")).unwrap_or_else(|| "?".to_string());
+    match cpu {
+        Some(c) => format!("{} · {} · {}", us(c.daemon_us), us(c.other_us), us(c.loadgen_us)),
+        None => "—".to_string(),
+    }
+}
+
 fn rate(rps: f64) -> String {
     if rps >= 100.0 {
         format!("{rps:.0}")
@@ -136,29 +151,30 @@ pub fn render_markdown(report: &Report) -> String {
     let _ = writeln!(md, "Command: `{}`\n", report.command);
     let _ = writeln!(
         md,
-        "| scenario | requests | req/s | p50 ms | p99 ms | max ms | errors by status |"
+        "| scenario | requests | req/s | p50 ms | p99 ms | max ms | CPU µs/op: daemon · other · loadgen | errors by status |"
     );
-    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---|");
+    let _ = writeln!(md, "|---|---:|---:|---:|---:|---:|---:|---|");
     for s in &report.scenarios {
         match s.outcome {
             Outcome::Measured => {
                 let _ = writeln!(
                     md,
-                    "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} |",
+                    "| {} | {} | {} | {:.2} | {:.2} | {:.2} | {} | {} |",
                     s.name,
                     s.summary.requests,
                     rate(s.summary.rps),
                     s.summary.p50_ms,
                     s.summary.p99_ms,
                     s.summary.max_ms,
+                    cpu_cell(s.cpu_per_op),
                     errors_cell(&s.errors_by_status)
                 );
             }
             Outcome::RouteMissing => {
-                let _ = writeln!(md, "| {} | — | — | — | — | — | route missing (404) |", s.name);
+                let _ = writeln!(md, "| {} | — | — | — | — | — | — | route missing (404) |", s.name);
             }
             Outcome::Failed => {
-                let _ = writeln!(md, "| {} | — | — | — | — | — | set-up failed (see notes) |", s.name);
+                let _ = writeln!(md, "| {} | — | — | — | — | — | — | set-up failed (see notes) |", s.name);
             }
         }
     }
@@ -205,6 +221,12 @@ mod tests {
             statuses(&[("200", 1195), ("409 open", 4), ("transport", 1)]),
         );
         cycle.note("15000 fresh users");
+        cycle.cpu_per_op = Some(CpuPerOp {
+            machine_us: 970.0,
+            daemon_us: Some(310.0),
+            loadgen_us: Some(120.0),
+            other_us: Some(540.0),
+        });
         Report {
             generated_at: "2026-11-29T05:00:00Z".into(),
             base_url: "http://127.0.0.1:8000/".into(),
@@ -239,11 +261,18 @@ mod tests {
     #[test]
     fn markdown_table_has_one_row_per_scenario() {
         let md = render_markdown(&report());
-        assert!(md.contains("| scenario | requests | req/s | p50 ms | p99 ms | max ms | errors by status |"));
-        assert!(md.contains("| health | 1200 | 600 | 1.23 | 9.88 | 20.50 | — |"), "{md}");
-        assert!(md.contains("| full_cycle | 1200 | 600 | 1.23 | 9.88 | 20.50 | 409 open: 4, transport: 1 |"));
-        assert!(md.contains("| login | — | — | — | — | — | route missing (404) |"));
-        assert!(md.contains("| dashboard_summary@10 | — | — | — | — | — | set-up failed (see notes) |"));
+        assert!(md.contains(
+            "| scenario | requests | req/s | p50 ms | p99 ms | max ms | CPU µs/op: daemon · other · loadgen | errors by status |"
+        ));
+        assert!(
+            md.contains("| health | 1200 | 600 | 1.23 | 9.88 | 20.50 | — | — |"),
+            "{md}"
+        );
+        assert!(md.contains(
+            "| full_cycle | 1200 | 600 | 1.23 | 9.88 | 20.50 | 310 · 540 · 120 | 409 open: 4, transport: 1 |"
+        ));
+        assert!(md.contains("| login | — | — | — | — | — | — | route missing (404) |"));
+        assert!(md.contains("| dashboard_summary@10 | — | — | — | — | — | — | set-up failed (see notes) |"));
         assert!(md.contains("| idle after start | 10.0 MiB |"));
         assert!(md.contains("| with 10000 user actors just touched | not measured |"));
         assert!(md.contains("| end of run | 20.0 MiB |"));

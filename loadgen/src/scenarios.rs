@@ -14,7 +14,7 @@ use serde_json::{json, Value};
 use tokio::io::AsyncWriteExt;
 
 use crate::engine::{self, is_route_missing, Measured, Op};
-use crate::procfs;
+use crate::procfs::{self, CpuPerOp, CpuSample};
 use crate::report::{Memory, Report, ScenarioResult};
 use crate::token::Minter;
 use crate::Args;
@@ -239,13 +239,23 @@ impl Ctx {
         Ok((status, body))
     }
 
-    /// Measures `op` for the configured time and clients.
+    /// Measures `op` for the configured time and clients, and the CPU time spent meanwhile.
     async fn measure(&self, clients: usize, op: Op) -> Measured {
-        engine::run(clients, self.duration(), self.args.max_requests, op).await
+        self.measure_bounded(clients, self.duration(), self.args.max_requests, op)
+            .await
+    }
+
+    /// As `measure`, with its own time and operation bounds.
+    async fn measure_bounded(&self, clients: usize, duration: Duration, max_ops: u64, op: Op) -> Measured {
+        let before = CpuSample::now(self.pid);
+        let mut measured = engine::run(clients, duration, max_ops, op).await;
+        measured.cpu_per_op = CpuPerOp::between(before, CpuSample::now(self.pid), measured.summary.requests);
+        measured
     }
 
     fn finish(&self, result: ScenarioResult, measured: Measured) -> ScenarioResult {
         let mut result = result.measured(measured.summary, measured.statuses);
+        result.cpu_per_op = measured.cpu_per_op;
         result.rss_kb_after = self.rss();
         result
     }
@@ -566,7 +576,9 @@ async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<Scen
     }
     let base = Arc::new(ctx.base.clone());
     let op: Op = Arc::new(move |_, seq| boxed(cycle(client.clone(), base.clone(), tokens[seq as usize].clone())));
-    let measured = engine::run(ctx.args.concurrency, ctx.duration(), count, op).await;
+    let measured = ctx
+        .measure_bounded(ctx.args.concurrency, ctx.duration(), count, op)
+        .await;
     r.note(format!(
         "{count} fresh users seeded (cycle rate {} × {} s); each cycle is 4 requests, its latency the sum",
         ctx.args.cycle_rate, ctx.args.duration
@@ -714,7 +726,9 @@ async fn actors(ctx: &mut Ctx, mut r: ScenarioResult, memory: &mut Memory) -> an
             client.post(&url).header("authorization", &tokens[seq as usize]),
         ))
     });
-    let measured = engine::run(ctx.args.concurrency, ctx.setup_timeout(), count, op).await;
+    let measured = ctx
+        .measure_bounded(ctx.args.concurrency, ctx.setup_timeout(), count, op)
+        .await;
     memory.active_actors_touched = Some(measured.summary.requests);
     memory.with_active_actors_kb = ctx.rss();
     r.note(format!(
