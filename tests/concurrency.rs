@@ -150,3 +150,47 @@ async fn concurrent_opens_across_two_daemons_never_exceed_max_open_positions() {
     let b = Daemon::start(&db);
     open_storm(&[&a, &b], &db).await;
 }
+
+/// A close is checked against the database, not against what one daemon's actor holds: a
+/// position opened through daemon A closes through daemon B, whose actor started before the
+/// open (so B learns the terms from the locked row, and the PnL is right); and closing it again
+/// through A, whose actor still holds it as open, is refused.
+#[tokio::test]
+async fn a_position_closes_through_another_daemon_exactly_once() {
+    let db = TestDb::new();
+    let a = Daemon::start(&db);
+    let b = Daemon::start(&db);
+    let (_, token) = seed_trader(&db, "two.daemons@example.com");
+    // B's actor for this user starts now, holding no position.
+    let (status, claimed) = call(&b, Method::POST, "/signals/claim?limit=1", &token, None).await;
+    assert_eq!((status, claimed), (200, serde_json::json!([])));
+    let signal_id = executing_signal(&a, &token, "BTCUSDT").await;
+    let (status, position) = call(
+        &a,
+        Method::POST,
+        &format!("/positions/open_from_signal?signal_id={signal_id}&qty=2"),
+        &token,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{position}");
+    let pid = position["id"].as_i64().unwrap();
+
+    let close = format!("/positions/close?position_id={pid}&exit_price=103&fees=0.5");
+    let (status, closed) = call(&b, Method::POST, &close, &token, None).await;
+    assert_eq!(status, 200, "{closed}");
+    // (103 - 100) * 2 - 0.5
+    assert_eq!(closed["realized_pnl"], serde_json::json!(5.5));
+    let (status, body) = call(&a, Method::POST, &close, &token, None).await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (409, Some("Position status must be OPEN (got CLOSED)"))
+    );
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT (SELECT count(*) FROM audit_events WHERE action = 'position.close') || ',' || \
+             trades_count || ',' || (realized_pnl = 5.5) FROM risk_daily"
+        )),
+        "1,1,true"
+    );
+}

@@ -20,7 +20,7 @@ use crate::notifier::{Notification, Notifier};
 use crate::rules::risk::{self, ProfileSelector, RiskProfile};
 use crate::rules::strategy::{evaluate_exit, ExitInput, ExitReason};
 use crate::store::trading::{
-    self, ActorState, AlertOutcome, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+    self, ActorState, AlertOutcome, CloseRequest, ExitAlert, HeldTerms, NewSignal, OpenRequest, PositionRow, SignalRow,
 };
 use crate::store::{Store, StoreError};
 
@@ -293,6 +293,10 @@ impl UserActor {
             exit_reason,
             day: risk::risk_day(now, self.deps.zone),
             now,
+            held: self.open.get(&position_id).map(|p| HeldTerms {
+                entry_price: p.entry_price,
+                qty: p.qty,
+            }),
         };
         let result = flatten(self.deps.persistence.close_position(request).await);
         if result.is_ok() || matches!(result, Err(ApiError::PositionNotOpen(_))) {

@@ -295,17 +295,31 @@ pub struct CloseRequest {
     pub exit_reason: Option<String>,
     pub day: NaiveDate,
     pub now: DateTime<Utc>,
+    /// The position's terms as the user actor holds them, when it holds the position.
+    pub held: Option<HeldTerms>,
+}
+
+/// What a position was opened with; neither changes while it is open.
+#[derive(Debug, Clone, Copy)]
+pub struct HeldTerms {
+    pub entry_price: Decimal,
+    pub qty: Decimal,
 }
 
 /// Closes an OPEN position: PnL, the signal's completion, today's risk counters and the audit
-/// event commit together or not at all. Two statements: the locked read of the position, then
-/// one write for everything the close changes.
+/// event commit together or not at all, in one statement that only applies to the caller's
+/// still-open position with these terms. When the actor holds the position, its terms are
+/// tried first (one statement); otherwise, or when that finds nothing, a locked read learns the
+/// terms — or why the position cannot be closed — and the write runs with them.
 pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFuture<'a, Result<PositionRow, ApiError>> {
     Box::pin(async move {
+        if let Some(held) = r.held {
+            if let Some(row) = close_with_terms(tx, r, held, Locked::No).await? {
+                return Ok(Ok(row));
+            }
+        }
         let stmt = tx
-            .prepare_cached(
-                "SELECT user_id, status, signal_id, qty, entry_price FROM positions WHERE id = $1 FOR UPDATE",
-            )
+            .prepare_cached("SELECT user_id, status, qty, entry_price FROM positions WHERE id = $1 FOR UPDATE")
             .await?;
         let Some(position) = tx.query_opt(&stmt, &[&r.position_id]).await? else {
             return Ok(Err(ApiError::PositionNotFound));
@@ -317,46 +331,74 @@ pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFut
         if status != "OPEN" {
             return Ok(Err(ApiError::PositionNotOpen(status)));
         }
-        let pnl = risk::realized_pnl(position.get("entry_price"), r.exit_price, position.get("qty"), r.fees);
-        let signal_id: Option<i64> = position.get("signal_id");
-
-        let update = tx
-            .prepare_cached(&format!(
-                "WITH p AS (UPDATE positions SET status = 'CLOSED', realized_pnl = $2, fees = $3, exit_price = $4, \
-                 exit_reason = $5, closed_at = $6 WHERE id = $1 RETURNING {POSITION_COLUMNS}), \
-                 s AS (UPDATE signals SET status = 'COMPLETED', updated_at = now() WHERE id = $7), \
-                 d AS (INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ($8, $9, 1, $2) \
-                 ON CONFLICT (user_id, day) DO UPDATE SET trades_count = risk_daily.trades_count + 1, \
-                 realized_pnl = risk_daily.realized_pnl + EXCLUDED.realized_pnl), \
-                 t AS (UPDATE trading_state SET open_positions = GREATEST(open_positions - 1, 0), last_trade_at = $6 \
-                 WHERE user_id = $8), \
-                 a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
-                 VALUES ($8, 'position.close', 'position', $10, $11)) \
-                 SELECT * FROM p"
-            ))
-            .await?;
-        let mut details = json!({ "realized_pnl": pnl.normalize(), "fees": r.fees.normalize(), "exit_price": r.exit_price.normalize() });
-        if let Some(reason) = &r.exit_reason {
-            details["exit_reason"] = json!(reason);
-        }
-        let details = details.to_string();
-        let entity_id = r.position_id.to_string();
-        let params: [&Param; 11] = [
-            &r.position_id,
-            &pnl,
-            &r.fees,
-            &r.exit_price,
-            &r.exit_reason,
-            &r.now,
-            &signal_id,
-            &r.user_id,
-            &r.day,
-            &entity_id,
-            &details,
-        ];
-        let row = tx.query_one(&update, &params).await?;
-        Ok(Ok(PositionRow::from_row(&row)))
+        let terms = HeldTerms {
+            entry_price: position.get("entry_price"),
+            qty: position.get("qty"),
+        };
+        let row = close_with_terms(tx, r, terms, Locked::Yes).await?;
+        Ok(row.ok_or(ApiError::PositionNotOpen(status)))
     })
+}
+
+/// Whether the position row is already locked and known to be the caller's open position.
+#[derive(PartialEq)]
+enum Locked {
+    Yes,
+    No,
+}
+
+/// The close's write, applied only if the position is the caller's, open, and has `terms`.
+/// Under `Locked::Yes` it must apply: a missing row is an error, not an answer.
+async fn close_with_terms(
+    tx: &Transaction<'_>,
+    r: &CloseRequest,
+    terms: HeldTerms,
+    locked: Locked,
+) -> Result<Option<PositionRow>, tokio_postgres::Error> {
+    let update = tx
+        .prepare_cached(&format!(
+            "WITH p AS (UPDATE positions SET status = 'CLOSED', realized_pnl = $2, fees = $3, exit_price = $4, \
+             exit_reason = $5, closed_at = $6 \
+             WHERE id = $1 AND user_id = $7 AND status = 'OPEN' AND entry_price = $8 AND qty = $9 \
+             RETURNING {POSITION_COLUMNS}), \
+             s AS (UPDATE signals SET status = 'COMPLETED', updated_at = now() WHERE id = (SELECT signal_id FROM p)), \
+             d AS (INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) SELECT $7, $10::date, 1, $2 FROM p \
+             ON CONFLICT (user_id, day) DO UPDATE SET trades_count = risk_daily.trades_count + 1, \
+             realized_pnl = risk_daily.realized_pnl + EXCLUDED.realized_pnl), \
+             t AS (UPDATE trading_state SET open_positions = GREATEST(open_positions - 1, 0), last_trade_at = $6 \
+             WHERE user_id = $7 AND EXISTS (SELECT 1 FROM p)), \
+             a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
+             SELECT $7, 'position.close', 'position', $11::text, $12::text FROM p) \
+             SELECT * FROM p"
+        ))
+        .await?;
+    let pnl = risk::realized_pnl(terms.entry_price, r.exit_price, terms.qty, r.fees);
+    let mut details =
+        json!({ "realized_pnl": pnl.normalize(), "fees": r.fees.normalize(), "exit_price": r.exit_price.normalize() });
+    if let Some(reason) = &r.exit_reason {
+        details["exit_reason"] = json!(reason);
+    }
+    let details = details.to_string();
+    let entity_id = r.position_id.to_string();
+    let params: [&Param; 12] = [
+        &r.position_id,
+        &pnl,
+        &r.fees,
+        &r.exit_price,
+        &r.exit_reason,
+        &r.now,
+        &r.user_id,
+        &terms.entry_price,
+        &terms.qty,
+        &r.day,
+        &entity_id,
+        &details,
+    ];
+    let row = match locked {
+        Locked::Yes => Some(tx.query_one(&update, &params).await?),
+        Locked::No => tx.query_opt(&update, &params).await?,
+    };
+    Ok(row.as_ref().map(PositionRow::from_row))
 }
 
 // ---------------------------------------------------------------- reads
