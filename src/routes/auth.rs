@@ -103,7 +103,7 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
         .check(&email, address, Instant::now())
         .map_err(|retry_after_secs| ApiError::LoginThrottled { retry_after_secs })?;
 
-    let user = users::find_by_email(&state.store, &email).await?;
+    let user = state.user_cache.refresh(&state.store, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
     let password_ok = password::verify(SecretString::from(form.password), stored).await?;
     let user = match user {

@@ -5,7 +5,7 @@
 //! the next request). While that connection is down, every lookup goes to the database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -23,39 +23,61 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct UserCache {
     entries: Mutex<HashMap<String, (UserRow, Instant)>>,
     listening: AtomicBool,
+    /// Bumped (under the entries lock) by every invalidation: a row read before a bump may be
+    /// stale, so it is not cached.
+    invalidations: AtomicU64,
 }
 
 impl UserCache {
     /// The user with this email (case-insensitive), from the cache when it can be trusted.
     pub async fn get(&self, store: &Store, email: &str) -> Result<Option<UserRow>, StoreError> {
-        let key = email.to_lowercase();
         if self.listening.load(Ordering::Acquire) {
-            if let Some((user, at)) = self.lock().get(&key) {
+            if let Some((user, at)) = self.lock().get(&email.to_lowercase()) {
                 if at.elapsed() < TTL {
                     return Ok(Some(user.clone()));
                 }
             }
         }
+        self.refresh(store, email).await
+    }
+
+    /// The user with this email read from the database (never from the cache), and remembered
+    /// for the requests that follow — login reads the user this way, so the new token's first
+    /// request finds its identity cached.
+    pub async fn refresh(&self, store: &Store, email: &str) -> Result<Option<UserRow>, StoreError> {
+        let epoch = self.invalidations.load(Ordering::Acquire);
         let user = users::find_by_email(store, email).await?;
         if let Some(user) = &user {
-            if self.listening.load(Ordering::Acquire) {
-                let mut entries = self.lock();
-                if entries.len() >= MAX_ENTRIES {
-                    entries.clear();
-                }
-                entries.insert(key, (user.clone(), Instant::now()));
-            }
+            self.remember(email, user, epoch);
         }
         Ok(user)
     }
 
+    fn remember(&self, email: &str, user: &UserRow, read_at_epoch: u64) {
+        if !self.listening.load(Ordering::Acquire) {
+            return;
+        }
+        let mut entries = self.lock();
+        if self.invalidations.load(Ordering::Acquire) != read_at_epoch {
+            return;
+        }
+        if entries.len() >= MAX_ENTRIES {
+            entries.clear();
+        }
+        entries.insert(email.to_lowercase(), (user.clone(), Instant::now()));
+    }
+
     pub fn invalidate(&self, email: &str) {
-        self.lock().remove(&email.to_lowercase());
+        let mut entries = self.lock();
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
+        entries.remove(&email.to_lowercase());
     }
 
     fn forget_all(&self) {
         self.listening.store(false, Ordering::Release);
-        self.lock().clear();
+        let mut entries = self.lock();
+        self.invalidations.fetch_add(1, Ordering::AcqRel);
+        entries.clear();
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (UserRow, Instant)>> {
@@ -110,5 +132,57 @@ async fn listen(cache: &UserCache, database_url: &str) -> Result<(), tokio_postg
     match driver.await {
         Ok(result) => result,
         Err(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    fn user(email: &str) -> UserRow {
+        UserRow {
+            id: 7,
+            email: email.to_string(),
+            password_hash: String::new(),
+            display_name: None,
+            role: Role::Trader,
+            totp_secret: None,
+            totp_enabled: false,
+            totp_last_step: None,
+        }
+    }
+
+    fn cached(cache: &UserCache, email: &str) -> bool {
+        cache.lock().contains_key(&email.to_lowercase())
+    }
+
+    #[test]
+    fn remembers_only_while_listening() {
+        let cache = UserCache::default();
+        cache.remember("A@x.test", &user("a@x.test"), 0);
+        assert!(!cached(&cache, "a@x.test"));
+        cache.listening.store(true, Ordering::Release);
+        cache.remember("A@x.test", &user("a@x.test"), 0);
+        assert!(cached(&cache, "a@x.test"));
+    }
+
+    #[test]
+    fn a_row_read_before_an_invalidation_is_not_cached() {
+        let cache = UserCache::default();
+        cache.listening.store(true, Ordering::Release);
+        let epoch = cache.invalidations.load(Ordering::Acquire);
+        // Another user's change lands while this row is being read: it may have been this one.
+        cache.invalidate("b@x.test");
+        cache.remember("a@x.test", &user("a@x.test"), epoch);
+        assert!(!cached(&cache, "a@x.test"));
+        cache.remember(
+            "a@x.test",
+            &user("a@x.test"),
+            cache.invalidations.load(Ordering::Acquire),
+        );
+        assert!(cached(&cache, "a@x.test"));
+        cache.invalidate("A@X.test");
+        assert!(!cached(&cache, "a@x.test"));
     }
 }
