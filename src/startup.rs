@@ -13,7 +13,7 @@ use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
 use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
-use actors::user_actor::{ActorDeps, ExitMode, UserCommand};
+use actors::user_actor::{ActorDeps, ExitMode};
 use actors::ApiError;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
@@ -90,8 +90,7 @@ impl Application {
         market.set_sink(Arc::new(users.clone()));
         if settings.exit_monitor_mode != ExitMonitorMode::Off {
             for user_id in actors::store::trading::users_with_open_positions(&store).await? {
-                let (reply, _) = tokio::sync::oneshot::channel();
-                let _ = users.tell(user_id, UserCommand::CountOpen { reply });
+                users.wake(user_id);
             }
         }
         let keyring = Arc::new(settings.key_ring().map_err(|e| anyhow::anyhow!(e))?);

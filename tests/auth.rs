@@ -85,9 +85,13 @@ async fn login_success_and_errors() {
     let db = TestDb::new();
     let d = Daemon::start(&db);
     register(&d, "carol@desk.io").await;
+    assert!(get_text(&d, "/metrics").await.contains("\nuser_actors_active 0\n"));
     let (status, body) = login_with(&d, "Carol@Desk.io", PASSWORD, None).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["token_type"], "bearer");
+    // Logging in starts the user's actor, ready for the first order.
+    let metrics = get_text(&d, "/metrics").await;
+    assert!(metrics.contains("\nuser_actors_active 1\n"), "{metrics}");
     let token = body["access_token"].as_str().unwrap();
     assert!(token.len() > 100);
     let (status, me) = call(&d, Method::GET, "/users/me", token, None).await;

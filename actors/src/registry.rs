@@ -77,6 +77,13 @@ impl UserRegistry {
         Err(ApiError::Unavailable { retry_after_secs: 1 })
     }
 
+    /// Starts the user's actor (it loads the user's state) unless it runs already, without
+    /// waiting: at boot for users with open positions, and at login, whose next requests trade.
+    pub fn wake(&self, user_id: i64) {
+        let (reply, _) = oneshot::channel();
+        let _ = self.tell(user_id, UserCommand::CountOpen { reply });
+    }
+
     /// Actors alive now.
     pub fn active(&self) -> usize {
         self.lock().len()

@@ -150,6 +150,8 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
     }
 
     throttle.clear_account(&email);
+    // Someone who logs in is about to trade: their actor loads now, not on the first order.
+    state.users.wake(user.id);
     let token = state.jwt.issue(&user.email, user.role.as_str());
     Ok(HttpResponse::Ok().json(json!({ "access_token": token, "token_type": "bearer" })))
 }
