@@ -187,10 +187,10 @@ async fn a_position_closes_through_another_daemon_exactly_once() {
         (409, Some("Position status must be OPEN (got CLOSED)"))
     );
     assert_eq!(
-        db.sql(&format!(
+        db.sql(
             "SELECT (SELECT count(*) FROM audit_events WHERE action = 'position.close') || ',' || \
              trades_count || ',' || (realized_pnl = 5.5) FROM risk_daily"
-        )),
+        ),
         "1,1,true"
     );
 }
