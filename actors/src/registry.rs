@@ -25,6 +25,10 @@ struct Handle {
 struct Inner {
     actors: Mutex<HashMap<i64, Handle>>,
     deps: Arc<ActorDeps>,
+    /// Where actors run: the runtime the registry was made on, not the caller's. An HTTP
+    /// worker's runtime stops with the worker at shutdown, and would take the actors it
+    /// started with it while other workers still wait on them.
+    runtime: tokio::runtime::Handle,
     generation: AtomicU64,
     restarts: AtomicU64,
 }
@@ -35,11 +39,13 @@ pub struct UserRegistry {
 }
 
 impl UserRegistry {
+    /// A registry whose actors run on the current Tokio runtime (call it inside one).
     pub fn new(deps: ActorDeps) -> Self {
         UserRegistry {
             inner: Arc::new(Inner {
                 actors: Mutex::new(HashMap::new()),
                 deps: Arc::new(deps),
+                runtime: tokio::runtime::Handle::current(),
                 generation: AtomicU64::new(0),
                 restarts: AtomicU64::new(0),
             }),
@@ -131,9 +137,10 @@ impl UserRegistry {
     fn spawn(&self, user_id: i64) -> Handle {
         let (mailbox, receiver) = mpsc::channel(MAILBOX_CAPACITY);
         let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
-        let task = tokio::spawn(user_actor::run(user_id, receiver, self.inner.deps.clone()));
+        let runtime = &self.inner.runtime;
+        let task = runtime.spawn(user_actor::run(user_id, receiver, self.inner.deps.clone()));
         let registry = self.clone();
-        tokio::spawn(async move {
+        runtime.spawn(async move {
             let outcome = task.await;
             registry.forget(user_id, generation);
             if let Err(err) = outcome {
