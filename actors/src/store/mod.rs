@@ -28,6 +28,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, Timeouts};
+use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
 pub use shard::ShardStats;
@@ -110,7 +111,12 @@ impl Default for StoreConfig {
 /// `generic_plans` makes Postgres plan each prepared statement once per connection instead of
 /// re-planning it for each execution's parameters: right for the shards' short, index-keyed
 /// statements, not for the read pool's aggregates whose best plan depends on the date range.
-fn build_pool(cfg: &StoreConfig, size: usize, generic_plans: bool) -> Result<Pool, StoreError> {
+fn build_pool(
+    cfg: &StoreConfig,
+    size: usize,
+    generic_plans: bool,
+    runtime: tokio::runtime::Handle,
+) -> Result<Pool, StoreError> {
     let mut pg: tokio_postgres::Config = cfg
         .database_url
         .parse()
@@ -125,9 +131,9 @@ fn build_pool(cfg: &StoreConfig, size: usize, generic_plans: bool) -> Result<Poo
         }
     ));
     pg.connect_timeout(cfg.acquire_timeout);
-    let manager = Manager::from_config(
+    let manager = Manager::from_connect(
         pg,
-        tokio_postgres::NoTls,
+        ConnectOnRuntime(runtime),
         ManagerConfig {
             recycling_method: RecyclingMethod::Fast,
         },
@@ -144,6 +150,39 @@ fn build_pool(cfg: &StoreConfig, size: usize, generic_plans: bool) -> Result<Poo
         .map_err(|e| StoreError::Db(e.to_string()))
 }
 
+/// Opens pool connections on the store's runtime (the daemon's main one), whoever asks first.
+/// Opened from an HTTP handler, a connection's socket and protocol task would belong to that
+/// worker's runtime, which actix stops once the worker's own connections drain at SIGTERM —
+/// failing reads that other workers' in-flight requests are running on it.
+struct ConnectOnRuntime(tokio::runtime::Handle);
+
+impl deadpool_postgres::Connect for ConnectOnRuntime {
+    fn connect(
+        &self,
+        pg_config: &tokio_postgres::Config,
+    ) -> BoxFuture<'_, Result<(tokio_postgres::Client, tokio::task::JoinHandle<()>), tokio_postgres::Error>> {
+        let pg_config = pg_config.clone();
+        let opened = self.0.spawn(async move {
+            let (client, connection) = pg_config.connect(tokio_postgres::NoTls).await?;
+            let driver = tokio::spawn(async move {
+                if let Err(err) = connection.await {
+                    tracing::warn!(error = %err, "database connection ended");
+                }
+            });
+            Ok((client, driver))
+        });
+        Box::pin(async move {
+            match opened.await {
+                Ok(result) => result,
+                Err(join) if join.is_panic() => std::panic::resume_unwind(join.into_panic()),
+                // The runtime is shutting down: no connection comes; the pool's create
+                // timeout answers the caller (503).
+                Err(_) => std::future::pending().await,
+            }
+        })
+    }
+}
+
 /// The handle every actor and handler holds: cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -155,8 +194,9 @@ pub struct Store {
 impl Store {
     /// Starts the shards (each with its own connection) and the read pool. Must run in a Tokio runtime.
     pub fn start(cfg: &StoreConfig) -> Result<Store, StoreError> {
-        let read = build_pool(cfg, cfg.read_pool_size, false)?;
-        let write_pool = build_pool(cfg, cfg.shards.max(1), true)?;
+        let runtime = tokio::runtime::Handle::current();
+        let read = build_pool(cfg, cfg.read_pool_size, false, runtime.clone())?;
+        let write_pool = build_pool(cfg, cfg.shards.max(1), true, runtime)?;
         let mut senders = Vec::new();
         let mut stats = Vec::new();
         for index in 0..cfg.shards.max(1) {
