@@ -335,13 +335,13 @@ pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFut
             entry_price: position.get("entry_price"),
             qty: position.get("qty"),
         };
+        // Under `Locked::Yes` a missing row is already an error (`query_one`): `None` cannot come.
         let row = close_with_terms(tx, r, terms, Locked::Yes).await?;
         Ok(row.ok_or(ApiError::PositionNotOpen(status)))
     })
 }
 
 /// Whether the position row is already locked and known to be the caller's open position.
-#[derive(PartialEq)]
 enum Locked {
     Yes,
     No,
