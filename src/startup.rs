@@ -69,6 +69,13 @@ impl Application {
     pub async fn build(settings: Settings) -> anyhow::Result<Application> {
         migrate(settings.database_url.expose_secret()).await?;
         let store = Store::start(&settings.store_config()).map_err(|e: StoreError| anyhow::anyhow!(e))?;
+        let zone = settings.risk_timezone.name();
+        if actors::store::dashboard::align_audit_daily_zone(&store, zone)
+            .await
+            .map_err(|e: StoreError| anyhow::anyhow!(e))?
+        {
+            tracing::info!(zone, "audit_daily rebuilt for the risk zone");
+        }
         let user_cache = Arc::new(UserCache::default());
         user_cache.start_listener(settings.database_url.expose_secret().to_string());
         let (market, notifier) = start_exit_monitor(&settings, &store);

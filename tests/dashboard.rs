@@ -573,3 +573,116 @@ fn account_kind_columns_follow_the_domain_rules() {
         );
     }
 }
+
+/// The per-day counts of blocked opens and errors, straight from the audit trail in `zone`, with
+/// the daemon's own error predicate: what the `audit_daily` roll-up must always equal.
+fn recount(db: &TestDb, zone: &str) -> String {
+    let errors = actors::store::dashboard::ERROR_PREDICATE;
+    db.sql(&format!(
+        "SELECT a.user_id, (a.created_at AT TIME ZONE '{zone}')::date,
+                count(*) FILTER (WHERE a.action LIKE 'position.open.blocked.%'),
+                count(*) FILTER (WHERE {errors})
+         FROM audit_events a
+         WHERE a.user_id IS NOT NULL AND (a.action LIKE 'position.open.blocked.%' OR {errors})
+         GROUP BY 1, 2 ORDER BY 1, 2"
+    ))
+}
+
+fn rolled_up(db: &TestDb) -> String {
+    db.sql(
+        "SELECT user_id, day, blocked_opens, errors FROM audit_daily
+         WHERE blocked_opens <> 0 OR errors <> 0 ORDER BY 1, 2",
+    )
+}
+
+#[test]
+fn the_audit_roll_up_follows_every_change_to_the_audit_trail() {
+    let db = TestDb::new();
+    let alice = user(&db, "alice@corp.io", "trader", true);
+    let bob = user(&db, "bob@corp.io", "trader", true);
+    let day = |k: i64| bogota_today() - Duration::days(k);
+
+    audit(&db, Some(alice), "position.open.blocked.cooldown", bogota_at(1, 20, 0));
+    audit(
+        &db,
+        Some(alice),
+        "position.open.blocked.max_trades",
+        bogota_at(1, 23, 59),
+    );
+    audit(
+        &db,
+        Some(alice),
+        "execution.binance.test_order.error",
+        bogota_at(1, 21, 0),
+    );
+    audit(
+        &db,
+        Some(bob),
+        "execution.blocked.exchange_disabled",
+        bogota_at(2, 0, 0),
+    );
+    audit(&db, Some(bob), "position.open", bogota_at(2, 1, 0)); // not counted
+    audit(&db, Some(bob), "pretrade.check.blocked", bogota_at(2, 1, 0)); // not counted
+    audit(&db, None, "execution.ibkr.test_order.error", bogota_at(2, 2, 0)); // no user
+    let expected = format!("{alice}|{}|2|1\n{bob}|{}|0|1", day(1), day(2));
+    assert_eq!(rolled_up(&db), expected, "inserts, bucketed by the Bogota date");
+    assert_eq!(rolled_up(&db), recount(&db, "America/Bogota"));
+
+    // Changes made behind the daemon's back: a moved event, a re-labelled one, a re-assigned one.
+    db.sql("UPDATE audit_events SET created_at = created_at - interval '3 days' WHERE action = 'position.open.blocked.cooldown'");
+    db.sql("UPDATE audit_events SET action = 'execution.ibkr.test_order.error' WHERE action = 'position.open'");
+    db.sql(&format!(
+        "UPDATE audit_events SET user_id = {alice} WHERE action = 'execution.blocked.exchange_disabled'"
+    ));
+    let expected = format!(
+        "{alice}|{}|1|0\n{alice}|{}|0|1\n{alice}|{}|1|1\n{bob}|{}|0|1",
+        day(4),
+        day(2),
+        day(1),
+        day(2)
+    );
+    assert_eq!(rolled_up(&db), expected, "after updates");
+    assert_eq!(rolled_up(&db), recount(&db, "America/Bogota"));
+
+    db.sql("DELETE FROM audit_events WHERE action LIKE '%.error'"); // not execution.blocked.*
+    let expected = format!("{alice}|{}|1|0\n{alice}|{}|0|1\n{alice}|{}|1|0", day(4), day(2), day(1));
+    assert_eq!(rolled_up(&db), expected, "after deletes");
+    assert_eq!(rolled_up(&db), recount(&db, "America/Bogota"));
+
+    db.sql("TRUNCATE audit_events");
+    assert_eq!(db.sql("SELECT count(*) FROM audit_daily"), "0", "after truncation");
+}
+
+#[tokio::test]
+async fn a_daemon_with_another_risk_zone_rebuilds_the_roll_up_before_serving() {
+    let db = TestDb::new();
+    let admin = mint(ADMIN, "admin");
+    user(&db, ADMIN, "admin", true);
+    let alice = user(&db, "alice@corp.io", "trader", true);
+    // 20:00 Bogota yesterday is 01:00 UTC today: the error moves a day with the zone.
+    let at = bogota_at(1, 20, 0);
+    audit(&db, Some(alice), "execution.binance.test_order.error", at);
+    assert_eq!(
+        rolled_up(&db),
+        format!("{alice}|{}|0|1", bogota_today() - Duration::days(1))
+    );
+
+    let d = Daemon::start_with(&db, &[("RISK_TIMEZONE", "UTC")]);
+    assert_eq!(db.sql("SELECT zone FROM audit_daily_zone"), "UTC");
+    assert_eq!(rolled_up(&db), format!("{alice}|{}|0|1", at.date_naive()));
+    assert_eq!(rolled_up(&db), recount(&db, "UTC"));
+    let (status, body) = call(&d, Method::GET, "/ops/dashboard/summary", &admin, None).await;
+    assert_eq!(status, 200, "{body}");
+    let trends = body["trends_7d"].as_array().unwrap();
+    let errors: Vec<(String, i64)> = trends
+        .iter()
+        .filter(|t| t["errors_total"].as_i64() != Some(0))
+        .map(|t| {
+            (
+                t["day"].as_str().unwrap().to_string(),
+                t["errors_total"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(errors, vec![(at.date_naive().to_string(), 1)]);
+}
