@@ -5,7 +5,8 @@
 //!
 //! Run: `cargo bench --bench dashboard_summary` (release build).
 //! Knobs: BENCH_SIZES=10,100 BENCH_REQUESTS=30 TEST_DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres
-//! BENCH_EVENTS_PER_USER_DAY=12.
+//! BENCH_EVENTS_PER_USER_DAY=12; DAEMON_BIN=path runs that daemon binary instead of this build's
+//! (an older build, to compare two builds in one run).
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
@@ -48,7 +49,8 @@ impl Drop for Daemon {
 }
 
 fn start_daemon(url: &str) -> Daemon {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_crypto-saas"))
+    let bin = std::env::var("DAEMON_BIN").unwrap_or_else(|_| env!("CARGO_BIN_EXE_crypto-saas").to_string());
+    let mut child = Command::new(bin)
         .arg("serve")
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
