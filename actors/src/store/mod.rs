@@ -113,10 +113,8 @@ impl Default for StoreConfig {
 /// 10,000-user database); nothing this service runs is long enough to repay it.
 /// `generic_plans` makes Postgres plan each prepared statement once per connection instead of
 /// re-planning it for each execution's parameters: right for the shards' short, index-keyed
-/// statements. Without it every execution is planned for its parameters: the read pool's
-/// aggregates depend on them (an id list, a date range), and left to itself Postgres switches a
-/// statement to its generic plan after five runs — the dashboard's 7-day trend then went from
-/// ~75 ms to ~250 ms at 10,000 users.
+/// statements. The read pool keeps Postgres' default; its aggregates whose plans depend on the
+/// parameters are prepared per call (store/dashboard.rs).
 fn build_pool(
     cfg: &StoreConfig,
     size: usize,
@@ -133,7 +131,7 @@ fn build_pool(
         if generic_plans {
             " -c plan_cache_mode=force_generic_plan"
         } else {
-            " -c plan_cache_mode=force_custom_plan"
+            ""
         }
     ));
     pg.connect_timeout(cfg.acquire_timeout);
