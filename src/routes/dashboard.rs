@@ -270,38 +270,29 @@ pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>
     let (trends, scope) = tokio::join!(sql::trends(&state.store, &ids, first.day, today.day), async {
         summarise_scope(&state, rows)
     });
-    let ScopeSummary {
-        missing,
-        stale,
-        total_users,
-        trades,
-        open,
-        blocked,
-        productivity,
-        users,
-    } = scope?;
+    let scope = scope?;
 
     let out = SummaryOut {
         generated_at: now.to_rfc3339_opts(SecondsFormat::Micros, false),
         day: today.day,
-        overall_status: overall_status(missing, stale, blocked),
+        overall_status: overall_status(scope.missing, scope.stale, scope.blocked),
         generated_for: admin.0.email,
         security: Security {
-            total_users,
-            users_missing_2fa: missing,
-            users_with_stale_secrets: stale,
+            total_users: scope.total_users,
+            users_missing_2fa: scope.missing,
+            users_with_stale_secrets: scope.stale,
             max_secret_age_days: filter.max_secret_age_days,
         },
         operations: Operations {
-            trades_today_total: trades,
-            open_positions_total: open,
-            blocked_open_attempts_total: blocked,
+            trades_today_total: scope.trades,
+            open_positions_total: scope.open,
+            blocked_open_attempts_total: scope.blocked,
         },
         recent_events: RecentEvents {
             errors_last_24h: errors,
             pretrade_blocked_last_24h: pretrade_blocked,
         },
-        profile_productivity: productivity,
+        profile_productivity: scope.productivity,
         trends_7d: trends?
             .into_iter()
             .map(|t| TrendDay {
@@ -311,7 +302,7 @@ pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>
                 errors_total: t.errors_total,
             })
             .collect(),
-        users,
+        users: scope.users,
     };
     Ok(HttpResponse::Ok().json(out))
 }
