@@ -7,15 +7,18 @@
 //! `audit_daily`, the roll-up of the audit trail that triggers keep per user and risk day
 //! (migration V8), built in the zone `align_audit_daily_zone` set at start-up.
 //!
-//! These statements are prepared afresh on each call (`query` with the SQL text, one more round
-//! trip), never cached: a cached statement gets Postgres' generic plan after five runs, and
-//! their best plans depend on the parameters (an id list, a date range) — the 7-day trend went
-//! from ~75 ms to ~250 ms at 10,000 users. Planning the whole read pool per call instead cost
-//! the hot reads (waking a user's actor: ~35 % fewer per second).
+//! These statements are never cached: each runs as an unnamed statement with typed parameters
+//! (`query_typed`: parse, bind and execute in one round trip), so Postgres plans it for its
+//! parameters every time. A cached statement got the generic plan after five runs, and these
+//! plans depend on the parameters (an id list, a date range) — the 7-day trend went from ~75 ms
+//! to ~250 ms at 10,000 users. Planning the whole read pool per call instead cost the hot reads
+//! (waking a user's actor: ~35 % fewer per second). One round trip also means the trend's query
+//! is on the wire as soon as it is first polled (the summary overlaps it with serialization).
 
 use chrono::{DateTime, NaiveDate, Utc};
 
 use rust_decimal::Decimal;
+use tokio_postgres::types::Type;
 
 use super::{Store, StoreError};
 pub use crate::rules::dashboard::DayWindow;
@@ -89,7 +92,15 @@ pub async fn daily_compare(store: &Store, today: &DayWindow, real_only: bool) ->
     );
     let client = store.reader().await?;
     let rows = client
-        .query(sql.as_str(), &[&real_only, &today.start, &today.end, &today.day])
+        .query_typed(
+            &sql,
+            &[
+                (&real_only, Type::BOOL),
+                (&today.start, Type::TIMESTAMPTZ),
+                (&today.end, Type::TIMESTAMPTZ),
+                (&today.day, Type::DATE),
+            ],
+        )
         .await?;
     Ok(rows
         .iter()
@@ -167,16 +178,16 @@ pub async fn scope_users(
     );
     let client = store.reader().await?;
     let rows = client
-        .query(
-            sql.as_str(),
+        .query_typed(
+            &sql,
             &[
-                &filter.real_only,
-                &filter.include_service_users,
-                &filter.email_contains,
-                &filter.exchange,
-                &filter.max_secret_age_days,
-                &now,
-                &today.day,
+                (&filter.real_only, Type::BOOL),
+                (&filter.include_service_users, Type::BOOL),
+                (&filter.email_contains, Type::TEXT),
+                (&filter.exchange, Type::TEXT),
+                (&filter.max_secret_age_days, Type::INT4),
+                (&now, Type::TIMESTAMPTZ),
+                (&today.day, Type::DATE),
             ],
         )
         .await?;
@@ -205,7 +216,7 @@ pub async fn recent_events(store: &Store, since: DateTime<Utc>) -> Result<(i64, 
                 (SELECT count(*) FROM audit_events a WHERE a.action = '{PRETRADE_BLOCKED_ACTION}' AND a.created_at >= $1)"
     );
     let client = store.reader().await?;
-    let row = client.query_one(sql.as_str(), &[&since]).await?;
+    let row = client.query_typed_one(&sql, &[(&since, Type::TIMESTAMPTZ)]).await?;
     Ok((row.get(0), row.get(1)))
 }
 
@@ -246,7 +257,12 @@ pub async fn trends(
          LEFT JOIN a ON a.day = days.day
          ORDER BY days.day";
     let client = store.reader().await?;
-    let rows = client.query(SQL, &[&user_ids, &first, &last]).await?;
+    let rows = client
+        .query_typed(
+            SQL,
+            &[(&user_ids, Type::INT8_ARRAY), (&first, Type::DATE), (&last, Type::DATE)],
+        )
+        .await?;
     Ok(rows
         .iter()
         .map(|r| TrendRow {

@@ -114,7 +114,7 @@ impl Default for StoreConfig {
 /// `generic_plans` makes Postgres plan each prepared statement once per connection instead of
 /// re-planning it for each execution's parameters: right for the shards' short, index-keyed
 /// statements. The read pool keeps Postgres' default; its aggregates whose plans depend on the
-/// parameters are prepared per call (store/dashboard.rs).
+/// parameters run as unnamed statements, planned each time (store/dashboard.rs).
 fn build_pool(
     cfg: &StoreConfig,
     size: usize,
