@@ -10,7 +10,8 @@
 # Extra arguments go to the load generator (`cargo run -p loadgen -- --help` lists them).
 # LOADTEST_PROFILE=debug uses debug builds (quick checks only: numbers mean nothing);
 # KEEP_DB=1 keeps the database for inspection; DAEMON_ENV="DB_WRITE_SHARDS=8 ..." adds daemon settings;
-# DAEMON_BIN=path runs that daemon binary instead of this build's (A/B runs against an older build).
+# DAEMON_BIN=path runs that daemon binary instead of this build's (A/B runs against an older build);
+# LOADGEN_BIN=path does the same for the load generator.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib/postgres.sh
@@ -24,7 +25,7 @@ esac
 cargo build "${cargo_flags[@]}" --bin crypto-saas -p crypto-saas
 cargo build "${cargo_flags[@]}" -p loadgen
 bin="${DAEMON_BIN:-target/$profile/crypto-saas}"
-loadgen="target/$profile/loadgen"
+loadgen="${LOADGEN_BIN:-target/$profile/loadgen}"
 
 server="$(ensure_postgres)"
 db="crypto_saas_load_$(date +%s)_$$"

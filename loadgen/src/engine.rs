@@ -10,11 +10,14 @@ use std::time::{Duration, Instant};
 
 use reqwest::{RequestBuilder, Response};
 
+use crate::wire::{Request, Wire};
+
 use crate::procfs::CpuPerOp;
 use crate::stats::{micros, summarize, Summary};
 
 /// One operation: given (client index, global sequence number), run it and return its outcome
-/// key (`"200"`, `"404"`, `"transport"`, `"409 open"`…).
+/// key (`"200"`, `"404"`, `"transport"`, `"409 open"`…). The client index picks the client's
+/// connection (`Wire::send`).
 pub type Op = Arc<dyn Fn(usize, u64) -> Pin<Box<dyn Future<Output = String> + Send>> + Send + Sync>;
 
 /// What a measured phase produced.
@@ -72,14 +75,10 @@ pub async fn run(clients: usize, duration: Duration, max_ops: u64, op: Op) -> Me
     }
 }
 
-/// The outcome key of a response (its status code), the body drained so the connection is reused.
-pub async fn outcome(req: RequestBuilder) -> String {
-    match req.send().await {
-        Ok(resp) => {
-            let key = resp.status().as_u16().to_string();
-            let _ = resp.bytes().await;
-            key
-        }
+/// The outcome key of one request on client `slot`'s connection: its status code, or `transport`.
+pub async fn outcome(wire: &Wire, slot: usize, request: &Request) -> String {
+    match wire.send(slot, request).await {
+        Ok(answer) => answer.status.to_string(),
         Err(_) => "transport".to_string(),
     }
 }

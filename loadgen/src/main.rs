@@ -13,6 +13,7 @@ mod scenarios;
 mod stats;
 mod target;
 mod token;
+mod wire;
 
 use std::path::PathBuf;
 

@@ -17,6 +17,7 @@ use crate::engine::{self, is_route_missing, Measured, Op};
 use crate::procfs::{self, CpuPerOp, CpuSample};
 use crate::report::{Memory, Report, ScenarioResult};
 use crate::token::Minter;
+use crate::wire::{Request, Wire};
 use crate::Args;
 
 /// The scenarios `--scenarios all` runs, in this order.
@@ -101,6 +102,7 @@ const DASHBOARD_PATH: &str = "/ops/dashboard/summary";
 struct Ctx {
     args: Args,
     base: String,
+    base_url: Url,
     client: Client,
     minter: Minter,
     run_id: String,
@@ -113,6 +115,11 @@ struct Ctx {
 impl Ctx {
     fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
+    }
+
+    /// Fresh connections for a measured phase of `clients` clients.
+    fn wire(&self, clients: usize) -> anyhow::Result<Arc<Wire>> {
+        Ok(Arc::new(Wire::new(&self.base_url, clients)?))
     }
 
     fn email(&self, n: u64) -> String {
@@ -322,6 +329,7 @@ pub async fn run_all(
     let mut ctx = Ctx {
         minter: Minter::new(&args.secret_key),
         base: base.as_str().trim_end_matches('/').to_string(),
+        base_url: base.clone(),
         client,
         run_id,
         password: random_hex(12),
@@ -418,18 +426,40 @@ where
 
 async fn health(ctx: &Ctx, r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
     ctx.probe(ctx.client.get(ctx.url("/healthz")), "GET /healthz").await?;
-    let (client, url) = (ctx.client.clone(), ctx.url("/healthz"));
-    let op: Op = Arc::new(move |_, _| boxed(engine::outcome(client.get(&url))));
+    let wire = ctx.wire(ctx.args.concurrency)?;
+    let op = round_robin(wire.clone(), vec![wire.request("GET", "/healthz")]);
     Ok(ctx.finish(r, ctx.measure(ctx.args.concurrency, op).await))
 }
 
-/// A POST /signals request for the user with `bearer`.
+/// An operation that sends `requests[seq % len]`, each on its client's connection.
+fn round_robin(wire: Arc<Wire>, requests: Vec<Request>) -> Op {
+    let requests = Arc::new(requests);
+    Arc::new(move |slot, seq| {
+        let (wire, requests) = (wire.clone(), requests.clone());
+        boxed(async move {
+            let request = &requests[(seq % requests.len() as u64) as usize];
+            engine::outcome(&wire, slot, request).await
+        })
+    })
+}
+
+/// A POST /signals request for the user with `bearer` (reqwest, for probes).
 fn create_request(client: &Client, url: &str, bearer: &str) -> reqwest::RequestBuilder {
     client
         .post(url)
         .header("authorization", bearer)
         .header("content-type", "application/json")
         .body(SIGNAL_BODY)
+}
+
+/// The lean client's POST /signals for the user with `bearer`.
+fn signal_request(wire: &Wire, bearer: &str) -> Request {
+    wire.request("POST", "/signals").bearer(bearer).json(SIGNAL_BODY)
+}
+
+/// `signal_request` for each bearer.
+fn create_requests(wire: &Wire, bearers: &[String]) -> Vec<Request> {
+    bearers.iter().map(|b| signal_request(wire, b)).collect()
 }
 
 fn pool_size(ctx: &Ctx) -> u64 {
@@ -443,10 +473,8 @@ async fn create_signal(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<S
     let (client, url) = (ctx.client.clone(), ctx.url("/signals"));
     ctx.probe(create_request(&client, &url, &tokens[0]), "POST /signals")
         .await?;
-    let op: Op = Arc::new(move |_, seq| {
-        let req = create_request(&client, &url, &tokens[(seq % pool) as usize]);
-        boxed(engine::outcome(req))
-    });
+    let wire = ctx.wire(ctx.args.concurrency)?;
+    let op = round_robin(wire.clone(), create_requests(&wire, &tokens));
     r.note(format!("spread over {pool} users"));
     Ok(ctx.finish(r, ctx.measure(ctx.args.concurrency, op).await))
 }
@@ -460,17 +488,15 @@ async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioR
     let count = planned(ctx.args.claim_rate, ctx.args.duration, ctx.args.max_requests);
     let users = ctx.fresh(count).await?;
     let tokens = ctx.bearers(users);
-    let create_url = ctx.url("/signals");
-    let claim_url = ctx.url("/signals/claim?limit=10");
-    let client = ctx.client.clone();
+    let claim_path = "/signals/claim?limit=10";
     ctx.probe(
-        client.post(&claim_url).header("authorization", &tokens[0]),
+        ctx.client.post(ctx.url(claim_path)).header("authorization", &tokens[0]),
         "POST /signals/claim",
     )
     .await?;
     // Pre-create one signal per user through the API (not measured).
-    let (c, t, u) = (client.clone(), tokens.clone(), create_url.clone());
-    let prefill: Op = Arc::new(move |_, seq| boxed(engine::outcome(create_request(&c, &u, &t[seq as usize]))));
+    let wire = ctx.wire(ctx.args.concurrency)?;
+    let prefill = round_robin(wire.clone(), create_requests(&wire, &tokens));
     let pre = engine::run(ctx.args.concurrency, ctx.setup_timeout(), count, prefill).await;
     let created = pre.statuses.get("200").copied().unwrap_or(0);
     r.note(format!(
@@ -479,21 +505,21 @@ async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioR
     ));
     let with_data = Arc::new(AtomicU64::new(0));
     let seen = with_data.clone();
-    let op: Op = Arc::new(move |_, seq| {
-        let req = client
-            .post(&claim_url)
-            .header("authorization", &tokens[(seq % count) as usize]);
-        let seen = seen.clone();
+    let claims: Arc<Vec<Request>> = Arc::new(
+        tokens
+            .iter()
+            .map(|b| wire.request("POST", claim_path).bearer(b))
+            .collect(),
+    );
+    let op: Op = Arc::new(move |slot, seq| {
+        let (wire, claims, seen) = (wire.clone(), claims.clone(), seen.clone());
         boxed(async move {
-            match req.send().await {
-                Ok(resp) => {
-                    let key = resp.status().as_u16().to_string();
-                    if let Ok(body) = resp.bytes().await {
-                        if body.len() > 2 && body.starts_with(b"[") {
-                            seen.fetch_add(1, Ordering::Relaxed);
-                        }
+            match wire.send(slot, &claims[(seq % count) as usize]).await {
+                Ok(answer) => {
+                    if answer.body.len() > 2 && answer.body.starts_with(b"[") {
+                        seen.fetch_add(1, Ordering::Relaxed);
                     }
-                    key
+                    answer.status.to_string()
                 }
                 Err(_) => "transport".to_string(),
             }
@@ -508,50 +534,51 @@ async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioR
     Ok(ctx.finish(r, measured))
 }
 
-/// One create → claim → open → close cycle; `"200"` or the failing status and step.
-async fn cycle(client: Client, base: Arc<String>, bearer: String) -> String {
-    let auth = |req: reqwest::RequestBuilder| req.header("authorization", &bearer);
+/// The `id` of a created signal or opened position (other fields are skipped unread).
+#[derive(serde::Deserialize)]
+struct Id {
+    id: i64,
+}
+
+/// One create → claim → open → close cycle on client `slot`'s connection; `"200"` or the
+/// failing status and step.
+async fn cycle(wire: &Wire, slot: usize, bearer: &str) -> String {
     let fail = |step: &str, e: Result<u16, String>| match e {
         Ok(status) => format!("{status} {step}"),
         Err(t) => format!("{t} {step}"),
     };
-    let created = engine::json(
-        auth(client.post(format!("{base}/signals")))
-            .header("content-type", "application/json")
-            .body(SIGNAL_BODY),
-    )
-    .await;
+    let send = |request: Request| async move {
+        let answer = wire.send(slot, &request).await.map_err(|_| "transport".to_string())?;
+        Ok::<_, String>((answer.status, answer.body))
+    };
+    let created = send(signal_request(wire, bearer)).await;
     let signal_id = match created {
-        Ok((200, Some(body))) => match body["id"].as_i64() {
-            Some(id) => id,
-            None => return "bad-body create".into(),
+        Ok((200, body)) => match serde_json::from_slice::<Id>(&body) {
+            Ok(signal) => signal.id,
+            Err(_) => return "bad-body create".into(),
         },
         Ok((s, _)) => return fail("create", Ok(s)),
         Err(e) => return fail("create", Err(e)),
     };
-    match engine::json(auth(client.post(format!("{base}/signals/claim?limit=10")))).await {
-        Ok((200, Some(Value::Array(claimed)))) if claimed.iter().any(|s| s["id"].as_i64() == Some(signal_id)) => {}
-        Ok((200, _)) => return "not-claimed claim".into(),
+    match send(wire.request("POST", "/signals/claim?limit=10").bearer(bearer)).await {
+        Ok((200, body)) => match serde_json::from_slice::<Vec<Id>>(&body) {
+            Ok(claimed) if claimed.iter().any(|s| s.id == signal_id) => {}
+            _ => return "not-claimed claim".into(),
+        },
         Ok((s, _)) => return fail("claim", Ok(s)),
         Err(e) => return fail("claim", Err(e)),
     }
-    let opened = engine::json(auth(client.post(format!(
-        "{base}/positions/open_from_signal?signal_id={signal_id}&qty=0.01"
-    ))))
-    .await;
-    let position_id = match opened {
-        Ok((200, Some(body))) => match body["id"].as_i64() {
-            Some(id) => id,
-            None => return "bad-body open".into(),
+    let open = format!("/positions/open_from_signal?signal_id={signal_id}&qty=0.01");
+    let position_id = match send(wire.request("POST", &open).bearer(bearer)).await {
+        Ok((200, body)) => match serde_json::from_slice::<Id>(&body) {
+            Ok(position) => position.id,
+            Err(_) => return "bad-body open".into(),
         },
         Ok((s, _)) => return fail("open", Ok(s)),
         Err(e) => return fail("open", Err(e)),
     };
-    match engine::json(auth(client.post(format!(
-        "{base}/positions/close?position_id={position_id}&exit_price=50500&fees=0.1"
-    ))))
-    .await
-    {
+    let close = format!("/positions/close?position_id={position_id}&exit_price=50500&fees=0.1");
+    match send(wire.request("POST", &close).bearer(bearer)).await {
         Ok((200, _)) => "200".into(),
         Ok((s, _)) => fail("close", Ok(s)),
         Err(e) => fail("close", Err(e)),
@@ -562,7 +589,7 @@ async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<Scen
     let count = planned(ctx.args.cycle_rate, ctx.args.duration, ctx.args.max_requests);
     let users = ctx.fresh(count).await?;
     let tokens = ctx.bearers(users);
-    let client = ctx.client.clone();
+    let client = &ctx.client;
     for (path, route) in [
         (
             "/positions/open_from_signal?signal_id=0&qty=1",
@@ -574,8 +601,11 @@ async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<Scen
         ctx.probe(client.post(ctx.url(path)).header("authorization", &tokens[0]), route)
             .await?;
     }
-    let base = Arc::new(ctx.base.clone());
-    let op: Op = Arc::new(move |_, seq| boxed(cycle(client.clone(), base.clone(), tokens[seq as usize].clone())));
+    let wire = ctx.wire(ctx.args.concurrency)?;
+    let op: Op = Arc::new(move |slot, seq| {
+        let (wire, tokens) = (wire.clone(), tokens.clone());
+        boxed(async move { cycle(&wire, slot, &tokens[seq as usize]).await })
+    });
     let measured = ctx
         .measure_bounded(ctx.args.concurrency, ctx.duration(), count, op)
         .await;
@@ -589,31 +619,24 @@ async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<Scen
     Ok(ctx.finish(r, measured))
 }
 
-fn pretrade_request(client: &Client, url: &str, bearer: &str) -> reqwest::RequestBuilder {
-    client
-        .post(url)
-        .header("authorization", bearer)
-        .header("content-type", "application/json")
-        .body(PRETRADE_BODY)
+fn pretrade_request(wire: &Wire, bearer: &str) -> Request {
+    wire.request("POST", PRETRADE_PATH).bearer(bearer).json(PRETRADE_BODY)
 }
 
 async fn pretrade(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
     let pool = pool_size(ctx);
     ctx.seed_to(pool).await?;
     let tokens = ctx.bearers(0..pool);
-    let (client, url) = (ctx.client.clone(), ctx.url(PRETRADE_PATH));
-    ctx.probe(
-        pretrade_request(&client, &url, &tokens[0]),
-        &format!("POST {PRETRADE_PATH}"),
-    )
-    .await?;
-    let op: Op = Arc::new(move |_, seq| {
-        boxed(engine::outcome(pretrade_request(
-            &client,
-            &url,
-            &tokens[(seq % pool) as usize],
-        )))
-    });
+    let probe = ctx
+        .client
+        .post(ctx.url(PRETRADE_PATH))
+        .header("authorization", &tokens[0])
+        .header("content-type", "application/json")
+        .body(PRETRADE_BODY);
+    ctx.probe(probe, &format!("POST {PRETRADE_PATH}")).await?;
+    let wire = ctx.wire(ctx.args.concurrency)?;
+    let requests = tokens.iter().map(|b| pretrade_request(&wire, b)).collect();
+    let op = round_robin(wire, requests);
     r.note(format!("spread over {pool} users, body {PRETRADE_BODY}"));
     Ok(ctx.finish(r, ctx.measure(ctx.args.concurrency, op).await))
 }
@@ -703,8 +726,8 @@ async fn dashboard_level(
     let note = format!("the summary counted {total} users (security.total_users, real_only=true)");
     single.note(note.clone());
     many.note(note);
-    let (client, u, a) = (ctx.client.clone(), url.clone(), admin.clone());
-    let op: Op = Arc::new(move |_, _| boxed(engine::outcome(client.get(&u).header("authorization", &a))));
+    let wire = ctx.wire(ctx.args.concurrency)?;
+    let op = round_robin(wire.clone(), vec![wire.request("GET", DASHBOARD_PATH).bearer(&admin)]);
     let alone = ctx.measure(1, op.clone()).await;
     let together = ctx.measure(ctx.args.concurrency, op).await;
     Ok(vec![ctx.finish(single, alone), ctx.finish(many, together)])
@@ -715,17 +738,15 @@ async fn actors(ctx: &mut Ctx, mut r: ScenarioResult, memory: &mut Memory) -> an
     let count = ctx.args.actor_users.max(1);
     ctx.seed_to(count).await?;
     let tokens = ctx.bearers(0..count);
-    let (client, url) = (ctx.client.clone(), ctx.url("/signals/claim?limit=1"));
+    let path = "/signals/claim?limit=1";
     ctx.probe(
-        client.post(&url).header("authorization", &tokens[0]),
+        ctx.client.post(ctx.url(path)).header("authorization", &tokens[0]),
         "POST /signals/claim",
     )
     .await?;
-    let op: Op = Arc::new(move |_, seq| {
-        boxed(engine::outcome(
-            client.post(&url).header("authorization", &tokens[seq as usize]),
-        ))
-    });
+    let wire = ctx.wire(ctx.args.concurrency)?;
+    let requests = tokens.iter().map(|b| wire.request("POST", path).bearer(b)).collect();
+    let op = round_robin(wire, requests);
     let measured = ctx
         .measure_bounded(ctx.args.concurrency, ctx.setup_timeout(), count, op)
         .await;
@@ -756,20 +777,21 @@ async fn login_users(ctx: &mut Ctx) -> anyhow::Result<Arc<Vec<String>>> {
     Ok(Arc::new(emails))
 }
 
-fn login_op(ctx: &Ctx, emails: Arc<Vec<String>>) -> Op {
-    let (client, url, password) = (ctx.client.clone(), ctx.url("/auth/login"), ctx.password.clone());
-    Arc::new(move |_, seq| {
-        let email = &emails[(seq % emails.len() as u64) as usize];
-        let req = client
-            .post(&url)
-            .form(&[("username", email.as_str()), ("password", password.as_str())]);
-        boxed(engine::outcome(req))
-    })
+fn login_op(ctx: &Ctx, clients: usize, emails: &[String]) -> anyhow::Result<Op> {
+    let wire = ctx.wire(clients)?;
+    let requests = emails
+        .iter()
+        .map(|email| {
+            wire.request("POST", "/auth/login")
+                .form(&[("username", email), ("password", &ctx.password)])
+        })
+        .collect();
+    Ok(round_robin(wire, requests))
 }
 
 async fn login(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
     let emails = login_users(ctx).await?;
-    let op = login_op(ctx, emails.clone());
+    let op = login_op(ctx, ctx.args.concurrency, &emails)?;
     r.note(format!(
         "{} users registered through POST /auth/register, logged in in turn",
         emails.len()
@@ -782,26 +804,33 @@ async fn mixed_ops(ctx: &mut Ctx) -> anyhow::Result<Op> {
     let pool = pool_size(ctx);
     ctx.seed_to(pool).await?;
     let tokens = ctx.bearers(0..pool);
-    let client = ctx.client.clone();
-    let urls = Arc::new([
-        ctx.url("/signals"),
-        ctx.url("/signals/claim?limit=10"),
-        ctx.url(PRETRADE_PATH),
-        ctx.url("/positions/risk/today"),
-        ctx.url("/positions"),
-    ]);
-    Ok(Arc::new(move |_, seq| {
-        let bearer = &tokens[(seq % pool) as usize];
-        let kind = mixed_op(seq);
-        let (req, label) = match kind {
-            MixedOp::CreateSignal => (create_request(&client, &urls[0], bearer), "create"),
-            MixedOp::Claim => (client.post(&urls[1]).header("authorization", bearer), "claim"),
-            MixedOp::Pretrade => (pretrade_request(&client, &urls[2], bearer), "pretrade"),
-            MixedOp::RiskToday => (client.get(&urls[3]).header("authorization", bearer), "risk_today"),
-            MixedOp::ListPositions => (client.get(&urls[4]).header("authorization", bearer), "positions"),
+    let wire = ctx.wire(ctx.args.concurrency)?;
+    // Each user's five requests, built once.
+    let requests: Arc<Vec<[Request; 5]>> = Arc::new(
+        tokens
+            .iter()
+            .map(|b| {
+                [
+                    signal_request(&wire, b),
+                    wire.request("POST", "/signals/claim?limit=10").bearer(b),
+                    pretrade_request(&wire, b),
+                    wire.request("GET", "/positions/risk/today").bearer(b),
+                    wire.request("GET", "/positions").bearer(b),
+                ]
+            })
+            .collect(),
+    );
+    Ok(Arc::new(move |slot, seq| {
+        let (wire, requests) = (wire.clone(), requests.clone());
+        let (index, label) = match mixed_op(seq) {
+            MixedOp::CreateSignal => (0, "create"),
+            MixedOp::Claim => (1, "claim"),
+            MixedOp::Pretrade => (2, "pretrade"),
+            MixedOp::RiskToday => (3, "risk_today"),
+            MixedOp::ListPositions => (4, "positions"),
         };
         boxed(async move {
-            let key = engine::outcome(req).await;
+            let key = engine::outcome(&wire, slot, &requests[(seq % pool) as usize][index]).await;
             if crate::stats::is_success(&key) {
                 key
             } else {
@@ -849,7 +878,10 @@ async fn login_storm(ctx: &mut Ctx) -> Vec<ScenarioResult> {
         Ok(op) => op,
         Err(e) => return vec![r_mixed.failed(format!("{e:#}")), r_login.failed(format!("{e:#}"))],
     };
-    let login_op = login_op(ctx, emails);
+    let login_op = match login_op(ctx, storm, &emails) {
+        Ok(op) => op,
+        Err(e) => return vec![r_mixed.failed(format!("{e:#}")), r_login.failed(format!("{e:#}"))],
+    };
     let (a, b) = tokio::join!(ctx.measure(n, mixed_op), ctx.measure(storm, login_op));
     vec![ctx.finish(r_mixed, a), ctx.finish(r_login, b)]
 }
