@@ -377,6 +377,78 @@ async fn risk_blocks_in_contract_order_with_audits() {
     assert_eq!(risk["remaining_trades"], 0);
 }
 
+/// The user actor offers the risk state it last saw to each open; when the database has moved
+/// on behind it (another daemon, an operator's SQL), the rules must judge the database's state.
+/// Each trader's actor starts (and reads an empty state) with its first request; then the
+/// database changes, then the open.
+#[tokio::test]
+async fn an_open_is_judged_by_the_database_when_the_actors_view_is_stale() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let today = "(now() AT TIME ZONE 'America/Bogota')::date";
+    let cases = [
+        (
+            "trades@desk.io",
+            "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ({uid}, {today}, 3, 0)",
+            "Risk block: max trades reached",
+        ),
+        (
+            "open@desk.io",
+            "UPDATE trading_state SET open_positions = 2 WHERE user_id = {uid}",
+            "Risk block: max open positions reached",
+        ),
+        (
+            "cooldown@desk.io",
+            "UPDATE trading_state SET last_trade_at = now() - interval '1 minute' WHERE user_id = {uid}",
+            "Risk block: cooldown active (30.0m)",
+        ),
+        (
+            "stop@desk.io",
+            "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ({uid}, {today}, 1, -1000000)",
+            "Risk block: daily stop reached",
+        ),
+    ];
+    for (email, change, message) in cases {
+        let (uid, t) = seed_trader(&db, email);
+        let sid = executing_signal(&d, &t, "BTCUSDT").await;
+        db.sql(&change.replace("{uid}", &uid.to_string()).replace("{today}", today));
+        let open = format!("/positions/open_from_signal?signal_id={sid}&qty=1");
+        let (status, body) = call(&d, Method::POST, &open, &t, None).await;
+        assert_eq!((status, body["detail"].as_str()), (409, Some(message)), "{email}");
+        // Nothing of the refused open was written; the block was.
+        assert_eq!(
+            db.sql(&format!("SELECT status FROM signals WHERE id = {sid}")),
+            "EXECUTING"
+        );
+        assert_eq!(
+            db.sql(&format!("SELECT count(*) FROM positions WHERE user_id = {uid}")),
+            "0"
+        );
+        assert_eq!(
+            db.sql(&format!(
+                "SELECT count(*) FROM audit_events WHERE user_id = {uid} AND action LIKE 'position.open.blocked.%'"
+            )),
+            "1"
+        );
+    }
+
+    // A database that moved on without breaking a rule: the open goes through, counted on top of
+    // the database's state (not the actor's).
+    let (uid, t) = seed_trader(&db, "moved@desk.io");
+    let sid = executing_signal(&d, &t, "BTCUSDT").await;
+    db.sql(&format!(
+        "UPDATE trading_state SET open_positions = 1, last_trade_at = now() - interval '2 hours' WHERE user_id = {uid}"
+    ));
+    let open = format!("/positions/open_from_signal?signal_id={sid}&qty=1");
+    assert_eq!(call(&d, Method::POST, &open, &t, None).await.0, 200);
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT open_positions FROM trading_state WHERE user_id = {uid}"
+        )),
+        "2"
+    );
+}
+
 #[tokio::test]
 async fn loose_profile_is_chosen_by_email() {
     let db = TestDb::new();

@@ -9,12 +9,13 @@ use actors::error::ApiError;
 use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
-use actors::rules::risk::ProfileSelector;
+use actors::rules::risk::{ProfileSelector, RiskSnapshot};
 use actors::store::trading::{
-    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, SignalRow, Traded,
 };
 use actors::store::StoreError;
 use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
+use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rust_decimal::Decimal;
 
@@ -46,20 +47,21 @@ impl TradingPersistence for StubPersistence {
         let user_id = c.user_id;
         Ok(Box::pin(async move { Ok(vec![signal(1, user_id)]) }))
     }
-    async fn open_position(&self, _: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError> {
         Ok(Err(ApiError::SignalNotFound))
     }
-    async fn close_position(&self, _: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError> {
         Ok(Err(ApiError::PositionNotFound))
     }
     async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
         Ok(AlertOutcome::NotOpen)
     }
-    async fn load_user(&self, _: i64) -> Result<Option<ActorState>, StoreError> {
+    async fn load_user(&self, _: i64, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         Ok(Some(ActorState {
             email: "bench@load.test".into(),
             open: Vec::new(),
             strategies: Vec::new(),
+            risk: RiskSnapshot::default(),
         }))
     }
 }

@@ -13,12 +13,13 @@ use actors::error::ApiError;
 use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
-use actors::rules::risk::ProfileSelector;
+use actors::rules::risk::{ProfileSelector, RiskSnapshot};
 use actors::store::trading::{
-    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow, Traded,
 };
 use actors::store::StoreError;
 use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
+use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rust_decimal::Decimal;
 
@@ -35,16 +36,16 @@ impl TradingPersistence for Positions {
     fn claim_signals(&self, _: Claim) -> Submitted<Vec<SignalRow>> {
         Err(StoreError::Unavailable("not used".into()))
     }
-    async fn open_position(&self, _: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError> {
         Err(StoreError::Unavailable("not used".into()))
     }
-    async fn close_position(&self, _: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError> {
         Err(StoreError::Unavailable("not used".into()))
     }
     async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
         Ok(AlertOutcome::AlreadyAlerted)
     }
-    async fn load_user(&self, user_id: i64) -> Result<Option<ActorState>, StoreError> {
+    async fn load_user(&self, user_id: i64, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         let open = (0..self.per_user)
             .map(|i| PositionRow {
                 id: user_id * 1000 + i as i64,
@@ -70,6 +71,7 @@ impl TradingPersistence for Positions {
             email: format!("u{user_id}@load.test"),
             open,
             strategies: Vec::new(),
+            risk: RiskSnapshot::default(),
         }))
     }
 }

@@ -7,7 +7,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use chrono::Utc;
+use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
@@ -17,10 +17,11 @@ use crate::domain::{normalize_symbol, Exchange, Side, StrategyId};
 use crate::error::ApiError;
 use crate::market::{MarketHub, PriceTick};
 use crate::notifier::{Notification, Notifier};
-use crate::rules::risk::{self, ProfileSelector, RiskProfile};
+use crate::rules::risk::{self, ProfileSelector, RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_exit, ExitInput, ExitReason};
 use crate::store::trading::{
     self, ActorState, AlertOutcome, CloseRequest, ExitAlert, HeldTerms, NewSignal, OpenRequest, PositionRow, SignalRow,
+    Traded,
 };
 use crate::store::{Store, StoreError};
 
@@ -83,11 +84,12 @@ pub trait TradingPersistence: Send + Sync + 'static {
     /// Queues the claim now. Claims need not wait for each other: the shard runs them in
     /// order, and each sees the previous one's updates (same or later transaction).
     fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<SignalRow>>;
-    async fn open_position(&self, request: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError>;
-    async fn close_position(&self, request: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError>;
+    async fn open_position(&self, request: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError>;
+    async fn close_position(&self, request: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError>;
     async fn record_exit_alert(&self, alert: ExitAlert) -> Result<AlertOutcome, StoreError>;
-    /// The user's email, open positions and strategies, or None when the user does not exist.
-    async fn load_user(&self, user_id: i64) -> Result<Option<ActorState>, StoreError>;
+    /// The user's email, open positions, strategies and risk snapshot for `day`, or None when
+    /// the user does not exist.
+    async fn load_user(&self, user_id: i64, day: NaiveDate) -> Result<Option<ActorState>, StoreError>;
 }
 
 /// The real persistence: group-committed writes on the user's shard.
@@ -105,12 +107,12 @@ impl TradingPersistence for Store {
             trading::claim_signals,
         )?))
     }
-    async fn open_position(&self, request: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+    async fn open_position(&self, request: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError> {
         let user_id = request.user_id;
         self.write(user_id, Some(user_id), request, trading::open_from_signal)
             .await
     }
-    async fn close_position(&self, request: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+    async fn close_position(&self, request: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError> {
         let user_id = request.user_id;
         self.write(user_id, Some(user_id), request, trading::close_position)
             .await
@@ -118,8 +120,8 @@ impl TradingPersistence for Store {
     async fn record_exit_alert(&self, alert: ExitAlert) -> Result<AlertOutcome, StoreError> {
         self.write(alert.user_id, None, alert, trading::record_exit_alert).await
     }
-    async fn load_user(&self, user_id: i64) -> Result<Option<ActorState>, StoreError> {
-        trading::load_actor_state(self, user_id).await
+    async fn load_user(&self, user_id: i64, day: NaiveDate) -> Result<Option<ActorState>, StoreError> {
+        trading::load_actor_state(self, user_id, day).await
     }
 }
 
@@ -152,13 +154,18 @@ pub(crate) struct UserActor {
     strategies: HashMap<Exchange, StrategyId>,
     /// (position, reason) pairs already alerted, so a steady price does not write each tick.
     alerted: HashSet<(i64, ExitReason)>,
+    /// The user's risk snapshot for a risk day, as the last load, open or close left it: offered
+    /// to the next open of that day, which commits in one statement if the database agrees.
+    /// Forgotten when an open or close fails (the truth is then read again).
+    risk: Option<(NaiveDate, RiskSnapshot)>,
     deps: Arc<ActorDeps>,
 }
 
 /// The actor's life: load, serve until idle or until the mailbox closes, drain, stop.
 pub(crate) async fn run(user_id: i64, mut mailbox: mpsc::Receiver<UserCommand>, deps: Arc<ActorDeps>) {
-    let mut actor = match deps.persistence.load_user(user_id).await {
-        Ok(Some(state)) => UserActor::start(user_id, state, deps.clone()),
+    let day = risk::risk_day(Utc::now(), deps.zone);
+    let mut actor = match deps.persistence.load_user(user_id, day).await {
+        Ok(Some(state)) => UserActor::start(user_id, state, day, deps.clone()),
         Ok(None) => return refuse_all(mailbox, ApiError::UserNotFound),
         Err(err) => return refuse_all(mailbox, err.into()),
     };
@@ -188,7 +195,7 @@ fn refuse_all(mut mailbox: mpsc::Receiver<UserCommand>, err: ApiError) {
 }
 
 impl UserActor {
-    fn start(user_id: i64, state: ActorState, deps: Arc<ActorDeps>) -> UserActor {
+    fn start(user_id: i64, state: ActorState, day: NaiveDate, deps: Arc<ActorDeps>) -> UserActor {
         // This actor owns its user's market subscriptions: exactly its open positions.
         deps.market.clear_user(user_id);
         for position in &state.open {
@@ -200,6 +207,7 @@ impl UserActor {
             open: state.open.into_iter().map(|p| (p.id, p)).collect(),
             strategies: state.strategies.into_iter().collect(),
             alerted: HashSet::new(),
+            risk: Some((day, state.risk)),
             deps,
         }
     }
@@ -216,15 +224,17 @@ impl UserActor {
             }
             UserCommand::OpenPosition { signal_id, qty, reply } => {
                 let now = Utc::now();
+                let day = risk::risk_day(now, self.deps.zone);
                 let request = OpenRequest {
                     user_id,
                     signal_id,
                     qty,
                     profile: self.profile.clone(),
-                    day: risk::risk_day(now, self.deps.zone),
+                    day,
                     now,
+                    expected: self.expected_risk(day),
                 };
-                let result = flatten(persistence.open_position(request).await);
+                let result = self.settle(day, flatten(persistence.open_position(request).await));
                 match &result {
                     Ok(position) => {
                         subscribe(&self.deps.market, position);
@@ -285,24 +295,47 @@ impl UserActor {
         exit_reason: Option<String>,
     ) -> Result<PositionRow, ApiError> {
         let now = Utc::now();
+        let day = risk::risk_day(now, self.deps.zone);
         let request = CloseRequest {
             user_id: self.user_id,
             position_id,
             exit_price,
             fees,
             exit_reason,
-            day: risk::risk_day(now, self.deps.zone),
+            day,
             now,
             held: self.open.get(&position_id).map(|p| HeldTerms {
                 entry_price: p.entry_price,
                 qty: p.qty,
             }),
         };
-        let result = flatten(self.deps.persistence.close_position(request).await);
+        let result = self.settle(day, flatten(self.deps.persistence.close_position(request).await));
         if result.is_ok() || matches!(result, Err(ApiError::PositionNotOpen(_))) {
             self.forget(position_id);
         }
         result
+    }
+
+    /// The snapshot to offer an open on risk day `day`.
+    fn expected_risk(&self, day: NaiveDate) -> Option<RiskSnapshot> {
+        self.risk
+            .as_ref()
+            .filter(|(known, _)| *known == day)
+            .map(|(_, snapshot)| snapshot.clone())
+    }
+
+    /// Keeps the snapshot an open or a close on `day` left, and answers with its position.
+    fn settle(&mut self, day: NaiveDate, result: Result<Traded, ApiError>) -> Result<PositionRow, ApiError> {
+        match result {
+            Ok(traded) => {
+                self.risk = Some((day, traded.risk_after));
+                Ok(traded.position)
+            }
+            Err(err) => {
+                self.risk = None;
+                Err(err)
+            }
+        }
     }
 
     fn forget(&mut self, position_id: i64) {

@@ -9,12 +9,13 @@ use actors::error::ApiError;
 use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
-use actors::rules::risk::ProfileSelector;
+use actors::rules::risk::{ProfileSelector, RiskSnapshot};
 use actors::store::trading::{
-    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow,
+    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow, Traded,
 };
 use actors::store::StoreError;
 use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
+use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
 #[derive(Default)]
@@ -61,17 +62,17 @@ impl TradingPersistence for Stub {
         }
         Ok(Box::pin(async { Ok(Vec::new()) }))
     }
-    async fn open_position(&self, _: OpenRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError> {
         tokio::time::sleep(Duration::from_millis(self.open_delay_ms)).await;
         Ok(Err(ApiError::SignalNotFound))
     }
-    async fn close_position(&self, _: CloseRequest) -> Result<Result<PositionRow, ApiError>, StoreError> {
+    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError> {
         Ok(Err(ApiError::PositionNotFound))
     }
     async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
         Ok(AlertOutcome::NotOpen)
     }
-    async fn load_user(&self, user_id: i64) -> Result<Option<ActorState>, StoreError> {
+    async fn load_user(&self, user_id: i64, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         // User 1 holds two open positions; the others hold none.
         let open = if user_id == 1 {
@@ -83,6 +84,7 @@ impl TradingPersistence for Stub {
             email: "u@load.test".to_string(),
             open,
             strategies: Vec::new(),
+            risk: RiskSnapshot::default(),
         }))
     }
 }

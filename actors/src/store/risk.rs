@@ -12,14 +12,33 @@ use crate::rules::risk::{RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_pretrade, PretradeContext, PretradeDecision, PretradeInput, StrategyResolution};
 
 /// The snapshot's columns exactly as `snapshot_from_row` reads them, over `trading_state t` and
-/// `risk_daily d` (the risk day's row): the one text every statement that reads a snapshot uses.
+/// `risk_daily d` (the risk day's row; either may be missing): the one text every statement that
+/// reads a snapshot uses. The `state_` names keep them apart from a position's own columns.
 macro_rules! snapshot_columns {
     () => {
-        "COALESCE(t.open_positions, 0) AS open_positions, t.last_trade_at, \
-         COALESCE(d.trades_count, 0) AS trades_count, COALESCE(d.realized_pnl, 0) AS realized_pnl"
+        "COALESCE(t.open_positions, 0) AS state_open_positions, t.last_trade_at AS state_last_trade_at, \
+         COALESCE(d.trades_count, 0) AS state_trades_count, COALESCE(d.realized_pnl, 0) AS state_realized_pnl"
     };
 }
 pub(crate) use snapshot_columns;
+
+/// A condition over the same `t` and `d`: the snapshot equals the one in these four parameters
+/// (open positions, latest trade time, trades today, realized PnL today).
+macro_rules! snapshot_matches {
+    ($open:literal, $last:literal, $trades:literal, $pnl:literal) => {
+        concat!(
+            "COALESCE(t.open_positions, 0) = ",
+            $open,
+            " AND t.last_trade_at IS NOT DISTINCT FROM ",
+            $last,
+            " AND COALESCE(d.trades_count, 0) = ",
+            $trades,
+            " AND COALESCE(d.realized_pnl, 0) = ",
+            $pnl
+        )
+    };
+}
+pub(crate) use snapshot_matches;
 
 const SNAPSHOT_SQL: &str = concat!(
     "SELECT ",
@@ -31,10 +50,10 @@ const SNAPSHOT_SQL: &str = concat!(
 pub fn snapshot_from_row(row: Option<&tokio_postgres::Row>) -> RiskSnapshot {
     match row {
         Some(row) => RiskSnapshot {
-            open_positions: row.get("open_positions"),
-            last_trade_at: row.get("last_trade_at"),
-            trades_today: row.get("trades_count"),
-            realized_pnl_today: row.get::<_, Decimal>("realized_pnl"),
+            open_positions: row.get("state_open_positions"),
+            last_trade_at: row.get("state_last_trade_at"),
+            trades_today: row.get("state_trades_count"),
+            realized_pnl_today: row.get::<_, Decimal>("state_realized_pnl"),
         },
         None => RiskSnapshot::default(),
     }

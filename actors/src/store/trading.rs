@@ -15,7 +15,7 @@ use super::audit::{self, AuditEvent};
 use super::{Store, StoreError, Transaction, TxFuture};
 use crate::domain::Exchange;
 use crate::error::ApiError;
-use crate::rules::risk::{self, RiskProfile};
+use crate::rules::risk::{self, RiskProfile, RiskSnapshot};
 
 /// A signal as the API shows it (SignalOut).
 #[derive(Debug, Clone, Serialize)]
@@ -198,20 +198,44 @@ pub struct OpenRequest {
     pub profile: RiskProfile,
     pub day: NaiveDate,
     pub now: DateTime<Utc>,
+    /// The user's risk snapshot for `day` as the user actor last saw it, when it has one.
+    pub expected: Option<RiskSnapshot>,
+}
+
+/// A position an open or a close wrote, and the user's risk snapshot for the request's day
+/// right after it (read by the same statement), so the user actor can offer it to its next open.
+#[derive(Debug, Clone)]
+pub struct Traded {
+    pub position: PositionRow,
+    pub risk_after: RiskSnapshot,
+}
+
+impl Traded {
+    fn from_row(row: &Row) -> Traded {
+        Traded {
+            position: PositionRow::from_row(row),
+            risk_after: super::risk::snapshot_from_row(Some(row)),
+        }
+    }
 }
 
 /// Opens a position from an EXECUTING signal, or records why not. The batch holds the user's
-/// `trading_state` row lock, so the risk snapshot read here cannot change under us; the signal
-/// row is locked by the same read. Two statements: the read, then one write (position, signal,
-/// counters and audit event together).
-pub fn open_from_signal<'a>(
-    tx: &'a Transaction<'a>,
-    r: &'a OpenRequest,
-) -> TxFuture<'a, Result<PositionRow, ApiError>> {
+/// `trading_state` row lock, so the risk snapshot cannot change under us. When the actor offers
+/// the snapshot it expects and the rules pass on it, one statement opens the position if the
+/// database agrees; otherwise (or when that statement finds it does not) a read locks the signal
+/// and learns the snapshot — or why the signal cannot be opened — and the same write follows.
+pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFuture<'a, Result<Traded, ApiError>> {
     Box::pin(async move {
+        if let Some(expected) = &r.expected {
+            if risk::check_open(&r.profile, expected, r.now).is_ok() {
+                if let Some(opened) = open_if_snapshot(tx, r, expected, Locked::No).await? {
+                    return Ok(Ok(opened));
+                }
+            }
+        }
         let read = tx
             .prepare_cached(concat!(
-                "SELECT s.user_id, s.status, s.exchange, s.symbol, s.entry_price, s.stop_loss, s.take_profit, ",
+                "SELECT s.user_id, s.status, s.entry_price, ",
                 super::risk::snapshot_columns!(),
                 " FROM signals s \
                  LEFT JOIN trading_state t ON t.user_id = $2 \
@@ -229,9 +253,9 @@ pub fn open_from_signal<'a>(
         if status != "EXECUTING" {
             return Ok(Err(ApiError::SignalNotExecuting(status)));
         }
-        let Some(entry_price) = signal.get::<_, Option<Decimal>>("entry_price") else {
+        if signal.get::<_, Option<Decimal>>("entry_price").is_none() {
             return Ok(Err(ApiError::SignalMissingEntryPrice));
-        };
+        }
         let snapshot = super::risk::snapshot_from_row(Some(&signal));
         if let Err(block) = risk::check_open(&r.profile, &snapshot, r.now) {
             let details = json!({ "signal_id": r.signal_id, "reason": block.to_string() }).to_string();
@@ -251,37 +275,60 @@ pub fn open_from_signal<'a>(
             .await?;
             return Ok(Err(ApiError::RiskBlock(block)));
         }
-
-        let insert = tx
-            .prepare_cached(&format!(
-                "WITH p AS (INSERT INTO positions (user_id, signal_id, exchange, symbol, side, qty, entry_price, stop_loss, \
-                 take_profit, opened_at) VALUES ($1, $2, $3, $4, 'LONG', $5, $6, $7, $8, $9) RETURNING {POSITION_COLUMNS}), \
-                 s AS (UPDATE signals SET status = 'OPENED', updated_at = now() WHERE id = $2), \
-                 t AS (UPDATE trading_state SET open_positions = open_positions + 1, last_trade_at = $9 WHERE user_id = $1), \
-                 a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
-                 SELECT $1, 'position.open', 'position', p.id::text, \
-                 json_build_object('signal_id', p.signal_id, 'symbol', p.symbol, 'qty', p.qty, 'entry_price', p.entry_price)::text FROM p) \
-                 SELECT * FROM p"
-            ))
-            .await?;
-        let exchange: String = signal.get("exchange");
-        let symbol: String = signal.get("symbol");
-        let stop_loss: Option<Decimal> = signal.get("stop_loss");
-        let take_profit: Option<Decimal> = signal.get("take_profit");
-        let insert_params: [&Param; 9] = [
-            &r.user_id,
-            &r.signal_id,
-            &exchange,
-            &symbol,
-            &r.qty,
-            &entry_price,
-            &stop_loss,
-            &take_profit,
-            &r.now,
-        ];
-        let position = tx.query_one(&insert, &insert_params).await?;
-        Ok(Ok(PositionRow::from_row(&position)))
+        // Under `Locked::Yes` a missing row is already an error (`query_one`): `None` cannot come.
+        let opened = open_if_snapshot(tx, r, &snapshot, Locked::Yes).await?;
+        Ok(opened.ok_or(ApiError::SignalNotExecuting(status)))
     })
+}
+
+/// The open's write — position, signal, counters and audit event in one statement — applied
+/// only if the signal is the caller's EXECUTING signal with an entry price and the user's risk
+/// snapshot for the day is `snapshot`. Under `Locked::Yes` it must apply.
+async fn open_if_snapshot(
+    tx: &Transaction<'_>,
+    r: &OpenRequest,
+    snapshot: &RiskSnapshot,
+    locked: Locked,
+) -> Result<Option<Traded>, tokio_postgres::Error> {
+    let insert = tx
+        .prepare_cached(&format!(
+            "WITH c AS (SELECT 1 FROM (SELECT 1) AS one \
+             LEFT JOIN trading_state t ON t.user_id = $1 \
+             LEFT JOIN risk_daily d ON d.user_id = $1 AND d.day = $5 \
+             WHERE {}), \
+             s AS (UPDATE signals SET status = 'OPENED', updated_at = now() \
+             WHERE id = $2 AND user_id = $1 AND status = 'EXECUTING' AND entry_price IS NOT NULL \
+             AND EXISTS (SELECT 1 FROM c) \
+             RETURNING id, exchange, symbol, entry_price, stop_loss, take_profit), \
+             p AS (INSERT INTO positions (user_id, signal_id, exchange, symbol, side, qty, entry_price, stop_loss, \
+             take_profit, opened_at) SELECT $1, s.id, s.exchange, s.symbol, 'LONG', $3, s.entry_price, s.stop_loss, \
+             s.take_profit, $4 FROM s RETURNING {POSITION_COLUMNS}), \
+             t AS (UPDATE trading_state SET open_positions = open_positions + 1, last_trade_at = $4 \
+             WHERE user_id = $1 AND EXISTS (SELECT 1 FROM p) RETURNING open_positions, last_trade_at), \
+             a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
+             SELECT $1, 'position.open', 'position', p.id::text, \
+             json_build_object('signal_id', p.signal_id, 'symbol', p.symbol, 'qty', p.qty, 'entry_price', p.entry_price)::text FROM p) \
+             SELECT p.*, {} FROM p LEFT JOIN t ON true LEFT JOIN risk_daily d ON d.user_id = $1 AND d.day = $5",
+            super::risk::snapshot_matches!("$6", "$7", "$8", "$9"),
+            super::risk::snapshot_columns!(),
+        ))
+        .await?;
+    let params: [&Param; 9] = [
+        &r.user_id,
+        &r.signal_id,
+        &r.qty,
+        &r.now,
+        &r.day,
+        &snapshot.open_positions,
+        &snapshot.last_trade_at,
+        &snapshot.trades_today,
+        &snapshot.realized_pnl_today,
+    ];
+    let row = match locked {
+        Locked::Yes => Some(tx.query_one(&insert, &params).await?),
+        Locked::No => tx.query_opt(&insert, &params).await?,
+    };
+    Ok(row.as_ref().map(Traded::from_row))
 }
 
 // ---------------------------------------------------------------- close
@@ -311,7 +358,7 @@ pub struct HeldTerms {
 /// still-open position with these terms. When the actor holds the position, its terms are
 /// tried first (one statement); otherwise, or when that finds nothing, a locked read learns the
 /// terms — or why the position cannot be closed — and the write runs with them.
-pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFuture<'a, Result<PositionRow, ApiError>> {
+pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFuture<'a, Result<Traded, ApiError>> {
     Box::pin(async move {
         if let Some(held) = r.held {
             if let Some(row) = close_with_terms(tx, r, held, Locked::No).await? {
@@ -354,7 +401,7 @@ async fn close_with_terms(
     r: &CloseRequest,
     terms: HeldTerms,
     locked: Locked,
-) -> Result<Option<PositionRow>, tokio_postgres::Error> {
+) -> Result<Option<Traded>, tokio_postgres::Error> {
     let update = tx
         .prepare_cached(&format!(
             "WITH p AS (UPDATE positions SET status = 'CLOSED', realized_pnl = $2, fees = $3, exit_price = $4, \
@@ -364,12 +411,13 @@ async fn close_with_terms(
              s AS (UPDATE signals SET status = 'COMPLETED', updated_at = now() WHERE id = (SELECT signal_id FROM p)), \
              d AS (INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) SELECT $7, $10::date, 1, $2 FROM p \
              ON CONFLICT (user_id, day) DO UPDATE SET trades_count = risk_daily.trades_count + 1, \
-             realized_pnl = risk_daily.realized_pnl + EXCLUDED.realized_pnl), \
+             realized_pnl = risk_daily.realized_pnl + EXCLUDED.realized_pnl RETURNING trades_count, realized_pnl), \
              t AS (UPDATE trading_state SET open_positions = GREATEST(open_positions - 1, 0), last_trade_at = $6 \
-             WHERE user_id = $7 AND EXISTS (SELECT 1 FROM p)), \
+             WHERE user_id = $7 AND EXISTS (SELECT 1 FROM p) RETURNING open_positions, last_trade_at), \
              a AS (INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
              SELECT $7, 'position.close', 'position', $11::text, $12::text FROM p) \
-             SELECT * FROM p"
+             SELECT p.*, {} FROM p LEFT JOIN t ON true LEFT JOIN d ON true",
+            super::risk::snapshot_columns!(),
         ))
         .await?;
     let pnl = risk::realized_pnl(terms.entry_price, r.exit_price, terms.qty, r.fees);
@@ -398,7 +446,7 @@ async fn close_with_terms(
         Locked::Yes => Some(tx.query_one(&update, &params).await?),
         Locked::No => tx.query_opt(&update, &params).await?,
     };
-    Ok(row.as_ref().map(PositionRow::from_row))
+    Ok(row.as_ref().map(Traded::from_row))
 }
 
 // ---------------------------------------------------------------- reads
@@ -441,22 +489,27 @@ pub struct ActorState {
     pub open: Vec<PositionRow>,
     /// Assigned strategies by exchange (an exchange without a row runs the default).
     pub strategies: Vec<(Exchange, crate::domain::StrategyId)>,
+    /// The risk snapshot for the day the state was loaded for.
+    pub risk: RiskSnapshot,
 }
 
-/// The user's email, open positions and strategy assignments; None when there is no such user.
-/// One statement (an actor starts for every user's first request after a quiet period): one
-/// row per open position, or one row with no position, each carrying the email and the
-/// assignments as `EXCHANGE:STRATEGY` texts.
-pub async fn load_actor_state(store: &Store, user_id: i64) -> Result<Option<ActorState>, StoreError> {
+/// The user's email, open positions, strategy assignments and risk snapshot for `day`; None
+/// when there is no such user. One statement (an actor starts for every user's first request
+/// after a quiet period): one row per open position, or one row with no position, each
+/// carrying the email, the assignments as `EXCHANGE:STRATEGY` texts and the snapshot.
+pub async fn load_actor_state(store: &Store, user_id: i64, day: NaiveDate) -> Result<Option<ActorState>, StoreError> {
     let client = store.reader().await?;
     let stmt = client
         .prepare_cached(&format!(
             "SELECT u.email, \
                     ARRAY(SELECT a.exchange || ':' || a.strategy_id FROM strategy_assignments a \
                           WHERE a.user_id = u.id) AS strategies, \
-                    {} \
+                    {}, {} \
              FROM users u LEFT JOIN positions p ON p.user_id = u.id AND p.status = 'OPEN' \
+             LEFT JOIN trading_state t ON t.user_id = u.id \
+             LEFT JOIN risk_daily d ON d.user_id = u.id AND d.day = $2 \
              WHERE u.id = $1 ORDER BY p.id",
+            super::risk::snapshot_columns!(),
             POSITION_COLUMNS
                 .split(", ")
                 .map(|c| format!("p.{c}"))
@@ -464,7 +517,7 @@ pub async fn load_actor_state(store: &Store, user_id: i64) -> Result<Option<Acto
                 .join(", ")
         ))
         .await?;
-    let rows = client.query(&stmt, &[&user_id]).await?;
+    let rows = client.query(&stmt, &[&user_id, &day]).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
     };
@@ -484,6 +537,7 @@ pub async fn load_actor_state(store: &Store, user_id: i64) -> Result<Option<Acto
             .map(PositionRow::from_row)
             .collect(),
         strategies,
+        risk: super::risk::snapshot_from_row(Some(first)),
     }))
 }
 
