@@ -61,7 +61,8 @@ fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = R
         let state = state?;
         let claims = state.jwt.verify(&token?).ok_or(ApiError::InvalidCredentials)?;
         let user = if fresh {
-            actors::store::users::find_by_email(&state.store, &claims.sub).await?
+            // Boxed for the reason `UserCache::get` boxes its read: keep this future small.
+            Box::pin(actors::store::users::find_by_email(&state.store, &claims.sub)).await?
         } else {
             state.user_cache.get(&state.store, &claims.sub).await?
         };

@@ -38,7 +38,9 @@ impl UserCache {
                 }
             }
         }
-        self.refresh(store, email).await
+        // Boxed: the read's future is kilobytes, and inlined it would make every caller's
+        // future that large — allocated (and moved) per request even when the cache answers.
+        Box::pin(self.refresh(store, email)).await
     }
 
     /// The user with this email read from the database (never from the cache), and remembered
