@@ -101,7 +101,6 @@ const DASHBOARD_PATH: &str = "/ops/dashboard/summary";
 /// Everything the scenarios share.
 struct Ctx {
     args: Args,
-    base: String,
     base_url: Url,
     client: Client,
     minter: Minter,
@@ -114,7 +113,12 @@ struct Ctx {
 
 impl Ctx {
     fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        format!("{}{}", self.base(), path)
+    }
+
+    /// The daemon's address without a trailing slash.
+    fn base(&self) -> &str {
+        self.base_url.as_str().trim_end_matches('/')
     }
 
     /// Fresh connections for a measured phase of `clients` clients.
@@ -328,7 +332,6 @@ pub async fn run_all(
     let run_id = format!("{:x}{:x}", chrono::Utc::now().timestamp(), std::process::id() & 0xfff);
     let mut ctx = Ctx {
         minter: Minter::new(&args.secret_key),
-        base: base.as_str().trim_end_matches('/').to_string(),
         base_url: base.clone(),
         client,
         run_id,
@@ -408,7 +411,7 @@ pub async fn run_all(
     memory.end_of_run_kb = ctx.rss();
     Ok(Report {
         generated_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-        base_url: ctx.base.clone(),
+        base_url: ctx.base().to_string(),
         command,
         concurrency: n,
         duration_s: d,
