@@ -60,7 +60,7 @@ pub struct Args {
     pub pool_users: u64,
     /// Claims per second to prepare for: the claim scenario pre-creates rate × duration
     /// signals (one per fresh user) through the API so its claims return data.
-    #[arg(long, default_value_t = 5000.0)]
+    #[arg(long, default_value_t = 15000.0)]
     pub claim_rate: f64,
     /// Cycles per second to prepare for: the full cycle uses a fresh user per cycle (cooldown and
     /// 3 trades a day), so rate × duration users are seeded.
