@@ -144,6 +144,10 @@ fn build_pool(
     );
     Pool::builder(manager)
         .max_size(size)
+        // Most recently used first: the connections that served the last requests serve the
+        // next ones, so a light load keeps a few Postgres backends busy (warm caches, fewer
+        // process switches) instead of rotating through all of them (docs/performance.md).
+        .queue_mode(deadpool_postgres::QueueMode::Lifo)
         .runtime(Runtime::Tokio1)
         .timeouts(Timeouts {
             wait: Some(cfg.acquire_timeout),
