@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long)]
     pub daemon_pid: Option<u32>,
     /// `all` or a comma list of: health, dashboard, actors, create_signal, claim, full_cycle,
-    /// pretrade, login, mixed, login_storm.
+    /// full_cycle_active, pretrade, login, mixed, login_storm.
     #[arg(long, default_value = "all")]
     pub scenarios: String,
     /// Seconds measured per scenario (at most 600).
@@ -62,9 +62,9 @@ pub struct Args {
     /// signals (one per fresh user) through the API so its claims return data.
     #[arg(long, default_value_t = 15000.0)]
     pub claim_rate: f64,
-    /// Cycles per second to prepare for: the full cycle uses a fresh user per cycle (cooldown and
-    /// 3 trades a day), so rate × duration users are seeded.
-    #[arg(long, default_value_t = 1500.0)]
+    /// Cycles per second to prepare for: the full cycles use a fresh user per cycle (cooldown and
+    /// 3 trades a day), so rate × duration users are seeded (for each of the two scenarios).
+    #[arg(long, default_value_t = 2500.0)]
     pub cycle_rate: f64,
     /// User counts at which the dashboard summary is measured.
     #[arg(long, default_value = "10,100,1000,10000")]

@@ -28,6 +28,7 @@ pub const ALL: &[&str] = &[
     "create_signal",
     "claim",
     "full_cycle",
+    "full_cycle_active",
     "pretrade",
     "login",
     "mixed",
@@ -379,10 +380,19 @@ pub async fn run_all(
             "full_cycle" => {
                 let r = ScenarioResult::new(
                     "full_cycle",
-                    "create → claim → open → close, one fresh user per cycle (rates are cycles/s)",
+                    "create → claim → open → close, one fresh user per cycle, its first request (rates are cycles/s)",
                     n,
                 );
-                let out = full_cycle(&mut ctx, r.clone()).await;
+                let out = full_cycle(&mut ctx, r.clone(), Users::Cold).await;
+                results.push(settle(r, out));
+            }
+            "full_cycle_active" => {
+                let r = ScenarioResult::new(
+                    "full_cycle_active",
+                    "as full_cycle, each user having made one request first (as after a login)",
+                    n,
+                );
+                let out = full_cycle(&mut ctx, r.clone(), Users::Active).await;
                 results.push(settle(r, out));
             }
             "pretrade" => {
@@ -595,7 +605,18 @@ async fn cycle(wire: &Wire, slot: usize, bearer: &str) -> String {
     }
 }
 
-async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioResult> {
+/// Whether a full cycle's users come to it cold or already active.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Users {
+    /// The cycle is each user's first request: the daemon reads the identity and starts the
+    /// user's actor (it reads the user's state) inside the measured phase.
+    Cold,
+    /// Each user made one request (an empty claim) before the measured phase, as a trader who
+    /// logged in has (login caches the identity and wakes the actor); only the cycle is measured.
+    Active,
+}
+
+async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult, users_are: Users) -> anyhow::Result<ScenarioResult> {
     let count = planned(ctx.args.cycle_rate, ctx.args.duration, ctx.args.max_requests);
     let users = ctx.fresh(count).await?;
     let tokens = ctx.bearers(users);
@@ -612,6 +633,24 @@ async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<Scen
             .await?;
     }
     let wire = ctx.wire(ctx.args.concurrency)?;
+    if users_are == Users::Active {
+        let claims = tokens
+            .iter()
+            .map(|b| wire.request("POST", "/signals/claim?limit=10").bearer(b))
+            .collect();
+        let warm = engine::run(
+            ctx.args.concurrency,
+            ctx.setup_timeout(),
+            count,
+            round_robin(wire.clone(), claims),
+        )
+        .await;
+        let answered = warm.statuses.get("200").copied().unwrap_or(0);
+        r.note(format!(
+            "{answered} of {count} users made one request (an empty claim) before the measured phase, in {:.1} s",
+            warm.summary.elapsed_s
+        ));
+    }
     let op: Op = Arc::new(move |slot, seq| {
         let (wire, tokens) = (wire.clone(), tokens.clone());
         boxed(async move { cycle(&wire, slot, &tokens[seq as usize]).await })
