@@ -31,6 +31,7 @@ struct Inner {
     runtime: tokio::runtime::Handle,
     generation: AtomicU64,
     restarts: AtomicU64,
+    stopped: AtomicU64,
 }
 
 #[derive(Clone)]
@@ -48,6 +49,7 @@ impl UserRegistry {
                 runtime: tokio::runtime::Handle::current(),
                 generation: AtomicU64::new(0),
                 restarts: AtomicU64::new(0),
+                stopped: AtomicU64::new(0),
             }),
         }
     }
@@ -100,6 +102,11 @@ impl UserRegistry {
         self.inner.restarts.load(Ordering::Relaxed)
     }
 
+    /// Actors that have stopped since start (idle, or a panic before their restart).
+    pub fn stopped(&self) -> u64 {
+        self.inner.stopped.load(Ordering::Relaxed)
+    }
+
     /// The deepest mailbox right now.
     pub fn max_mailbox_depth(&self) -> usize {
         self.lock()
@@ -143,6 +150,7 @@ impl UserRegistry {
         runtime.spawn(async move {
             let outcome = task.await;
             registry.forget(user_id, generation);
+            registry.inner.stopped.fetch_add(1, Ordering::Relaxed);
             if let Err(err) = outcome {
                 if err.is_panic() {
                     registry.inner.restarts.fetch_add(1, Ordering::Relaxed);

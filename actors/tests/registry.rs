@@ -152,6 +152,11 @@ async fn idle_actors_stop_and_start_again_on_demand() {
         1,
         "idle actors released, but not the one watching open positions"
     );
+    assert_eq!(
+        users.stopped(),
+        49,
+        "each stop is counted (the memory release keys on it)"
+    );
     assert_eq!(count_open(&users, 7).await, Ok(0));
     assert_eq!(users.active(), 2);
     assert_eq!(stub.loads.load(Ordering::SeqCst), 51);

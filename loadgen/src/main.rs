@@ -72,6 +72,11 @@ pub struct Args {
     /// Users whose actors are woken (one claim each) before reading the daemon's memory.
     #[arg(long, default_value_t = 10_000)]
     pub actor_users: u64,
+    /// Seconds to wait after waking the actors before reading the daemon's memory again (0:
+    /// not measured). Meant for a daemon with a short `USER_ACTOR_IDLE_SECONDS`, to see what
+    /// stopped actors give back.
+    #[arg(long, default_value_t = 0)]
+    pub actors_idle_wait: u64,
     /// Users registered through POST /auth/register for the login scenarios.
     #[arg(long, default_value_t = 8)]
     pub login_users: usize,

@@ -90,6 +90,8 @@ pub struct Memory {
     pub idle_after_start_kb: Option<u64>,
     pub with_active_actors_kb: Option<u64>,
     pub active_actors_touched: Option<u64>,
+    /// After `--actors-idle-wait` seconds without requests: (seconds, VmRSS).
+    pub after_idle_wait_kb: Option<(u64, Option<u64>)>,
     pub end_of_run_kb: Option<u64>,
 }
 
@@ -187,6 +189,9 @@ pub fn render_markdown(report: &Report) -> String {
         .map(|n| format!("with {n} user actors just touched"))
         .unwrap_or_else(|| "with many user actors just touched".to_string());
     let _ = writeln!(md, "| {actors} | {} |", mib(m.with_active_actors_kb));
+    if let Some((seconds, kb)) = m.after_idle_wait_kb {
+        let _ = writeln!(md, "| {seconds} s after the last of them | {} |", mib(kb));
+    }
     let _ = writeln!(md, "| end of run | {} |", mib(m.end_of_run_kb));
     let noted: Vec<&ScenarioResult> = report.scenarios.iter().filter(|s| !s.notes.is_empty()).collect();
     if !noted.is_empty() {
@@ -238,6 +243,7 @@ mod tests {
                 idle_after_start_kb: Some(10240),
                 with_active_actors_kb: None,
                 active_actors_touched: Some(10000),
+                after_idle_wait_kb: Some((150, Some(26624))),
                 end_of_run_kb: Some(20480),
             },
             scenarios: vec![
@@ -275,6 +281,7 @@ mod tests {
         assert!(md.contains("| dashboard_summary@10 | — | — | — | — | — | — | set-up failed (see notes) |"));
         assert!(md.contains("| idle after start | 10.0 MiB |"));
         assert!(md.contains("| with 10000 user actors just touched | not measured |"));
+        assert!(md.contains("| 150 s after the last of them | 26.0 MiB |"));
         assert!(md.contains("| end of run | 20.0 MiB |"));
         assert!(md.contains("- **full_cycle** (create → claim → open → close): 15000 fresh users"));
         assert!(md.contains("route missing on this build: POST /auth/register answered 404 Not Found"));

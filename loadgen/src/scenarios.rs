@@ -801,6 +801,10 @@ async fn actors(ctx: &mut Ctx, mut r: ScenarioResult, memory: &mut Memory) -> an
         .await;
     memory.active_actors_touched = Some(measured.summary.requests);
     memory.with_active_actors_kb = ctx.rss();
+    if ctx.args.actors_idle_wait > 0 {
+        tokio::time::sleep(Duration::from_secs(ctx.args.actors_idle_wait)).await;
+        memory.after_idle_wait_kb = Some((ctx.args.actors_idle_wait, ctx.rss()));
+    }
     r.note(format!(
         "each of {count} users sent one claim, so each has a live actor (set-up bound {} s, not --duration)",
         ctx.args.setup_timeout

@@ -20,6 +20,7 @@ pub async fn metrics_page(state: Shared) -> HttpResponse {
         gauge!("persistence_retried_batches_total", "shard" => shard_label).set(shard.retried_batches() as f64);
     }
     gauge!("user_actors_active").set(state.users.active() as f64);
+    gauge!("user_actors_stopped_total").set(state.users.stopped() as f64);
     gauge!("user_actor_mailbox_depth_max").set(state.users.max_mailbox_depth() as f64);
     let pool = state.store.read_pool().status();
     gauge!("db_read_pool_size").set(pool.size as f64);

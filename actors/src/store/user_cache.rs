@@ -69,6 +69,16 @@ impl UserCache {
         entries.insert(email.to_lowercase(), (user.clone(), Instant::now()));
     }
 
+    /// Drops the entries past their TTL (a lookup would not use them): an identity read once
+    /// does not stay in memory for the life of the process.
+    /// Returns how many were dropped.
+    pub fn purge_expired(&self) -> usize {
+        let mut entries = self.lock();
+        let before = entries.len();
+        entries.retain(|_, (_, at)| at.elapsed() < TTL);
+        before - entries.len()
+    }
+
     pub fn invalidate(&self, email: &str) {
         let mut entries = self.lock();
         self.invalidations.fetch_add(1, Ordering::AcqRel);
@@ -167,6 +177,20 @@ mod tests {
         cache.listening.store(true, Ordering::Release);
         cache.remember("A@x.test", &user("a@x.test"), 0);
         assert!(cached(&cache, "a@x.test"));
+    }
+
+    #[test]
+    fn purging_drops_only_expired_entries() {
+        let cache = UserCache::default();
+        cache.listening.store(true, Ordering::Release);
+        cache.remember("fresh@x.test", &user("fresh@x.test"), 0);
+        let long_ago = Instant::now()
+            .checked_sub(TTL + Duration::from_secs(1))
+            .expect("the monotonic clock is past the TTL");
+        cache.lock().insert("old@x.test".into(), (user("old@x.test"), long_ago));
+        assert_eq!(cache.purge_expired(), 1);
+        assert!(cached(&cache, "fresh@x.test"));
+        assert!(!cached(&cache, "old@x.test"));
     }
 
     #[test]
