@@ -498,9 +498,9 @@ pub struct ActorState {
 /// after a quiet period): one row per open position, or one row with no position, each
 /// carrying the email, the assignments as `EXCHANGE:STRATEGY` texts and the snapshot.
 pub async fn load_actor_state(store: &Store, user_id: i64, day: NaiveDate) -> Result<Option<ActorState>, StoreError> {
-    let client = store.reader().await?;
-    let stmt = client
-        .prepare_cached(&format!(
+    // Built once: the statement cache is keyed by the text, which need not be rebuilt per start.
+    static SQL: std::sync::LazyLock<String> = std::sync::LazyLock::new(|| {
+        format!(
             "SELECT u.email, \
                     ARRAY(SELECT a.exchange || ':' || a.strategy_id FROM strategy_assignments a \
                           WHERE a.user_id = u.id) AS strategies, \
@@ -515,8 +515,10 @@ pub async fn load_actor_state(store: &Store, user_id: i64, day: NaiveDate) -> Re
                 .map(|c| format!("p.{c}"))
                 .collect::<Vec<_>>()
                 .join(", ")
-        ))
-        .await?;
+        )
+    });
+    let client = store.reader().await?;
+    let stmt = client.prepare_cached(&SQL).await?;
     let rows = client.query(&stmt, &[&user_id, &day]).await?;
     let Some(first) = rows.first() else {
         return Ok(None);
