@@ -98,6 +98,7 @@ const SIGNAL_BODY: &str = r#"{"symbol":"BTCUSDT","module":"loadgen","base_risk_p
 const PRETRADE_BODY: &str = r#"{"symbol":"BTCUSDT","side":"BUY","qty":0.01}"#;
 const PRETRADE_PATH: &str = "/ops/execution/pretrade/binance/check";
 const DASHBOARD_PATH: &str = "/ops/dashboard/summary";
+const CLAIM_PATH: &str = "/signals/claim?limit=10";
 
 /// Everything the scenarios share.
 struct Ctx {
@@ -137,6 +138,15 @@ impl Ctx {
 
     fn setup_timeout(&self) -> Duration {
         Duration::from_secs(self.args.setup_timeout)
+    }
+
+    /// One `POST path` from each user of `tokens`, as set-up (bounded by `--setup-timeout`, not
+    /// `--duration`): each user's identity gets cached and their actor started.
+    async fn one_post_each(&self, wire: &Arc<Wire>, tokens: &[String], path: &str) -> Measured {
+        let requests = tokens.iter().map(|b| wire.request("POST", path).bearer(b)).collect();
+        let op = round_robin(wire.clone(), requests);
+        self.measure_bounded(self.args.concurrency, self.setup_timeout(), tokens.len() as u64, op)
+            .await
     }
 
     fn rss(&self) -> Option<u64> {
@@ -501,9 +511,8 @@ async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioR
     let count = planned(ctx.args.claim_rate, ctx.args.duration, ctx.args.max_requests);
     let users = ctx.fresh(count).await?;
     let tokens = ctx.bearers(users);
-    let claim_path = "/signals/claim?limit=10";
     ctx.probe(
-        ctx.client.post(ctx.url(claim_path)).header("authorization", &tokens[0]),
+        ctx.client.post(ctx.url(CLAIM_PATH)).header("authorization", &tokens[0]),
         "POST /signals/claim",
     )
     .await?;
@@ -521,7 +530,7 @@ async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioR
     let claims: Arc<Vec<Request>> = Arc::new(
         tokens
             .iter()
-            .map(|b| wire.request("POST", claim_path).bearer(b))
+            .map(|b| wire.request("POST", CLAIM_PATH).bearer(b))
             .collect(),
     );
     let op: Op = Arc::new(move |slot, seq| {
@@ -580,7 +589,7 @@ async fn cycle(wire: &Wire, slot: usize, bearer: &str) -> String {
         Ok((s, _)) => return fail("create", Ok(s)),
         Err(e) => return fail("create", Err(e)),
     };
-    match send(wire.request("POST", "/signals/claim?limit=10").bearer(bearer)).await {
+    match send(wire.request("POST", CLAIM_PATH).bearer(bearer)).await {
         Ok((200, body)) => match serde_json::from_slice::<Vec<Id>>(&body) {
             Ok(claimed) if claimed.iter().any(|s| s.id == signal_id) => {}
             _ => return "not-claimed claim".into(),
@@ -634,17 +643,7 @@ async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult, users_are: Users) -> a
     }
     let wire = ctx.wire(ctx.args.concurrency)?;
     if users_are == Users::Active {
-        let claims = tokens
-            .iter()
-            .map(|b| wire.request("POST", "/signals/claim?limit=10").bearer(b))
-            .collect();
-        let warm = engine::run(
-            ctx.args.concurrency,
-            ctx.setup_timeout(),
-            count,
-            round_robin(wire.clone(), claims),
-        )
-        .await;
+        let warm = ctx.one_post_each(&wire, &tokens, CLAIM_PATH).await;
         let answered = warm.statuses.get("200").copied().unwrap_or(0);
         r.note(format!(
             "{answered} of {count} users made one request (an empty claim) before the measured phase, in {:.1} s",
@@ -794,11 +793,7 @@ async fn actors(ctx: &mut Ctx, mut r: ScenarioResult, memory: &mut Memory) -> an
     )
     .await?;
     let wire = ctx.wire(ctx.args.concurrency)?;
-    let requests = tokens.iter().map(|b| wire.request("POST", path).bearer(b)).collect();
-    let op = round_robin(wire, requests);
-    let measured = ctx
-        .measure_bounded(ctx.args.concurrency, ctx.setup_timeout(), count, op)
-        .await;
+    let measured = ctx.one_post_each(&wire, &tokens, path).await;
     memory.active_actors_touched = Some(measured.summary.requests);
     memory.with_active_actors_kb = ctx.rss();
     if ctx.args.actors_idle_wait > 0 {
@@ -865,7 +860,7 @@ async fn mixed_ops(ctx: &mut Ctx) -> anyhow::Result<Op> {
             .map(|b| {
                 [
                     signal_request(&wire, b),
-                    wire.request("POST", "/signals/claim?limit=10").bearer(b),
+                    wire.request("POST", CLAIM_PATH).bearer(b),
                     pretrade_request(&wire, b),
                     wire.request("GET", "/positions/risk/today").bearer(b),
                     wire.request("GET", "/positions").bearer(b),
