@@ -563,10 +563,20 @@ async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioR
     Ok(ctx.finish(r, measured))
 }
 
-/// The `id` of a created signal or opened position (other fields are skipped unread).
+/// The `id` of a created signal or opened position (other fields are skipped unread), kept as
+/// the text to send back: a UUID string, or a number from builds that used integer ids.
 #[derive(serde::Deserialize)]
 struct Id {
-    id: i64,
+    #[serde(deserialize_with = "id_text")]
+    id: String,
+}
+
+fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
+    match <Value as serde::Deserialize>::deserialize(d)? {
+        Value::String(text) => Ok(text),
+        Value::Number(number) => Ok(number.to_string()),
+        other => Err(serde::de::Error::custom(format!("an id is a string or a number, not {other}"))),
+    }
 }
 
 /// One create → claim → open → close cycle on client `slot`'s connection; `"200"` or the
@@ -632,10 +642,13 @@ async fn full_cycle(ctx: &mut Ctx, mut r: ScenarioResult, users_are: Users) -> a
     let client = &ctx.client;
     for (path, route) in [
         (
-            "/positions/open_from_signal?signal_id=0&qty=1",
+            "/positions/open_from_signal?signal_id=00000000-0000-0000-0000-000000000000&qty=1",
             "POST /positions/open_from_signal",
         ),
-        ("/positions/close?position_id=0&exit_price=1", "POST /positions/close"),
+        (
+            "/positions/close?position_id=00000000-0000-0000-0000-000000000000&exit_price=1",
+            "POST /positions/close",
+        ),
     ] {
         // A contract 404 (`Signal not found`) proves the route; the generic one means missing.
         ctx.probe(client.post(ctx.url(path)).header("authorization", &tokens[0]), route)
