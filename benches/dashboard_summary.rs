@@ -87,7 +87,9 @@ fn seed(url: &str, n: i64, events_per_user_day: i64) {
     psql(
         url,
         &format!(
-            "INSERT INTO users (email, password_hash, role, totp_enabled) VALUES ('{ADMIN}', 'x', 'admin', true);
+            "-- Ids are UUIDs; a stable small number per user spreads the seeded shapes.
+             CREATE FUNCTION bench_n(uuid) RETURNS int LANGUAGE sql IMMUTABLE AS $$SELECT abs(hashtext($1::text))$$;
+             INSERT INTO users (email, password_hash, role, totp_enabled) VALUES ('{ADMIN}', 'x', 'admin', true);
              INSERT INTO users (email, password_hash, role, totp_enabled)
              SELECT CASE WHEN i % 50 = 0 THEN 'smoke.u' || i || '@corp.io'
                          WHEN i % 97 = 0 THEN 'ops.bot.u' || i || '@corp.io'
@@ -95,14 +97,14 @@ fn seed(url: &str, n: i64, events_per_user_day: i64) {
                     'x', CASE WHEN i % 97 = 0 THEN 'service' ELSE 'trader' END, i % 3 <> 0
              FROM generate_series(1, {n}) i;
              INSERT INTO exchange_secrets (user_id, exchange, key_id, api_key_enc, api_secret_enc, updated_at)
-             SELECT id, ex, 'k1', 'x', 'x', now() - (id % 60) * interval '1 day'
+             SELECT id, ex, 'k1', 'x', 'x', now() - (bench_n(id) % 60) * interval '1 day'
              FROM users, unnest(ARRAY['BINANCE', 'IBKR']) ex
-             WHERE email <> '{ADMIN}' AND (ex = 'BINANCE' AND id % 4 <> 0 OR ex = 'IBKR' AND id % 3 = 0);
+             WHERE email <> '{ADMIN}' AND (ex = 'BINANCE' AND bench_n(id) % 4 <> 0 OR ex = 'IBKR' AND bench_n(id) % 3 = 0);
              INSERT INTO trading_state (user_id, open_positions, last_trade_at)
-             SELECT id, id % 3, now() - interval '1 hour' FROM users;
+             SELECT id, bench_n(id) % 3, now() - interval '1 hour' FROM users;
              INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl, blocked_opens)
-             SELECT u.id, (now() AT TIME ZONE 'America/Bogota')::date - d, (u.id + d) % 4,
-                    ((u.id * 7 + d) % 200 - 100) / 37.0, (u.id + d) % 3
+             SELECT u.id, (now() AT TIME ZONE 'America/Bogota')::date - d, (bench_n(u.id) + d) % 4,
+                    ((bench_n(u.id) * 7 + d) % 200 - 100) / 37.0, (bench_n(u.id) + d) % 3
              FROM users u, generate_series(0, 6) d;
              INSERT INTO positions (user_id, symbol, qty, entry_price, status, realized_pnl, opened_at, closed_at)
              SELECT u.id, 'BTCUSDT', 1, 100, 'CLOSED', 1.5, now() - d * interval '1 day' - interval '2 hours',
@@ -113,7 +115,7 @@ fn seed(url: &str, n: i64, events_per_user_day: i64) {
                     (ARRAY['position.open', 'position.close', 'signal.create', 'signal.claim',
                            'pretrade.check.passed', 'pretrade.check.blocked', 'position.open.blocked.cooldown',
                            'position.open.blocked.max_trades', 'execution.binance.test_order.error',
-                           'execution.blocked.exchange_disabled', 'exit.check.hold', 'auth.login.success'])[1 + (u.id + k) % 12],
+                           'execution.blocked.exchange_disabled', 'exit.check.hold', 'auth.login.success'])[1 + (bench_n(u.id) + k) % 12],
                     'bench', now() - (k * 7.0 * 86400 / {events_per_user_day} / 7) * interval '1 second'
              FROM users u, generate_series(0, {events_per_user_day} * 7 - 1) k;"
         ),

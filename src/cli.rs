@@ -242,7 +242,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             // Always check first: a row that does not open stops the rotation before any write.
             let check = store
-                .write(actors::store::EXCLUSIVE, None, job(true), secrets::reencrypt)
+                .write(actors::store::ShardKey::Exclusive, None, job(true), secrets::reencrypt)
                 .await?;
             if check.failed > 0 {
                 bail!(
@@ -255,7 +255,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 check
             } else {
                 store
-                    .write(actors::store::EXCLUSIVE, None, job(false), secrets::reencrypt)
+                    .write(actors::store::ShardKey::Exclusive, None, job(false), secrets::reencrypt)
                     .await?
             };
             println!(
@@ -311,7 +311,10 @@ async fn create_admin(store: &Store, email: &str, password: SecretString) -> any
         audit_action: Some("user.admin.create"),
         actor_id: None,
     };
-    match store.write(0, None, new, users::create).await? {
+    match store
+        .write(actors::store::ShardKey::Unowned, None, new, users::create)
+        .await?
+    {
         Some(_) => Ok(()),
         None => bail!("a user with email {email} already exists; use `crypto-saas admin promote --email {email}`"),
     }
@@ -324,7 +327,7 @@ async fn promote(store: &Store, email: &str) -> anyhow::Result<()> {
         audit_action: "user.admin.promote",
     };
     store
-        .write(0, None, change, users::set_role)
+        .write(actors::store::ShardKey::Unowned, None, change, users::set_role)
         .await?
         .with_context(|| format!("no user with email {email}"))?;
     Ok(())

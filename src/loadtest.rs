@@ -69,7 +69,9 @@ pub async fn seed_users(store: &Store, spec: &SeedSpec, password: SecretString) 
     };
     let password_hash = crate::auth::password::hash(password).await?;
     let input = SeedTraders { emails, password_hash };
-    Ok(store.write(0, None, input, seed_traders).await?)
+    Ok(store
+        .write(actors::store::ShardKey::Unowned, None, input, seed_traders)
+        .await?)
 }
 
 #[cfg(test)]

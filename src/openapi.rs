@@ -64,6 +64,18 @@ pub fn is_known_path(path: &str) -> bool {
     path.starts_with('/') && templates().iter().any(|t| matches(t, path))
 }
 
+/// The methods the contract documents for `path` (empty for an unknown path).
+pub fn allowed_methods(path: &str) -> Vec<String> {
+    let mut methods: Vec<String> = operations()
+        .into_iter()
+        .filter(|(_, template)| path.starts_with('/') && matches(&parse_template(template), path))
+        .map(|(method, _)| method)
+        .collect();
+    methods.sort();
+    methods.dedup();
+    methods
+}
+
 /// Every (METHOD, path template) the document lists.
 pub fn operations() -> Vec<(String, String)> {
     let mut out = Vec::new();

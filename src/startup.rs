@@ -14,14 +14,13 @@ use actors::registry::UserRegistry;
 use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
 use actors::user_actor::{ActorDeps, ExitMode};
-use actors::ApiError;
 use anyhow::Context;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use secrecy::ExposeSecret;
 
 use crate::auth::jwt::JwtKeys;
 use crate::config::{ExitMonitorMode, Settings};
-use crate::http::HttpError;
+use crate::http::ApiError;
 use crate::state::AppState;
 
 mod embedded {
@@ -240,10 +239,13 @@ fn start_exit_monitor(settings: &Settings, store: &Store) -> (Arc<MarketHub>, No
 
 /// Unknown routes answer JSON, and a known path with the wrong method answers 405.
 /// A path is "known" when the OpenAPI document lists it (a `{param}` is one segment).
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, HttpError> {
-    if crate::openapi::is_known_path(req.path()) {
-        Err(HttpError::Api(ApiError::MethodNotAllowed))
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let allowed = crate::openapi::allowed_methods(req.path());
+    if allowed.is_empty() {
+        Err(ApiError::RouteNotFound)
     } else {
-        Err(HttpError::Api(ApiError::RouteNotFound))
+        Err(ApiError::MethodNotAllowed {
+            allow: allowed.join(", "),
+        })
     }
 }

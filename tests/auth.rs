@@ -59,7 +59,13 @@ async fn register_success_duplicate_and_validation() {
     assert_eq!(audit_count(&db, "auth.register.success"), 1);
 
     let (status, body) = register(&d, "ALICE@desk.io").await;
-    assert_eq!((status, body), (400, json!({ "detail": "Email already registered" })));
+    assert_eq!(
+        (status, body),
+        (
+            400,
+            json!({ "detail": "Email already registered", "code": "email_already_registered" })
+        )
+    );
 
     let post = |body: Value| {
         let url = d.url("/auth/register");
@@ -98,7 +104,7 @@ async fn login_success_and_errors() {
     assert_eq!((status, me["email"].as_str()), (200, Some("carol@desk.io")));
     assert_eq!(audit_count(&db, "auth.login.success"), 1);
 
-    let incorrect = json!({ "detail": "Incorrect email or password" });
+    let incorrect = json!({ "detail": "Incorrect email or password", "code": "login_incorrect" });
     assert_eq!(
         login_with(&d, "carol@desk.io", "wrong-password", None).await,
         (401, incorrect.clone())
@@ -129,7 +135,7 @@ async fn two_factor_setup_enable_login_and_replay() {
         (status, body),
         (
             404,
-            json!({ "detail": "2FA setup not found. Call /auth/2fa/setup first." })
+            json!({ "detail": "2FA setup not found. Call /auth/2fa/setup first.", "code": "2fa_setup_not_found" })
         )
     );
 
@@ -151,7 +157,10 @@ async fn two_factor_setup_enable_login_and_replay() {
 
     away_from_step_edge().await;
     let (status, body) = otp_call(&d, "/auth/2fa/verify-enable", &token, "000000x").await;
-    assert_eq!((status, body), (400, json!({ "detail": "Invalid OTP" })));
+    assert_eq!(
+        (status, body),
+        (400, json!({ "detail": "Invalid OTP", "code": "2fa_invalid_otp" }))
+    );
     // Two steps back is outside the window.
     let (status, _) = otp_call(&d, "/auth/2fa/verify-enable", &token, &code(&secret, -2)).await;
     assert_eq!(status, 400);
@@ -162,16 +171,16 @@ async fn two_factor_setup_enable_login_and_replay() {
 
     assert_eq!(
         login_with(&d, "dave@desk.io", PASSWORD, None).await,
-        (401, json!({ "detail": "OTP required" }))
+        (401, json!({ "detail": "OTP required", "code": "login_otp_required" }))
     );
     assert_eq!(
         login_with(&d, "dave@desk.io", PASSWORD, Some("")).await,
-        (401, json!({ "detail": "OTP required" }))
+        (401, json!({ "detail": "OTP required", "code": "login_otp_required" }))
     );
     // The code that enabled 2FA is spent.
     assert_eq!(
         login_with(&d, "dave@desk.io", PASSWORD, Some(&code(&secret, -1))).await,
-        (401, json!({ "detail": "Invalid OTP" }))
+        (401, json!({ "detail": "Invalid OTP", "code": "login_invalid_otp" }))
     );
     // Two steps ahead is outside the window.
     let (status, _) = login_with(&d, "dave@desk.io", PASSWORD, Some(&code(&secret, 2))).await;
@@ -179,7 +188,10 @@ async fn two_factor_setup_enable_login_and_replay() {
     // Wrong password with a right code: the password is checked first.
     assert_eq!(
         login_with(&d, "dave@desk.io", "wrong-password", Some(&code(&secret, 0))).await,
-        (401, json!({ "detail": "Incorrect email or password" }))
+        (
+            401,
+            json!({ "detail": "Incorrect email or password", "code": "login_incorrect" })
+        )
     );
     let now_code = code(&secret, 0);
     let (status, body) = login_with(&d, "dave@desk.io", PASSWORD, Some(&now_code)).await;
@@ -187,7 +199,7 @@ async fn two_factor_setup_enable_login_and_replay() {
     // Replay of the same code: refused.
     assert_eq!(
         login_with(&d, "dave@desk.io", PASSWORD, Some(&now_code)).await,
-        (401, json!({ "detail": "Invalid OTP" }))
+        (401, json!({ "detail": "Invalid OTP", "code": "login_invalid_otp" }))
     );
     // The next step is inside the window.
     let (status, body) = login_with(&d, "dave@desk.io", PASSWORD, Some(&code(&secret, 1))).await;
@@ -200,7 +212,13 @@ async fn two_factor_disable() {
     let d = Daemon::start(&db);
     let token = trader(&d, "erin@desk.io").await;
     let (status, body) = otp_call(&d, "/auth/2fa/disable", &token, "123456").await;
-    assert_eq!((status, body), (404, json!({ "detail": "2FA is not enabled" })));
+    assert_eq!(
+        (status, body),
+        (
+            404,
+            json!({ "detail": "2FA is not enabled", "code": "2fa_not_enabled" })
+        )
+    );
     // Set up but not enabled is still "not enabled".
     let secret = setup_2fa(&d, &token).await;
     let (status, _) = otp_call(&d, "/auth/2fa/disable", &token, &code(&secret, 0)).await;
@@ -215,7 +233,7 @@ async fn two_factor_disable() {
     // Replaying the enabling code, or a wrong one, does not disable.
     assert_eq!(
         otp_call(&d, "/auth/2fa/disable", &token, &enable_code).await,
-        (400, json!({ "detail": "Invalid OTP" }))
+        (400, json!({ "detail": "Invalid OTP", "code": "2fa_invalid_otp" }))
     );
     assert_eq!(otp_call(&d, "/auth/2fa/disable", &token, "abc").await.0, 400);
     assert_eq!(
@@ -272,12 +290,18 @@ async fn enforcement_by_email_list() {
     register(&d, "free@desk.io").await;
     assert_eq!(
         login_with(&d, "boss@desk.io", PASSWORD, None).await,
-        (401, json!({ "detail": "2FA must be enabled for this account" }))
+        (
+            401,
+            json!({ "detail": "2FA must be enabled for this account", "code": "login_2fa_must_be_enabled" })
+        )
     );
     // The password is checked before enforcement.
     assert_eq!(
         login_with(&d, "boss@desk.io", "wrong-password", None).await,
-        (401, json!({ "detail": "Incorrect email or password" }))
+        (
+            401,
+            json!({ "detail": "Incorrect email or password", "code": "login_incorrect" })
+        )
     );
     assert_eq!(login_with(&d, "free@desk.io", PASSWORD, None).await.0, 200);
     db.sql(&format!(
@@ -285,7 +309,7 @@ async fn enforcement_by_email_list() {
     ));
     assert_eq!(
         login_with(&d, "boss@desk.io", PASSWORD, None).await,
-        (401, json!({ "detail": "OTP required" }))
+        (401, json!({ "detail": "OTP required", "code": "login_otp_required" }))
     );
     away_from_step_edge().await;
     let (status, body) = login_with(&d, "boss@desk.io", PASSWORD, Some(&code(FIXED_SECRET, 0))).await;
@@ -304,7 +328,10 @@ async fn enforcement_for_admins() {
     assert!(out.status.success());
     assert_eq!(
         login_with(&d, "root@desk.io", PASSWORD, None).await,
-        (401, json!({ "detail": "2FA must be enabled for this account" }))
+        (
+            401,
+            json!({ "detail": "2FA must be enabled for this account", "code": "login_2fa_must_be_enabled" })
+        )
     );
     trader(&d, "trader@desk.io").await;
     db.sql(&format!(
@@ -344,7 +371,7 @@ async fn assert_throttled(d: &Daemon, email: &str, password: &str) {
     assert_eq!(status, 429);
     assert_eq!(
         body,
-        json!({ "detail": "Too many failed login attempts. Try again later." })
+        json!({ "detail": "Too many failed login attempts. Try again later.", "code": "login_throttled" })
     );
 }
 
@@ -378,7 +405,7 @@ async fn throttling_counts_only_wrong_secrets_and_success_clears() {
     for _ in 0..12 {
         assert_eq!(
             login_with(&d, "twofa@desk.io", PASSWORD, None).await,
-            (401, json!({ "detail": "OTP required" }))
+            (401, json!({ "detail": "OTP required", "code": "login_otp_required" }))
         );
     }
     // Wrong codes are.
@@ -453,7 +480,10 @@ async fn tampered_tokens_are_refused() {
         let (status, body) = call(&d, Method::GET, "/users/me", token, None).await;
         assert_eq!(
             (status, body),
-            (401, json!({ "detail": "Invalid authentication credentials" })),
+            (
+                401,
+                json!({ "detail": "Invalid authentication credentials", "code": "invalid_token" })
+            ),
             "{name}"
         );
     }
@@ -463,12 +493,21 @@ async fn tampered_tokens_are_refused() {
         resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()),
         Some("Bearer")
     );
-    assert_eq!(json(resp).await, (401, json!({ "detail": "Not authenticated" })));
+    assert_eq!(
+        json(resp).await,
+        (
+            401,
+            json!({ "detail": "Not authenticated", "code": "not_authenticated" })
+        )
+    );
 
     db.sql("DELETE FROM users WHERE email = 'frank@desk.io'");
     assert_eq!(
         eventually(&d, "/users/me", &good).await,
-        (401, json!({ "detail": "User not found" }))
+        (
+            401,
+            json!({ "detail": "User not found", "code": "token_user_not_found" })
+        )
     );
 }
 
@@ -491,6 +530,6 @@ async fn a_code_is_accepted_once_across_two_daemons() {
     statuses.sort();
     assert_eq!(statuses, [200, 401], "{a:?} {b:?}");
     let refused = if a.0 == 401 { a.1 } else { b.1 };
-    assert_eq!(refused, json!({ "detail": "Invalid OTP" }));
+    assert_eq!(refused, json!({ "detail": "Invalid OTP", "code": "login_invalid_otp" }));
     assert_eq!(audit_count(&db, "auth.login.success"), 1);
 }

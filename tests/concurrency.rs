@@ -8,15 +8,15 @@ use std::collections::HashSet;
 use common::*;
 use reqwest::Method;
 
-async fn create_signals(db: &TestDb, user_id: i64, count: usize) {
+async fn create_signals(db: &TestDb, user_id: &str, count: usize) {
     db.sql(&format!(
         "INSERT INTO signals (user_id, symbol, module, base_risk_percent, entry_price, stop_loss, take_profit) \
-         SELECT {user_id}, 'SYM' || g, 'm', 0.5, 100, 95, 110 FROM generate_series(1, {count}) g"
+         SELECT '{user_id}', 'SYM' || g, 'm', 0.5, 100, 95, 110 FROM generate_series(1, {count}) g"
     ));
 }
 
 /// 64 concurrent claims (limit 10) over 500 signals, spread over the given daemons.
-async fn claim_storm(daemons: &[&Daemon], token: &str) -> Vec<i64> {
+async fn claim_storm(daemons: &[&Daemon], token: &str) -> Vec<String> {
     let mut tasks = Vec::new();
     for i in 0..64 {
         let url = daemons[i % daemons.len()].url("/signals/claim?limit=10");
@@ -28,7 +28,7 @@ async fn claim_storm(daemons: &[&Daemon], token: &str) -> Vec<i64> {
             body.as_array()
                 .unwrap()
                 .iter()
-                .map(|s| s["id"].as_i64().unwrap())
+                .map(|s| id_of(&s["id"]))
                 .collect::<Vec<_>>()
         }));
     }
@@ -39,8 +39,8 @@ async fn claim_storm(daemons: &[&Daemon], token: &str) -> Vec<i64> {
     all
 }
 
-fn assert_exactly_once(db: &TestDb, claimed: Vec<i64>) {
-    let unique: HashSet<i64> = claimed.iter().copied().collect();
+fn assert_exactly_once(db: &TestDb, claimed: Vec<String>) {
+    let unique: HashSet<&String> = claimed.iter().collect();
     assert_eq!(unique.len(), claimed.len(), "a signal was handed to two claimers");
     assert_eq!(claimed.len(), 500, "every signal claimed");
     assert_eq!(db.sql("SELECT count(*) FROM signals WHERE status = 'EXECUTING'"), "500");
@@ -56,7 +56,7 @@ async fn concurrent_claims_hand_out_each_signal_once() {
     let db = TestDb::new();
     let d = Daemon::start(&db);
     let (uid, t) = seed_trader(&db, "claims@desk.io");
-    create_signals(&db, uid, 500).await;
+    create_signals(&db, &uid, 500).await;
     assert_exactly_once(&db, claim_storm(&[&d], &t).await);
 }
 
@@ -66,7 +66,7 @@ async fn concurrent_claims_across_two_daemons_hand_out_each_signal_once() {
     let a = Daemon::start(&db);
     let b = Daemon::start(&db);
     let (uid, t) = seed_trader(&db, "claims2@desk.io");
-    create_signals(&db, uid, 500).await;
+    create_signals(&db, &uid, 500).await;
     assert_exactly_once(&db, claim_storm(&[&a, &b], &t).await);
 }
 
@@ -74,9 +74,9 @@ async fn concurrent_claims_across_two_daemons_hand_out_each_signal_once() {
 /// so exactly one more may open (max_open_positions = 2), whatever the interleaving.
 async fn open_storm(daemons: &[&Daemon], db: &TestDb) {
     let (uid, t) = seed_trader(db, "opens@desk.io");
-    create_signals(db, uid, 33).await;
+    create_signals(db, &uid, 33).await;
     db.sql("UPDATE signals SET status = 'EXECUTING'");
-    let first: i64 = db.sql("SELECT min(id) FROM signals").parse().unwrap();
+    let first = db.sql("SELECT id FROM signals ORDER BY created_at, id LIMIT 1");
     let (status, _) = call(
         daemons[0],
         Method::POST,
@@ -87,14 +87,14 @@ async fn open_storm(daemons: &[&Daemon], db: &TestDb) {
     .await;
     assert_eq!(status, 200);
     db.sql(&format!(
-        "UPDATE trading_state SET last_trade_at = now() - interval '1 day' WHERE user_id = {uid}"
+        "UPDATE trading_state SET last_trade_at = now() - interval '1 day' WHERE user_id = '{uid}'"
     ));
-    let ids: Vec<i64> = db
+    let ids: Vec<String> = db
         .sql(&format!(
-            "SELECT string_agg(id::text, ',') FROM signals WHERE id <> {first}"
+            "SELECT string_agg(id::text, ',') FROM signals WHERE id <> '{first}'"
         ))
         .split(',')
-        .map(|s| s.parse().unwrap())
+        .map(str::to_string)
         .collect();
     assert_eq!(ids.len(), 32);
     let mut tasks = Vec::new();
@@ -125,7 +125,7 @@ async fn open_storm(daemons: &[&Daemon], db: &TestDb) {
     assert_eq!(db.sql("SELECT count(*) FROM positions WHERE status = 'OPEN'"), "2");
     assert_eq!(
         db.sql(&format!(
-            "SELECT open_positions FROM trading_state WHERE user_id = {uid}"
+            "SELECT open_positions FROM trading_state WHERE user_id = '{uid}'"
         )),
         "2"
     );
@@ -174,7 +174,7 @@ async fn a_position_closes_through_another_daemon_exactly_once() {
     )
     .await;
     assert_eq!(status, 200, "{position}");
-    let pid = position["id"].as_i64().unwrap();
+    let pid = id_of(&position["id"]);
 
     let close = format!("/positions/close?position_id={pid}&exit_price=103&fees=0.5");
     let (status, closed) = call(&b, Method::POST, &close, &token, None).await;

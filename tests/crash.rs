@@ -12,10 +12,10 @@ use tokio::sync::Semaphore;
 #[derive(Debug)]
 enum Outcome {
     Opened {
-        position_id: i64,
+        position_id: String,
     },
     Closed {
-        position_id: i64,
+        position_id: String,
         realized_pnl: serde_json::Value,
     },
     NoAnswer,
@@ -47,10 +47,12 @@ async fn sigkill_during_load_loses_nothing_acknowledged_and_half_applies_nothing
             let position_id = match open {
                 Ok(resp) if resp.status() == 200 => {
                     let p: serde_json::Value = resp.json().await.unwrap_or_default();
-                    let Some(id) = p["id"].as_i64() else {
+                    let Some(id) = p["id"].as_str().map(str::to_string) else {
                         return vec![Outcome::NoAnswer];
                     };
-                    outcomes.push(Outcome::Opened { position_id: id });
+                    outcomes.push(Outcome::Opened {
+                        position_id: id.clone(),
+                    });
                     id
                 }
                 Ok(resp) => return vec![Outcome::Refused(resp.status().as_u16())],
@@ -66,7 +68,7 @@ async fn sigkill_during_load_loses_nothing_acknowledged_and_half_applies_nothing
             match close {
                 Ok(resp) if resp.status() == 200 => match resp.json::<serde_json::Value>().await {
                     Ok(p) => outcomes.push(Outcome::Closed {
-                        position_id,
+                        position_id: position_id.clone(),
                         realized_pnl: p["realized_pnl"].clone(),
                     }),
                     Err(_) => outcomes.push(Outcome::NoAnswer),
@@ -93,17 +95,17 @@ async fn sigkill_during_load_loses_nothing_acknowledged_and_half_applies_nothing
     for t in tasks {
         outcomes.extend(t.await.unwrap());
     }
-    let opened: Vec<i64> = outcomes
+    let opened: Vec<&String> = outcomes
         .iter()
         .filter_map(|o| {
             if let Outcome::Opened { position_id } = o {
-                Some(*position_id)
+                Some(position_id)
             } else {
                 None
             }
         })
         .collect();
-    let closed: Vec<(i64, &serde_json::Value)> = outcomes
+    let closed: Vec<(&String, &serde_json::Value)> = outcomes
         .iter()
         .filter_map(|o| {
             if let Outcome::Closed {
@@ -111,7 +113,7 @@ async fn sigkill_during_load_loses_nothing_acknowledged_and_half_applies_nothing
                 realized_pnl,
             } = o
             {
-                Some((*position_id, realized_pnl))
+                Some((position_id, realized_pnl))
             } else {
                 None
             }
@@ -136,7 +138,7 @@ async fn sigkill_during_load_loses_nothing_acknowledged_and_half_applies_nothing
     d.restart();
 
     for id in &opened {
-        let status = db.sql(&format!("SELECT p.status || '/' || s.status FROM positions p JOIN signals s ON s.id = p.signal_id WHERE p.id = {id}"));
+        let status = db.sql(&format!("SELECT p.status || '/' || s.status FROM positions p JOIN signals s ON s.id = p.signal_id WHERE p.id = '{id}'"));
         assert!(
             status == "OPEN/OPENED" || status == "CLOSED/COMPLETED",
             "acknowledged open {id} is {status:?}"
@@ -145,7 +147,7 @@ async fn sigkill_during_load_loses_nothing_acknowledged_and_half_applies_nothing
     for (id, pnl) in &closed {
         // (103 - 100) * 2 - 0.5
         assert_eq!(pnl.as_f64(), Some(5.5));
-        let row = db.sql(&format!("SELECT p.status || '/' || s.status || '/' || p.realized_pnl FROM positions p JOIN signals s ON s.id = p.signal_id WHERE p.id = {id}"));
+        let row = db.sql(&format!("SELECT p.status || '/' || s.status || '/' || p.realized_pnl FROM positions p JOIN signals s ON s.id = p.signal_id WHERE p.id = '{id}'"));
         assert_eq!(row, "CLOSED/COMPLETED/5.5", "acknowledged close {id}");
     }
     // Nothing half-applied, acknowledged or not.

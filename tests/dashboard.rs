@@ -33,46 +33,44 @@ fn ts(t: DateTime<Utc>) -> String {
 }
 
 /// Inserts a user row and returns its id.
-fn user(db: &TestDb, email: &str, role: &str, totp: bool) -> i64 {
+fn user(db: &TestDb, email: &str, role: &str, totp: bool) -> String {
     db.sql(&format!(
         "INSERT INTO users (email, password_hash, role, totp_enabled) VALUES ('{email}', 'x', '{role}', {totp}) RETURNING id"
     ))
-    .parse()
-    .unwrap()
 }
 
-fn secret(db: &TestDb, user_id: i64, exchange: &str, updated: DateTime<Utc>) {
+fn secret(db: &TestDb, user_id: &str, exchange: &str, updated: DateTime<Utc>) {
     db.sql(&format!(
         "INSERT INTO exchange_secrets (user_id, exchange, key_id, api_key_enc, api_secret_enc, updated_at)
-         VALUES ({user_id}, '{exchange}', 'k1', 'x', 'x', {})",
+         VALUES ('{user_id}', '{exchange}', 'k1', 'x', 'x', {})",
         ts(updated)
     ));
 }
 
-fn risk(db: &TestDb, user_id: i64, day: NaiveDate, trades: i32, pnl: &str) {
+fn risk(db: &TestDb, user_id: &str, day: NaiveDate, trades: i32, pnl: &str) {
     db.sql(&format!(
-        "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ({user_id}, '{day}', {trades}, {pnl})"
+        "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ('{user_id}', '{day}', {trades}, {pnl})"
     ));
 }
 
-fn audit(db: &TestDb, user_id: Option<i64>, action: &str, at: DateTime<Utc>) {
-    let uid = user_id.map(|u| u.to_string()).unwrap_or_else(|| "NULL".into());
+fn audit(db: &TestDb, user_id: Option<&str>, action: &str, at: DateTime<Utc>) {
+    let uid = user_id.map(|u| format!("'{u}'")).unwrap_or_else(|| "NULL".into());
     db.sql(&format!(
         "INSERT INTO audit_events (user_id, action, created_at) VALUES ({uid}, '{action}', {})",
         ts(at)
     ));
 }
 
-fn open_now(db: &TestDb, user_id: i64, n: i32) {
+fn open_now(db: &TestDb, user_id: &str, n: i32) {
     db.sql(&format!(
-        "INSERT INTO trading_state (user_id, open_positions) VALUES ({user_id}, {n})"
+        "INSERT INTO trading_state (user_id, open_positions) VALUES ('{user_id}', {n})"
     ));
 }
 
-fn closed_position(db: &TestDb, user_id: i64, closed_at: DateTime<Utc>) {
+fn closed_position(db: &TestDb, user_id: &str, closed_at: DateTime<Utc>) {
     db.sql(&format!(
         "INSERT INTO positions (user_id, symbol, qty, entry_price, status, closed_at)
-         VALUES ({user_id}, 'BTCUSDT', 1, 100, 'CLOSED', {})",
+         VALUES ('{user_id}', 'BTCUSDT', 1, 100, 'CLOSED', {})",
         ts(closed_at)
     ));
 }
@@ -103,7 +101,7 @@ struct World {
     db: TestDb,
     d: Daemon,
     admin: String,
-    alice: i64,
+    alice: String,
 }
 
 const ADMIN: &str = "ops.admin@corp.io";
@@ -123,48 +121,48 @@ async fn world() -> World {
     let bot = user(&db, "ops.bot.feeder@corp.io", "service", false);
     let _ = (admin_id, dave, carol);
 
-    secret(&db, alice, "BINANCE", Utc::now() - Duration::days(2));
-    secret(&db, bob, "IBKR", Utc::now() - Duration::days(40));
-    secret(&db, bob, "BINANCE", Utc::now() - Duration::days(1));
-    secret(&db, bot, "BINANCE", Utc::now() - Duration::days(1));
+    secret(&db, &alice, "BINANCE", Utc::now() - Duration::days(2));
+    secret(&db, &bob, "IBKR", Utc::now() - Duration::days(40));
+    secret(&db, &bob, "BINANCE", Utc::now() - Duration::days(1));
+    secret(&db, &bot, "BINANCE", Utc::now() - Duration::days(1));
 
-    risk(&db, alice, today, 2, "1.23456");
-    risk(&db, bob, today, 1, "-0.5");
-    risk(&db, smoke, today, 3, "7");
-    risk(&db, bot, today, 1, "0");
-    open_now(&db, alice, 1);
-    open_now(&db, bot, 2);
+    risk(&db, &alice, today, 2, "1.23456");
+    risk(&db, &bob, today, 1, "-0.5");
+    risk(&db, &smoke, today, 3, "7");
+    risk(&db, &bot, today, 1, "0");
+    open_now(&db, &alice, 1);
+    open_now(&db, &bot, 2);
 
     // Alice: two blocked opens today, one at 20:00 Bogota yesterday (01:00 UTC today: not today).
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "position.open.blocked.cooldown",
         Utc::now() - Duration::minutes(2),
     );
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "position.open.blocked.max_trades",
         Utc::now() - Duration::minutes(1),
     );
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "position.open.blocked.daily_stop",
         bogota_at(1, 20, 0),
     );
-    audit(&db, Some(alice), "position.open", Utc::now() - Duration::minutes(3));
+    audit(&db, Some(&alice), "position.open", Utc::now() - Duration::minutes(3));
     audit(
         &db,
-        Some(smoke),
+        Some(&smoke),
         "position.open.blocked.cooldown",
         Utc::now() - Duration::minutes(1),
     );
 
     // Closed positions: one today, one at 20:00 Bogota yesterday (not today).
-    closed_position(&db, alice, Utc::now() - Duration::seconds(30));
-    closed_position(&db, alice, bogota_at(1, 20, 0));
+    closed_position(&db, &alice, Utc::now() - Duration::seconds(30));
+    closed_position(&db, &alice, bogota_at(1, 20, 0));
 
     World {
         admin: mint(ADMIN, "admin"),
@@ -197,9 +195,10 @@ async fn summary_scope_filters_rounding_and_status() {
     assert!(body["generated_at"].as_str().unwrap().contains('T'));
     // real_only=true by default; service users hidden; ordered by email.
     assert_eq!(emails(&body), ["alice@corp.io", "bob@corp.io", "dave@corp.io", ADMIN]);
-    // The admin misses 2FA and bob's IBKR secret is 40 days old: red.
+    // The admin misses 2FA and bob's IBKR secret is 40 days old: red. The security block counts
+    // every posture user after real_only, the service user the table hides included.
     assert_eq!(body["overall_status"], "red");
-    assert_eq!(body["security"]["total_users"], 4);
+    assert_eq!(body["security"]["total_users"], 5);
     assert_eq!(body["security"]["users_missing_2fa"], 1);
     assert_eq!(body["security"]["users_with_stale_secrets"], 1);
     assert_eq!(body["security"]["max_secret_age_days"], 30);
@@ -208,7 +207,7 @@ async fn summary_scope_filters_rounding_and_status() {
     assert_eq!(body["operations"]["blocked_open_attempts_total"], 2);
 
     let alice = find(&body, "alice@corp.io");
-    assert_eq!(alice["user_id"], w.alice);
+    assert_eq!(alice["user_id"], w.alice.as_str());
     assert_eq!(alice["role"], "trader");
     assert_eq!(alice["risk_profile"], "model2_conservador_productivo");
     assert_eq!(alice["two_factor_enabled"], true);
@@ -319,7 +318,7 @@ async fn daily_compare_counts_by_the_bogota_day() {
         ]
     );
     let alice = find(&body, "alice@corp.io");
-    assert_eq!(alice["user_id"], w.alice);
+    assert_eq!(alice["user_id"], w.alice.as_str());
     assert_eq!(alice["role"], "trader");
     assert_eq!(alice["risk_profile"], "model2_conservador_productivo");
     let limits = &alice["limits"];
@@ -383,43 +382,43 @@ async fn trends_are_seven_bogota_days_oldest_first() {
     let smoke = user(&db, "smoke.t@corp.io", "trader", true);
     let today = bogota_today();
 
-    risk(&db, alice, today, 1, "0");
-    risk(&db, alice, today - Duration::days(1), 4, "0");
-    risk(&db, alice, today - Duration::days(6), 2, "0");
-    risk(&db, alice, today - Duration::days(7), 9, "0"); // outside the window
-    risk(&db, smoke, today - Duration::days(1), 5, "0"); // outside the scope (real_only)
+    risk(&db, &alice, today, 1, "0");
+    risk(&db, &alice, today - Duration::days(1), 4, "0");
+    risk(&db, &alice, today - Duration::days(6), 2, "0");
+    risk(&db, &alice, today - Duration::days(7), 9, "0"); // outside the window
+    risk(&db, &smoke, today - Duration::days(1), 5, "0"); // outside the scope (real_only)
 
     // 20:00 Bogota is 01:00 UTC of the next day: these belong to the Bogota date.
-    audit(&db, Some(alice), "position.open.blocked.cooldown", bogota_at(2, 20, 0));
+    audit(&db, Some(&alice), "position.open.blocked.cooldown", bogota_at(2, 20, 0));
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "position.open.blocked.max_trades",
         bogota_at(2, 23, 59),
     );
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "execution.binance.test_order.error",
         bogota_at(1, 20, 0),
     );
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "execution.blocked.exchange_disabled",
         bogota_at(3, 0, 0),
     );
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "execution.ibkr.test_order.error",
         bogota_at(7, 23, 59),
     ); // outside
-    audit(&db, Some(alice), "execution.prepare", bogota_at(1, 10, 0)); // not an error
-    audit(&db, Some(alice), "pretrade.check.blocked", bogota_at(1, 10, 0)); // not an error
+    audit(&db, Some(&alice), "execution.prepare", bogota_at(1, 10, 0)); // not an error
+    audit(&db, Some(&alice), "pretrade.check.blocked", bogota_at(1, 10, 0)); // not an error
     audit(
         &db,
-        Some(smoke),
+        Some(&smoke),
         "execution.binance.test_order.error",
         bogota_at(1, 10, 0),
     ); // not in scope
@@ -464,28 +463,28 @@ async fn recent_events_count_every_user_within_the_window() {
     let now = Utc::now();
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "execution.binance.test_order.error",
         now - Duration::hours(1),
     );
     audit(
         &db,
-        Some(smoke),
+        Some(&smoke),
         "execution.blocked.exchange_disabled",
         now - Duration::hours(2),
     );
     audit(&db, None, "notify.telegram.error", now - Duration::hours(3));
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "execution.ibkr.test_order.error",
         now - Duration::hours(30),
     );
-    audit(&db, Some(alice), "execution.error.retry", now - Duration::hours(1)); // not an error
-    audit(&db, Some(alice), "pretrade.check.blocked", now - Duration::hours(1));
-    audit(&db, Some(smoke), "pretrade.check.blocked", now - Duration::hours(5));
-    audit(&db, Some(alice), "pretrade.check.blocked", now - Duration::hours(40));
-    audit(&db, Some(alice), "pretrade.check.passed", now - Duration::hours(1));
+    audit(&db, Some(&alice), "execution.error.retry", now - Duration::hours(1)); // not an error
+    audit(&db, Some(&alice), "pretrade.check.blocked", now - Duration::hours(1));
+    audit(&db, Some(&smoke), "pretrade.check.blocked", now - Duration::hours(5));
+    audit(&db, Some(&alice), "pretrade.check.blocked", now - Duration::hours(40));
+    audit(&db, Some(&alice), "pretrade.check.passed", now - Duration::hours(1));
 
     let get = |q: &'static str| {
         let d = &d;
@@ -564,7 +563,7 @@ fn account_kind_columns_follow_the_domain_rules() {
     ] {
         let id = user(&db, email, "trader", false);
         let kinds = db.sql(&format!(
-            "SELECT test_account::text || ',' || service_account::text FROM users WHERE id = {id}"
+            "SELECT test_account::text || ',' || service_account::text FROM users WHERE id = '{id}'"
         ));
         assert_eq!(
             kinds,
@@ -602,27 +601,27 @@ fn the_audit_roll_up_follows_every_change_to_the_audit_trail() {
     let bob = user(&db, "bob@corp.io", "trader", true);
     let day = |k: i64| bogota_today() - Duration::days(k);
 
-    audit(&db, Some(alice), "position.open.blocked.cooldown", bogota_at(1, 20, 0));
+    audit(&db, Some(&alice), "position.open.blocked.cooldown", bogota_at(1, 20, 0));
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "position.open.blocked.max_trades",
         bogota_at(1, 23, 59),
     );
     audit(
         &db,
-        Some(alice),
+        Some(&alice),
         "execution.binance.test_order.error",
         bogota_at(1, 21, 0),
     );
     audit(
         &db,
-        Some(bob),
+        Some(&bob),
         "execution.blocked.exchange_disabled",
         bogota_at(2, 0, 0),
     );
-    audit(&db, Some(bob), "position.open", bogota_at(2, 1, 0)); // not counted
-    audit(&db, Some(bob), "pretrade.check.blocked", bogota_at(2, 1, 0)); // not counted
+    audit(&db, Some(&bob), "position.open", bogota_at(2, 1, 0)); // not counted
+    audit(&db, Some(&bob), "pretrade.check.blocked", bogota_at(2, 1, 0)); // not counted
     audit(&db, None, "execution.ibkr.test_order.error", bogota_at(2, 2, 0)); // no user
     let expected = format!("{alice}|{}|2|1\n{bob}|{}|0|1", day(1), day(2));
     assert_eq!(rolled_up(&db), expected, "inserts, bucketed by the Bogota date");
@@ -632,7 +631,7 @@ fn the_audit_roll_up_follows_every_change_to_the_audit_trail() {
     db.sql("UPDATE audit_events SET created_at = created_at - interval '3 days' WHERE action = 'position.open.blocked.cooldown'");
     db.sql("UPDATE audit_events SET action = 'execution.ibkr.test_order.error' WHERE action = 'position.open'");
     db.sql(&format!(
-        "UPDATE audit_events SET user_id = {alice} WHERE action = 'execution.blocked.exchange_disabled'"
+        "UPDATE audit_events SET user_id = '{alice}' WHERE action = 'execution.blocked.exchange_disabled'"
     ));
     let expected = format!(
         "{alice}|{}|1|0\n{alice}|{}|0|1\n{alice}|{}|1|1\n{bob}|{}|0|1",
@@ -661,7 +660,7 @@ async fn a_daemon_with_another_risk_zone_rebuilds_the_roll_up_before_serving() {
     let alice = user(&db, "alice@corp.io", "trader", true);
     // 20:00 Bogota yesterday is 01:00 UTC today: the error moves a day with the zone.
     let at = bogota_at(1, 20, 0);
-    audit(&db, Some(alice), "execution.binance.test_order.error", at);
+    audit(&db, Some(&alice), "execution.binance.test_order.error", at);
     assert_eq!(
         rolled_up(&db),
         format!("{alice}|{}|0|1", bogota_today() - Duration::days(1))

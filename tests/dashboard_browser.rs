@@ -151,11 +151,11 @@ async fn text_of(c: &Client, css: &str) -> String {
 }
 
 /// The users table as (data-user-id, email) pairs.
-async fn user_rows(c: &Client) -> Vec<(i64, String)> {
+async fn user_rows(c: &Client) -> Vec<(String, String)> {
     let value = c
         .execute(
             "return Array.from(document.querySelectorAll('#users-table tbody tr')).map(function (tr) {
-                 return [Number(tr.getAttribute('data-user-id')), tr.cells[0].textContent]; });",
+                 return [tr.getAttribute('data-user-id'), tr.cells[0].textContent]; });",
             vec![],
         )
         .await
@@ -164,16 +164,16 @@ async fn user_rows(c: &Client) -> Vec<(i64, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|r| (r[0].as_i64().unwrap(), r[1].as_str().unwrap().to_string()))
+        .map(|r| (r[0].as_str().unwrap().to_string(), r[1].as_str().unwrap().to_string()))
         .collect()
 }
 
-fn json_rows(body: &Value) -> Vec<(i64, String)> {
+fn json_rows(body: &Value) -> Vec<(String, String)> {
     body["users"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| (u["user_id"].as_i64().unwrap(), u["email"].as_str().unwrap().to_string()))
+        .map(|u| (u["user_id"].as_str().unwrap().to_string(), u["email"].as_str().unwrap().to_string()))
         .collect()
 }
 
@@ -187,7 +187,7 @@ fn output_dir() -> PathBuf {
 }
 
 /// Creates an account with a known password through the CLI (then gives it `role`).
-fn account(db: &TestDb, d: &Daemon, email: &str, role: &str) -> i64 {
+fn account(db: &TestDb, d: &Daemon, email: &str, role: &str) -> String {
     let out = cli(
         &d.db_url,
         &["admin", "create", "--email", email, "--password-stdin"],
@@ -201,8 +201,6 @@ fn account(db: &TestDb, d: &Daemon, email: &str, role: &str) -> i64 {
     db.sql(&format!(
         "UPDATE users SET role = '{role}' WHERE email = '{email}' RETURNING id"
     ))
-    .parse()
-    .unwrap()
 }
 
 /// A token for API calls the test makes itself (the same HS256 token `/auth/login` issues).

@@ -19,18 +19,15 @@ const HEX_KEY: &str = "00112233445566778899aabbccddeeff00112233445566778899aabbc
 
 /// A user made directly in the database (the auth routes are not this suite's subject),
 /// with a token signed by the daemon's key.
-fn user(db: &TestDb, email: &str, role: &str) -> (i64, String) {
+fn user(db: &TestDb, email: &str, role: &str) -> (String, String) {
     if db.sql("SELECT to_regclass('users') IS NULL") == "t" {
         let out = cli(&db.url, &["migrate"], None);
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     }
-    let id: i64 = db
-        .sql(&format!(
-            "WITH u AS (INSERT INTO users (email, password_hash, role) VALUES ('{email}', 'x', '{role}') RETURNING id) \
-             INSERT INTO trading_state (user_id) SELECT id FROM u RETURNING user_id"
-        ))
-        .parse()
-        .unwrap();
+    let id = db.sql(&format!(
+        "WITH u AS (INSERT INTO users (email, password_hash, role) VALUES ('{email}', 'x', '{role}') RETURNING id) \
+         INSERT INTO trading_state (user_id) SELECT id FROM u RETURNING user_id"
+    ));
     let keys = crypto_saas::auth::jwt::JwtKeys::new(&secrecy::SecretString::from(SECRET_KEY.to_string()));
     (id, keys.issue(email, role))
 }
@@ -46,9 +43,9 @@ fn hmac_hex(secret: &str, msg: &[u8]) -> String {
     hex::encode(mac.finalize().into_bytes())
 }
 
-fn audit_count(db: &TestDb, user_id: i64, action: &str) -> i64 {
+fn audit_count(db: &TestDb, user_id: &str, action: &str) -> i64 {
     db.sql(&format!(
-        "SELECT count(*) FROM audit_events WHERE user_id = {user_id} AND action = '{action}'"
+        "SELECT count(*) FROM audit_events WHERE user_id = '{user_id}' AND action = '{action}'"
     ))
     .parse()
     .unwrap()
@@ -181,13 +178,13 @@ async fn secrets_are_sealed_listed_and_deleted_without_leaking() {
 
     // what is at rest: tagged ciphertexts, never the plaintext
     let stored = db.sql(&format!(
-        "SELECT key_id || '|' || api_key_enc || '|' || api_secret_enc FROM exchange_secrets WHERE user_id = {uid}"
+        "SELECT key_id || '|' || api_key_enc || '|' || api_secret_enc FROM exchange_secrets WHERE user_id = '{uid}'"
     ));
     assert!(stored.starts_with("k1|v1:k1:"), "{stored}");
     assert!(!stored.contains(API_KEY) && !stored.contains(API_SECRET));
     let audits = db.sql("SELECT string_agg(coalesce(details, ''), ' ') FROM audit_events");
     assert!(!audits.contains(API_KEY) && !audits.contains(API_SECRET), "{audits}");
-    assert_eq!(audit_count(&db, uid, "exchange.secret.upsert"), 2);
+    assert_eq!(audit_count(&db, &uid, "exchange.secret.upsert"), 2);
 
     let (status, body) = call(&d, Method::DELETE, "/users/exchange-secrets/KRAKEN", &token, None).await;
     assert_eq!(
@@ -204,14 +201,14 @@ async fn secrets_are_sealed_listed_and_deleted_without_leaking() {
         (status, body),
         (200, json!({"message": "Credentials deleted for BINANCE"}))
     );
-    assert_eq!(audit_count(&db, uid, "exchange.secret.delete"), 1);
+    assert_eq!(audit_count(&db, &uid, "exchange.secret.delete"), 1);
     let (_, body) = call(&d, Method::GET, "/users/exchange-secrets", &token, None).await;
     assert_eq!(body, json!([]));
 
     // a tampered ciphertext is a clean error, without plaintext
     save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
     db.sql(&format!(
-        "UPDATE exchange_secrets SET api_secret_enc = api_key_enc WHERE user_id = {uid}"
+        "UPDATE exchange_secrets SET api_secret_enc = api_key_enc WHERE user_id = '{uid}'"
     ));
     let (status, body) = call(
         &d,
@@ -270,7 +267,7 @@ async fn assignments_and_segregation() {
         body,
         json!({"user_id": uid, "user_email": "Trader.Seg@desk.io", "exchange": "BINANCE", "strategy_id": "INTRADAY_V1", "enabled": false})
     );
-    assert_eq!(audit_count(&db, admin_id, "strategy.assignment.updated"), 1);
+    assert_eq!(audit_count(&db, &admin_id, "strategy.assignment.updated"), 1);
     let details = db.sql("SELECT details FROM audit_events WHERE action = 'strategy.assignment.updated'");
     assert!(
         details.contains("Trader.Seg@desk.io") && details.contains(&uid.to_string()),
@@ -295,7 +292,7 @@ async fn assignments_and_segregation() {
     let disabled = "Exchange BINANCE is disabled for this user";
     let (status, body) = save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
     assert_eq!((status, body["detail"].as_str()), (403, Some(disabled)));
-    assert_eq!(audit_count(&db, uid, "exchange.secret.upsert.blocked"), 1);
+    assert_eq!(audit_count(&db, &uid, "exchange.secret.upsert.blocked"), 1);
     assert_eq!(db.sql("SELECT count(*) FROM exchange_secrets"), "0");
     let order = json!({"symbol": "BTCUSDT", "side": "BUY", "qty": 1});
     let exit = json!({"symbol": "BTCUSDT", "side": "BUY", "entry_price": 100, "current_price": 100, "stop_loss": 90, "take_profit": 120});
@@ -310,7 +307,7 @@ async fn assignments_and_segregation() {
         let (status, answer) = call(&d, Method::POST, path, &token, Some(body)).await;
         assert_eq!((status, answer["detail"].as_str()), (403, Some(disabled)), "{path}");
     }
-    assert_eq!(audit_count(&db, uid, "execution.blocked.exchange_disabled"), 3);
+    assert_eq!(audit_count(&db, &uid, "execution.blocked.exchange_disabled"), 3);
 
     // the pre-trade check does not 403: it reports the disabled strategy
     let (status, body) = call(
@@ -397,7 +394,7 @@ async fn pretrade_exit_and_prepare() {
         .map(|c| c["name"].as_str().unwrap())
         .collect();
     assert_eq!(failed, ["exchange_secret_configured"]);
-    assert_eq!(audit_count(&db, uid, "pretrade.check.blocked"), 1);
+    assert_eq!(audit_count(&db, &uid, "pretrade.check.blocked"), 1);
 
     save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
     let (_, body) = call(
@@ -409,7 +406,7 @@ async fn pretrade_exit_and_prepare() {
     )
     .await;
     assert_eq!(body["passed"], true, "{body}");
-    assert_eq!(audit_count(&db, uid, "pretrade.check.passed"), 1);
+    assert_eq!(audit_count(&db, &uid, "pretrade.check.passed"), 1);
     let (_, body) = call(
         &d,
         Method::POST,
@@ -452,7 +449,7 @@ async fn pretrade_exit_and_prepare() {
         json!(["stop_loss_hit", "time_limit_reached", "event_risk_exit"])
     );
     assert_eq!(body["checks"].as_array().unwrap().len(), 6);
-    assert_eq!(audit_count(&db, uid, "exit.check.triggered"), 1);
+    assert_eq!(audit_count(&db, &uid, "exit.check.triggered"), 1);
     let (_, body) = call(
         &d,
         Method::POST,
@@ -465,7 +462,7 @@ async fn pretrade_exit_and_prepare() {
         (body["should_exit"].as_bool(), body["reasons"].clone()),
         (Some(false), json!([]))
     );
-    assert_eq!(audit_count(&db, uid, "exit.check.hold"), 1);
+    assert_eq!(audit_count(&db, &uid, "exit.check.hold"), 1);
 
     // prepare: masked key and the signature preview over "EX|SYMBOL|SIDE|qty", qty as given
     let (status, body) = call(
@@ -487,7 +484,7 @@ async fn pretrade_exit_and_prepare() {
     let expected = &hmac_hex(API_SECRET, b"BINANCE|BTCUSDT|BUY|0.010")[..12];
     assert_eq!(body["signature_preview"], expected);
     assert!(!body.to_string().contains(API_SECRET));
-    assert_eq!(audit_count(&db, uid, "execution.prepare"), 1);
+    assert_eq!(audit_count(&db, &uid, "execution.prepare"), 1);
     let (status, body) = call(
         &d,
         Method::POST,
@@ -566,7 +563,7 @@ async fn binance_test_order_is_signed_and_failures_are_502() {
     let ts: i64 = ts.parse().unwrap();
     assert_eq!(name, "timestamp");
     assert!((chrono::Utc::now().timestamp_millis() - ts).abs() < 60_000);
-    assert_eq!(audit_count(&db, uid, "execution.binance.test_order.success"), 1);
+    assert_eq!(audit_count(&db, &uid, "execution.binance.test_order.success"), 1);
 
     // upstream 4xx / 5xx → 502 with the status and body
     for (code, text) in [
@@ -617,7 +614,7 @@ async fn binance_test_order_is_signed_and_failures_are_502() {
         detail.starts_with("Binance test order failed: ") && detail.contains("timed out"),
         "{detail}"
     );
-    assert_eq!(audit_count(&db, uid, "execution.binance.test_order.error"), 4);
+    assert_eq!(audit_count(&db, &uid, "execution.binance.test_order.error"), 4);
     let n_before = fake.requests().len();
     assert_eq!(n_before, 5, "no automatic retry of an order");
     let audits = db.sql("SELECT string_agg(coalesce(details, ''), ' ') FROM audit_events");
@@ -646,7 +643,7 @@ async fn binance_refused_connection_is_502() {
         "{detail}"
     );
     assert!(!detail.contains(API_SECRET) && !detail.contains("signature"));
-    assert_eq!(audit_count(&db, uid, "execution.binance.test_order.error"), 1);
+    assert_eq!(audit_count(&db, &uid, "execution.binance.test_order.error"), 1);
 }
 
 // ---------------------------------------------------------------- IBKR
@@ -686,7 +683,7 @@ async fn ibkr_bridge_and_simulated_test_orders() {
             String::from_utf8(r.body.clone()).unwrap(),
             format!(r#"{{"symbol":"AAPL","side":"BUY","qty":2.50,"order_ref":"{order_ref}","mode":"paper_test"}}"#)
         );
-        assert_eq!(audit_count(&db, uid, "execution.ibkr.test_order.success"), 1);
+        assert_eq!(audit_count(&db, &uid, "execution.ibkr.test_order.success"), 1);
 
         fake.respond(500, "bridge down", Duration::ZERO);
         let (status, body) = call(
@@ -727,7 +724,7 @@ async fn ibkr_bridge_and_simulated_test_orders() {
             (502, Some("IBKR test order failed: qty must be greater than 0"))
         );
         assert_eq!(fake.requests().len(), 2);
-        assert_eq!(audit_count(&db, uid, "execution.ibkr.test_order.error"), 3);
+        assert_eq!(audit_count(&db, &uid, "execution.ibkr.test_order.error"), 3);
         save_secret(&d, &token, "IBKR", "short", API_SECRET).await;
         let (status, body) = call(
             &d,
@@ -845,7 +842,7 @@ async fn key_ring_rotation_dry_run_then_real_then_new_ring() {
         .parse()
         .unwrap();
     assert!(cli_audits >= 3, "{cli_audits}");
-    assert_eq!(audit_count(&db, uid, "exchange.secret.upsert"), 2);
+    assert_eq!(audit_count(&db, &uid, "exchange.secret.upsert"), 2);
 }
 
 #[tokio::test]
@@ -909,7 +906,7 @@ async fn legacy_reencrypt_endpoint_with_old_and_new_key() {
         )
         .await;
         assert_eq!(status, 422, "{body}");
-        assert_eq!(audit_count(&db, admin_id, "security.key_rotation.reencrypt"), 3);
+        assert_eq!(audit_count(&db, &admin_id, "security.key_rotation.reencrypt"), 3);
         let audits = db.sql("SELECT string_agg(coalesce(details, ''), ' ') FROM audit_events");
         assert!(!audits.contains(HEX_KEY) && !audits.contains(ENCRYPTION_KEY));
     }
@@ -956,16 +953,16 @@ async fn security_posture_and_smoke_cleanup() {
     save_secret(&d, &stale, "BINANCE", API_KEY, API_SECRET).await;
     save_secret(&d, &stale, "IBKR", API_KEY, API_SECRET).await;
     db.sql(&format!(
-        "UPDATE exchange_secrets SET updated_at = now() - interval '40 days' WHERE user_id = {stale_id} AND exchange = 'IBKR'"
+        "UPDATE exchange_secrets SET updated_at = now() - interval '40 days' WHERE user_id = '{stale_id}' AND exchange = 'IBKR'"
     ));
     // old activity for smoke.old: a secret, a signal, a position, audit events — all 30 days ago
     save_secret(&d, &smoke_token, "BINANCE", API_KEY, API_SECRET).await;
     db.sql(&format!(
-        "UPDATE exchange_secrets SET updated_at = now() - interval '30 days' WHERE user_id = {old_smoke}; \
-         UPDATE audit_events SET created_at = now() - interval '30 days' WHERE user_id = {old_smoke}; \
-         INSERT INTO signals (user_id, symbol, module, base_risk_percent, updated_at) VALUES ({old_smoke}, 'BTCUSDT', 'm', 0.5, now() - interval '31 days'); \
-         INSERT INTO positions (user_id, symbol, qty, entry_price, opened_at) VALUES ({old_smoke}, 'BTCUSDT', 1, 100, now() - interval '32 days'); \
-         INSERT INTO audit_events (user_id, action, created_at) VALUES ({new_smoke}, 'auth.login.success', now() - interval '2 days')"
+        "UPDATE exchange_secrets SET updated_at = now() - interval '30 days' WHERE user_id = '{old_smoke}'; \
+         UPDATE audit_events SET created_at = now() - interval '30 days' WHERE user_id = '{old_smoke}'; \
+         INSERT INTO signals (user_id, symbol, module, base_risk_percent, updated_at) VALUES ('{old_smoke}', 'BTCUSDT', 'm', 0.5, now() - interval '31 days'); \
+         INSERT INTO positions (user_id, symbol, qty, entry_price, opened_at) VALUES ('{old_smoke}', 'BTCUSDT', 1, 100, now() - interval '32 days'); \
+         INSERT INTO audit_events (user_id, action, created_at) VALUES ('{new_smoke}', 'auth.login.success', now() - interval '2 days')"
     ));
 
     let (status, body) = call(&d, Method::GET, "/ops/security/posture", &fresh, None).await;
@@ -1024,7 +1021,7 @@ async fn security_posture_and_smoke_cleanup() {
         body["summary"],
         json!({"total_users": 3, "users_missing_2fa": 1, "users_with_stale_secrets": 0})
     );
-    assert_eq!(audit_count(&db, admin_id, "security.posture.read"), 2);
+    assert_eq!(audit_count(&db, &admin_id, "security.posture.read"), 2);
 
     // cleanup: dry run first
     let (status, body) = call(&d, Method::POST, "/ops/admin/cleanup-smoke-users", &admin, None).await;
@@ -1087,13 +1084,13 @@ async fn security_posture_and_smoke_cleanup() {
     ] {
         assert_eq!(
             db.sql(&format!(
-                "SELECT count(*) FROM {table} WHERE user_id IN ({old_smoke}, {silent_smoke})"
+                "SELECT count(*) FROM {table} WHERE user_id IN ('{old_smoke}', '{silent_smoke}')"
             )),
             "0",
             "{table}"
         );
     }
-    assert_eq!(audit_count(&db, admin_id, "ops.cleanup.smoke_users"), 2);
+    assert_eq!(audit_count(&db, &admin_id, "ops.cleanup.smoke_users"), 2);
     let (_, body) = call(
         &d,
         Method::POST,

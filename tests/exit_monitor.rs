@@ -19,7 +19,7 @@ struct Setup {
     d: Daemon,
     admin: String,
     trader: String,
-    position_id: i64,
+    position_id: String,
     telegram: Fake,
 }
 
@@ -48,7 +48,7 @@ async fn setup(mode: &str, extra: &[(&str, &str)]) -> Setup {
     .await;
     assert_eq!(status, 200, "{signal}");
     call(&d, Method::POST, "/signals/claim", &trader, None).await;
-    let sid = signal["id"].as_i64().unwrap();
+    let sid = id_of(&signal["id"]);
     let (status, position) = call(
         &d,
         Method::POST,
@@ -59,7 +59,7 @@ async fn setup(mode: &str, extra: &[(&str, &str)]) -> Setup {
     .await;
     assert_eq!(status, 200, "{position}");
     Setup {
-        position_id: position["id"].as_i64().unwrap(),
+        position_id: id_of(&position["id"]),
         db,
         d,
         admin,
@@ -134,7 +134,7 @@ async fn alert_mode_alerts_once_per_position_and_reason() {
     );
     // Alert mode leaves the position open.
     assert_eq!(
-        s.db.sql(&format!("SELECT status FROM positions WHERE id = {}", s.position_id)),
+        s.db.sql(&format!("SELECT status FROM positions WHERE id = '{}'", s.position_id)),
         "OPEN"
     );
     // A new reason for the same position alerts again, with just that reason.
@@ -161,7 +161,7 @@ async fn close_mode_closes_at_the_tick_price_like_a_manual_close() {
     push(&s, "BTCUSDT", 111.25).await;
     wait_sql(
         &s.db,
-        &format!("SELECT status FROM positions WHERE id = {}", s.position_id),
+        &format!("SELECT status FROM positions WHERE id = '{}'", s.position_id),
         "CLOSED",
     );
     let (_, positions) = call(&s.d, Method::GET, "/positions", &s.trader, None).await;
@@ -273,7 +273,7 @@ async fn polled_prices_close_within_one_interval_and_the_time_limit_fires_after_
     assert_eq!(status, 200);
     call(&s.d, Method::POST, "/signals/claim", &s.trader, None).await;
     s.db.sql("UPDATE trading_state SET last_trade_at = now() - interval '1 day'");
-    let sid = signal["id"].as_i64().unwrap();
+    let sid = id_of(&signal["id"]);
     let (status, body) = call(
         &s.d,
         Method::POST,
@@ -288,7 +288,7 @@ async fn polled_prices_close_within_one_interval_and_the_time_limit_fires_after_
     wait_sql(
         &s.db,
         &format!(
-            "SELECT status || '/' || exit_reason FROM positions WHERE id = {}",
+            "SELECT status || '/' || exit_reason FROM positions WHERE id = '{}'",
             body["id"]
         ),
         "CLOSED/stop_loss_hit",
@@ -299,7 +299,10 @@ async fn polled_prices_close_within_one_interval_and_the_time_limit_fires_after_
         crossed.elapsed()
     );
     assert_eq!(
-        s.db.sql(&format!("SELECT realized_pnl FROM positions WHERE id = {}", body["id"])),
+        s.db.sql(&format!(
+            "SELECT realized_pnl FROM positions WHERE id = '{}'",
+            body["id"]
+        )),
         "-5.10000000"
     );
 }

@@ -11,11 +11,20 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use actors::domain::Exchange;
+use actors::domain::{Exchange, PositionId, UserId};
 use actors::notifier::{Notification, Notifier, NotifierConfig, NotifierStats, Redacted};
 use fakes::*;
 
 const TOKEN: &str = "123456:AAH-secret-bot-token";
+
+/// A user id from a small number, and the same as SQL text.
+fn user(n: u128) -> UserId {
+    UserId::from_uuid(uuid::Uuid::from_u128(n))
+}
+
+fn position(n: u128) -> PositionId {
+    PositionId::from_uuid(uuid::Uuid::from_u128(n))
+}
 
 fn config(base: &str) -> NotifierConfig {
     NotifierConfig {
@@ -32,8 +41,8 @@ fn config(base: &str) -> NotifierConfig {
 
 fn closed() -> Notification {
     Notification::PositionClosed {
-        user_id: 7,
-        position_id: 42,
+        user_id: user(7),
+        position_id: position(42),
         symbol: "BTC<USDT>".into(),
         exit_price: "51000.5".parse().unwrap(),
         realized_pnl: "10.25".parse().unwrap(),
@@ -89,7 +98,7 @@ async fn rate_limited_then_delivered_once_after_the_wait() {
     )]);
     let notifier = Notifier::start(config(&telegram.base));
     notifier.send(Notification::RiskBlocked {
-        user_id: 3,
+        user_id: user(3),
         symbol: Some("ETHUSDT".into()),
         reason: "Risk block: max trades reached".into(),
     });
@@ -144,8 +153,8 @@ async fn a_later_message_still_goes_out_after_one_is_given_up() {
     let notifier = Notifier::start(config(&telegram.base));
     notifier.send(closed());
     notifier.send(Notification::ExitTriggered {
-        user_id: 1,
-        position_id: 2,
+        user_id: user(1),
+        position_id: position(2),
         symbol: "BTCUSDT".into(),
         price: "48000".parse().unwrap(),
         reasons: vec!["stop_loss_hit".into()],
@@ -191,7 +200,7 @@ async fn telegram_down_never_blocks_the_caller_and_leaks_no_token() {
     let start = Instant::now();
     for i in 0..burst {
         notifier.send(Notification::UpstreamOrderError {
-            user_id: i,
+            user_id: user(i),
             exchange: Exchange::Binance,
             symbol: "BTCUSDT".into(),
             error: "connection reset".into(),
@@ -384,10 +393,10 @@ async fn ibkr_bridge_prices() {
 }
 
 #[derive(Default)]
-struct Recording(Mutex<Vec<(i64, PriceTick)>>);
+struct Recording(Mutex<Vec<(UserId, PriceTick)>>);
 
 impl TickSink for Recording {
-    fn deliver(&self, user_id: i64, tick: PriceTick) {
+    fn deliver(&self, user_id: UserId, tick: PriceTick) {
         self.0.lock().unwrap().push((user_id, tick));
     }
 }
@@ -404,21 +413,24 @@ async fn the_poller_asks_for_the_hub_symbols_and_publishes_ticks() {
     );
     assert_eq!(poller.poll_once().await.unwrap(), None);
     assert!(fake.received().is_empty(), "no symbols, no request");
-    hub.subscribe(Exchange::Binance, "BTC/USDT", 10);
-    hub.subscribe(Exchange::Binance, "ETHUSDT", 11);
-    hub.subscribe(Exchange::Ibkr, "AAPL", 12);
+    hub.subscribe(Exchange::Binance, "BTC/USDT", user(10));
+    hub.subscribe(Exchange::Binance, "ETHUSDT", user(11));
+    hub.subscribe(Exchange::Ibkr, "AAPL", user(12));
     let task = poller.spawn();
     let requests = fake.wait_for(2, Duration::from_secs(5)).await;
     task.abort();
     assert_eq!(requests[0].param("symbols").unwrap(), r#"["BTCUSDT","ETHUSDT"]"#);
     let ticks = sink.0.lock().unwrap().clone();
     assert!(ticks.len() >= 2, "{ticks:?}");
-    let btc = ticks.iter().find(|(u, _)| *u == 10).unwrap();
+    let btc = ticks.iter().find(|(u, _)| *u == user(10)).unwrap();
     assert_eq!(
         (&*btc.1.symbol, btc.1.price, btc.1.exchange),
         ("BTCUSDT", dec("50000.01"), Exchange::Binance)
     );
-    assert!(ticks.iter().all(|(u, _)| *u != 12), "IBKR users get no Binance ticks");
+    assert!(
+        ticks.iter().all(|(u, _)| *u != user(12)),
+        "IBKR users get no Binance ticks"
+    );
 }
 
 // ---------------------------------------------------------------- daily summary
@@ -435,8 +447,7 @@ async fn daily_summary_goes_to_users_active_that_day() {
     })
     .unwrap();
     // Bogota is UTC-5: 2026-03-01 (Bogota) runs from 05:00 UTC on the 1st to 05:00 UTC on the 2nd.
-    db.sql(
-        "INSERT INTO users (id, email, password_hash) VALUES
+    let sql = "INSERT INTO users (id, email, password_hash) VALUES
            (1, 'active<1>@desk.io', 'x'), (2, 'blocked@desk.io', 'x'),
            (3, 'idle@desk.io', 'x'), (4, 'opener@desk.io', 'x'), (5, 'other-day@desk.io', 'x');
          INSERT INTO trading_state (user_id, open_positions) VALUES (1, 1), (2, 0), (3, 2), (4, 1), (5, 0);
@@ -445,16 +456,20 @@ async fn daily_summary_goes_to_users_active_that_day() {
            (5, '2026-02-28', 1, -4, 0);
          INSERT INTO positions (user_id, symbol, qty, entry_price, opened_at) VALUES
            (4, 'BTCUSDT', 1, 100, '2026-03-02 04:59:00+00'),
-           (5, 'BTCUSDT', 1, 100, '2026-03-01 04:59:00+00');",
-    );
+           (5, 'BTCUSDT', 1, 100, '2026-03-01 04:59:00+00');";
+    // Users 1..5, their ids written as UUID literals.
+    let sql = (1..=5u128).fold(sql.to_string(), |sql, n| {
+        sql.replace(&format!("({n}, "), &format!("('{}', ", user(n)))
+    });
+    db.sql(&sql);
     let zone: chrono_tz::Tz = "America/Bogota".parse().unwrap();
     let day = chrono::NaiveDate::from_ymd_opt(2026, 3, 1).unwrap();
 
     let rows = actors::store::summary::daily_summaries(&store, day, zone)
         .await
         .unwrap();
-    let users: Vec<i64> = rows.iter().map(|r| r.user_id).collect();
-    assert_eq!(users, [1, 2, 4], "active users only, by id");
+    let users: Vec<UserId> = rows.iter().map(|r| r.user_id).collect();
+    assert_eq!(users, [user(1), user(2), user(4)], "active users only, by email");
     assert_eq!(
         (
             rows[0].trades,

@@ -106,7 +106,7 @@ async fn served_routes_exist_and_wrong_methods_answer_405() {
         let status = resp.status().as_u16();
         assert!(status != 404 && status != 405, "{method} {path} answered {status}");
     }
-    let method_not_allowed = json!({ "detail": "Method Not Allowed" });
+    let method_not_allowed = json!({ "detail": "Method Not Allowed", "code": "method_not_allowed" });
     for (method, path) in [
         (Method::GET, "/auth/login"),
         (Method::DELETE, "/users/me"),
@@ -119,7 +119,10 @@ async fn served_routes_exist_and_wrong_methods_answer_405() {
         assert_eq!((status, body), (405, method_not_allowed.clone()), "{method} {path}");
     }
     let (status, body) = json(client().post(d.url("/auth/nothing")).send().await.unwrap()).await;
-    assert_eq!((status, body), (404, json!({ "detail": "Not Found" })));
+    assert_eq!(
+        (status, body),
+        (404, json!({ "detail": "Not Found", "code": "route_not_found" }))
+    );
 }
 
 #[tokio::test]
@@ -160,7 +163,13 @@ async fn malformed_and_oversized_bodies() {
 
     let big = json!({ "email": "big@desk.io", "password": "x".repeat(4096) });
     let (status, body) = json(client().post(d.url("/auth/register")).json(&big).send().await.unwrap()).await;
-    assert_eq!((status, body), (413, json!({ "detail": "Request body too large" })));
+    assert_eq!(
+        (status, body),
+        (
+            413,
+            json!({ "detail": "Request body too large", "code": "payload_too_large" })
+        )
+    );
     let long_form = format!("username=a%40b.co&password={}", "y".repeat(4096));
     let (status, body) = json(
         client()

@@ -13,7 +13,7 @@ async fn a_deleted_user_is_refused_on_the_next_request() {
     for _ in 0..3 {
         assert_eq!(call(&d, Method::GET, "/positions/risk/today", &t, None).await.0, 200);
     }
-    db.sql(&format!("DELETE FROM users WHERE id = {uid}"));
+    db.sql(&format!("DELETE FROM users WHERE id = '{uid}'"));
     let (status, body) = eventually(&d, "/positions/risk/today", &t).await;
     assert_eq!((status, body["detail"].as_str()), (401, Some("User not found")));
 }
@@ -30,7 +30,9 @@ async fn an_email_change_by_another_process_reaches_every_daemon() {
     // A second daemon on the same database sees the same change.
     let other = Daemon::start(&db);
     assert_eq!(call(&other, Method::GET, "/positions", &t, None).await.0, 200);
-    db.sql(&format!("UPDATE users SET email = 'renamed@desk.io' WHERE id = {uid}"));
+    db.sql(&format!(
+        "UPDATE users SET email = 'renamed@desk.io' WHERE id = '{uid}'"
+    ));
     for daemon in [&d, &other] {
         let (status, body) = eventually(daemon, "/positions/risk/today", &t).await;
         assert_eq!(

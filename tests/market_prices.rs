@@ -41,9 +41,21 @@ async fn admins_and_service_users_push_prices_traders_may_not() {
     assert_eq!((status, answer), (202, json!({"accepted": 1})));
 
     let (status, answer) = call(&d, Method::POST, PATH, &trader, Some(body.clone())).await;
-    assert_eq!((status, answer), (403, json!({"detail": "Insufficient permissions"})));
+    assert_eq!(
+        (status, answer),
+        (
+            403,
+            json!({ "detail": "Insufficient permissions", "code": "insufficient_permissions" })
+        )
+    );
     let (status, answer) = json(client().post(d.url(PATH)).json(&body).send().await.unwrap()).await;
-    assert_eq!((status, answer), (401, json!({"detail": "Not authenticated"})));
+    assert_eq!(
+        (status, answer),
+        (
+            401,
+            json!({ "detail": "Not authenticated", "code": "not_authenticated" })
+        )
+    );
 
     // The quotes went through the hub (the same path as polled prices).
     let text = get_text(&d, "/metrics").await;

@@ -33,7 +33,7 @@ async fn full_cycle_create_claim_open_close_and_risk_today() {
     ] {
         assert!(signal.get(field).is_some(), "SignalOut has {field}");
     }
-    let signal_id = signal["id"].as_i64().unwrap();
+    let signal_id = id_of(&signal["id"]);
 
     let (status, claimed) = call(&d, Method::POST, "/signals/claim?limit=10", &t, None).await;
     assert_eq!(status, 200);
@@ -63,9 +63,9 @@ async fn full_cycle_create_claim_open_close_and_risk_today() {
         (json!(100), json!(95), json!(110))
     );
     assert_eq!(position["qty"], json!(2));
-    let position_id = position["id"].as_i64().unwrap();
+    let position_id = id_of(&position["id"]);
     assert_eq!(
-        db.sql(&format!("SELECT status FROM signals WHERE id = {signal_id}")),
+        db.sql(&format!("SELECT status FROM signals WHERE id = '{signal_id}'")),
         "OPENED"
     );
 
@@ -84,7 +84,7 @@ async fn full_cycle_create_claim_open_close_and_risk_today() {
     assert_eq!(closed["fees"], json!(0.25));
     assert!(closed["closed_at"].is_string());
     assert_eq!(
-        db.sql(&format!("SELECT status FROM signals WHERE id = {signal_id}")),
+        db.sql(&format!("SELECT status FROM signals WHERE id = '{signal_id}'")),
         "COMPLETED"
     );
 
@@ -112,7 +112,7 @@ async fn full_cycle_create_claim_open_close_and_risk_today() {
     assert_eq!(signals[0]["status"], "COMPLETED");
 
     let actions = db.sql(&format!(
-        "SELECT string_agg(action, ',' ORDER BY id) FROM audit_events WHERE user_id = {user_id}"
+        "SELECT string_agg(action, ',' ORDER BY created_at, id) FROM audit_events WHERE user_id = '{user_id}'"
     ));
     assert_eq!(
         actions,
@@ -135,23 +135,13 @@ async fn signals_are_listed_newest_first_and_claimed_oldest_first() {
     let mut ids = Vec::new();
     for symbol in ["AAA", "BBB", "CCC"] {
         let (_, s) = call(&d, Method::POST, "/signals", &t, Some(signal_body(symbol))).await;
-        ids.push(s["id"].as_i64().unwrap());
+        ids.push(id_of(&s["id"]));
     }
     let (_, listed) = call(&d, Method::GET, "/signals", &t, None).await;
-    let listed: Vec<i64> = listed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_i64().unwrap())
-        .collect();
-    assert_eq!(listed, ids.iter().rev().copied().collect::<Vec<_>>());
+    let listed: Vec<String> = listed.as_array().unwrap().iter().map(|s| id_of(&s["id"])).collect();
+    assert_eq!(listed, ids.iter().rev().cloned().collect::<Vec<_>>());
     let (_, claimed) = call(&d, Method::POST, "/signals/claim?limit=2", &t, None).await;
-    let claimed: Vec<i64> = claimed
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s["id"].as_i64().unwrap())
-        .collect();
+    let claimed: Vec<String> = claimed.as_array().unwrap().iter().map(|s| id_of(&s["id"])).collect();
     assert_eq!(claimed, ids[..2]);
 }
 
@@ -170,10 +160,20 @@ async fn open_and_close_refusals_have_the_contract_messages() {
         None,
     )
     .await;
+    assert_eq!(status, 422, "a malformed id: {body}");
+    assert_eq!(body["detail"][0]["loc"], json!(["query", "signal_id"]));
+    let (status, body) = call(
+        &d,
+        Method::POST,
+        "/positions/open_from_signal?signal_id=0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b&qty=1",
+        &alice,
+        None,
+    )
+    .await;
     assert_eq!((status, body["detail"].as_str()), (404, Some("Signal not found")));
 
     let (_, created) = call(&d, Method::POST, "/signals", &alice, Some(signal_body("ETHUSDT"))).await;
-    let created_id = created["id"].as_i64().unwrap();
+    let created_id = id_of(&created["id"]);
     let (status, body) = call(
         &d,
         Method::POST,
@@ -213,7 +213,7 @@ async fn open_and_close_refusals_have_the_contract_messages() {
     assert_eq!(status, 422);
 
     let (_, claimed) = call(&d, Method::POST, "/signals/claim?limit=1", &alice, None).await;
-    let sid = claimed[0]["id"].as_i64().unwrap();
+    let sid = id_of(&claimed[0]["id"]);
     assert_eq!(sid, created_id);
     let (_, position) = call(
         &d,
@@ -223,7 +223,7 @@ async fn open_and_close_refusals_have_the_contract_messages() {
         None,
     )
     .await;
-    let pid = position["id"].as_i64().unwrap();
+    let pid = id_of(&position["id"]);
     let (status, body) = call(
         &d,
         Method::POST,
@@ -300,30 +300,30 @@ async fn risk_blocks_in_contract_order_with_audits() {
     let db = TestDb::new();
     let d = Daemon::start(&db);
     let (uid, t) = seed_trader(&db, "risky@desk.io");
-    let open = |sid: i64| format!("/positions/open_from_signal?signal_id={sid}&qty=1");
+    let open = |sid: &str| format!("/positions/open_from_signal?signal_id={sid}&qty=1");
     let age_last_trade = || {
         db.sql(&format!(
-            "UPDATE trading_state SET last_trade_at = now() - interval '2 hours' WHERE user_id = {uid}"
+            "UPDATE trading_state SET last_trade_at = now() - interval '2 hours' WHERE user_id = '{uid}'"
         ))
     };
 
     let s1 = executing_signal(&d, &t, "S1").await;
-    assert_eq!(call(&d, Method::POST, &open(s1), &t, None).await.0, 200);
+    assert_eq!(call(&d, Method::POST, &open(&s1), &t, None).await.0, 200);
 
     // Cooldown: the open just now is the latest trade.
     let s2 = executing_signal(&d, &t, "S2").await;
-    let (status, body) = call(&d, Method::POST, &open(s2), &t, None).await;
+    let (status, body) = call(&d, Method::POST, &open(&s2), &t, None).await;
     assert_eq!(
         (status, body["detail"].as_str()),
         (409, Some("Risk block: cooldown active (30.0m)"))
     );
 
     age_last_trade();
-    assert_eq!(call(&d, Method::POST, &open(s2), &t, None).await.0, 200);
+    assert_eq!(call(&d, Method::POST, &open(&s2), &t, None).await.0, 200);
 
     // Max open positions is checked before the cooldown.
     let s3 = executing_signal(&d, &t, "S3").await;
-    let (status, body) = call(&d, Method::POST, &open(s3), &t, None).await;
+    let (status, body) = call(&d, Method::POST, &open(&s3), &t, None).await;
     assert_eq!(
         (status, body["detail"].as_str()),
         (409, Some("Risk block: max open positions reached"))
@@ -332,7 +332,7 @@ async fn risk_blocks_in_contract_order_with_audits() {
     // Close both (at a loss reaching the daily stop), then the daily stop blocks.
     let (_, positions) = call(&d, Method::GET, "/positions", &t, None).await;
     for p in positions.as_array().unwrap() {
-        let pid = p["id"].as_i64().unwrap();
+        let pid = id_of(&p["id"]);
         let (status, _) = call(
             &d,
             Method::POST,
@@ -344,7 +344,7 @@ async fn risk_blocks_in_contract_order_with_audits() {
         assert_eq!(status, 200);
     }
     age_last_trade();
-    let (status, body) = call(&d, Method::POST, &open(s3), &t, None).await;
+    let (status, body) = call(&d, Method::POST, &open(&s3), &t, None).await;
     assert_eq!(
         (status, body["detail"].as_str()),
         (409, Some("Risk block: daily stop reached"))
@@ -352,16 +352,16 @@ async fn risk_blocks_in_contract_order_with_audits() {
 
     // Max trades: three trades today, PnL back above the stop.
     db.sql(&format!(
-        "UPDATE risk_daily SET realized_pnl = 5, trades_count = 3 WHERE user_id = {uid}"
+        "UPDATE risk_daily SET realized_pnl = 5, trades_count = 3 WHERE user_id = '{uid}'"
     ));
-    let (status, body) = call(&d, Method::POST, &open(s3), &t, None).await;
+    let (status, body) = call(&d, Method::POST, &open(&s3), &t, None).await;
     assert_eq!(
         (status, body["detail"].as_str()),
         (409, Some("Risk block: max trades reached"))
     );
 
     let blocked = db.sql(&format!(
-        "SELECT string_agg(action, ',' ORDER BY id) FROM audit_events WHERE user_id = {uid} AND action LIKE 'position.open.blocked.%'"
+        "SELECT string_agg(action, ',' ORDER BY created_at, id) FROM audit_events WHERE user_id = '{uid}' AND action LIKE 'position.open.blocked.%'"
     ));
     assert_eq!(
         blocked,
@@ -369,7 +369,7 @@ async fn risk_blocks_in_contract_order_with_audits() {
     );
     assert_eq!(
         db.sql(&format!(
-            "SELECT sum(blocked_opens) FROM risk_daily WHERE user_id = {uid}"
+            "SELECT sum(blocked_opens) FROM risk_daily WHERE user_id = '{uid}'"
         )),
         "4"
     );
@@ -394,12 +394,12 @@ async fn an_open_is_judged_by_the_database_when_the_actors_view_is_stale() {
         ),
         (
             "open@desk.io",
-            "UPDATE trading_state SET open_positions = 2 WHERE user_id = {uid}",
+            "UPDATE trading_state SET open_positions = 2 WHERE user_id = '{uid}'",
             "Risk block: max open positions reached",
         ),
         (
             "cooldown@desk.io",
-            "UPDATE trading_state SET last_trade_at = now() - interval '1 minute' WHERE user_id = {uid}",
+            "UPDATE trading_state SET last_trade_at = now() - interval '1 minute' WHERE user_id = '{uid}'",
             "Risk block: cooldown active (30.0m)",
         ),
         (
@@ -417,16 +417,16 @@ async fn an_open_is_judged_by_the_database_when_the_actors_view_is_stale() {
         assert_eq!((status, body["detail"].as_str()), (409, Some(message)), "{email}");
         // Nothing of the refused open was written; the block was.
         assert_eq!(
-            db.sql(&format!("SELECT status FROM signals WHERE id = {sid}")),
+            db.sql(&format!("SELECT status FROM signals WHERE id = '{sid}'")),
             "EXECUTING"
         );
         assert_eq!(
-            db.sql(&format!("SELECT count(*) FROM positions WHERE user_id = {uid}")),
+            db.sql(&format!("SELECT count(*) FROM positions WHERE user_id = '{uid}'")),
             "0"
         );
         assert_eq!(
             db.sql(&format!(
-                "SELECT count(*) FROM audit_events WHERE user_id = {uid} AND action LIKE 'position.open.blocked.%'"
+                "SELECT count(*) FROM audit_events WHERE user_id = '{uid}' AND action LIKE 'position.open.blocked.%'"
             )),
             "1"
         );
@@ -437,13 +437,13 @@ async fn an_open_is_judged_by_the_database_when_the_actors_view_is_stale() {
     let (uid, t) = seed_trader(&db, "moved@desk.io");
     let sid = executing_signal(&d, &t, "BTCUSDT").await;
     db.sql(&format!(
-        "UPDATE trading_state SET open_positions = 1, last_trade_at = now() - interval '2 hours' WHERE user_id = {uid}"
+        "UPDATE trading_state SET open_positions = 1, last_trade_at = now() - interval '2 hours' WHERE user_id = '{uid}'"
     ));
     let open = format!("/positions/open_from_signal?signal_id={sid}&qty=1");
     assert_eq!(call(&d, Method::POST, &open, &t, None).await.0, 200);
     assert_eq!(
         db.sql(&format!(
-            "SELECT open_positions FROM trading_state WHERE user_id = {uid}"
+            "SELECT open_positions FROM trading_state WHERE user_id = '{uid}'"
         )),
         "2"
     );

@@ -11,10 +11,7 @@ async fn me_answers_the_contract_shape() {
     let db = TestDb::new();
     let d = Daemon::start(&db);
     let token = trader(&d, "gina@desk.io").await;
-    let id: i64 = db
-        .sql("SELECT id FROM users WHERE email = 'gina@desk.io'")
-        .parse()
-        .unwrap();
+    let id = db.sql("SELECT id FROM users WHERE email = 'gina@desk.io'");
     let (status, body) = call(&d, Method::GET, "/users/me", &token, None).await;
     assert_eq!(status, 200);
     assert_eq!(
@@ -39,7 +36,7 @@ async fn admin_creates_and_lists_users() {
     )
     .await;
     assert_eq!(status, 201, "{body}");
-    let id = body["id"].as_i64().unwrap();
+    let id = id_of(&body["id"]);
     assert_eq!(
         body,
         json!({ "id": id, "email": "Maya@desk.io", "display_name": null, "role": "trader" })
@@ -60,7 +57,13 @@ async fn admin_creates_and_lists_users() {
         Some(json!({ "email": "maya@DESK.io", "password": PASSWORD })),
     )
     .await;
-    assert_eq!((status, body), (409, json!({ "detail": "Email already exists" })));
+    assert_eq!(
+        (status, body),
+        (
+            409,
+            json!({ "detail": "Email already exists", "code": "email_already_exists" })
+        )
+    );
     let (status, body) = call(
         &d,
         Method::POST,
@@ -91,7 +94,7 @@ async fn traders_get_403_and_roles_change_at_once() {
     let d = Daemon::start(&db);
     let trader_token = trader(&d, "tom@desk.io").await;
     let admin_token = admin(&d, "boss@desk.io").await;
-    let forbidden = json!({ "detail": "Insufficient permissions" });
+    let forbidden = json!({ "detail": "Insufficient permissions", "code": "insufficient_permissions" });
     for (method, path) in [
         (Method::GET, "/users"),
         (Method::POST, "/users"),

@@ -5,58 +5,62 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::error::ApiError;
+use actors::domain::{Exchange, NewSignal, Signal, SignalId, SignalStatus, Symbol, UserId};
 use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
+use actors::refusals::{CloseRefused, OpenRefused};
 use actors::registry::UserRegistry;
 use actors::rules::risk::{ProfileSelector, RiskSnapshot};
-use actors::store::trading::{
-    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, SignalRow, Traded,
-};
+use actors::store::trading::{ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, OpenRequest, Traded};
 use actors::store::StoreError;
-use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
+use actors::user_actor::{ActorDeps, ClaimSignals, CreateSignal, ExitMode, Submitted, TradingPersistence};
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rust_decimal::Decimal;
 
 struct StubPersistence;
 
-fn signal(id: i64, user_id: i64) -> SignalRow {
-    SignalRow {
-        id,
+fn signal(user_id: UserId) -> Signal {
+    Signal {
+        id: SignalId::new(),
         user_id,
-        symbol: "BTCUSDT".into(),
+        symbol: Symbol::parse("BTCUSDT").unwrap(),
         module: "m".into(),
-        base_risk_percent: Decimal::new(5, 1),
+        base_risk_percent: Some(Decimal::new(5, 1)),
         entry_price: Some(Decimal::ONE_HUNDRED),
         stop_loss: Some(Decimal::new(95, 0)),
         take_profit: Some(Decimal::new(110, 0)),
-        status: "EXECUTING".into(),
+        status: SignalStatus::Executing,
         reason_codes: None,
-        exchange: "BINANCE".into(),
+        exchange: Exchange::Binance,
         created_at: chrono::Utc::now(),
     }
 }
 
+/// The benchmark's users: ids 0..1000.
+fn user(n: u128) -> UserId {
+    UserId::from_uuid(uuid::Uuid::from_u128(n))
+}
+
 #[async_trait::async_trait]
 impl TradingPersistence for StubPersistence {
-    fn create_signal(&self, s: NewSignal) -> Submitted<SignalRow> {
-        Ok(Box::pin(async move { Ok(signal(1, s.user_id)) }))
+    fn create_signal(&self, s: NewSignal) -> Submitted<Signal> {
+        Ok(Box::pin(async move { Ok(signal(s.user_id)) }))
     }
-    fn claim_signals(&self, c: Claim) -> Submitted<Vec<SignalRow>> {
+    fn claim_signals(&self, c: Claim) -> Submitted<Vec<Signal>> {
         let user_id = c.user_id;
-        Ok(Box::pin(async move { Ok(vec![signal(1, user_id)]) }))
+        Ok(Box::pin(async move { Ok(vec![signal(user_id)]) }))
     }
-    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError> {
-        Ok(Err(ApiError::SignalNotFound))
+    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, OpenRefused>, StoreError> {
+        Ok(Err(OpenRefused::NotFound))
     }
-    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError> {
-        Ok(Err(ApiError::PositionNotFound))
+    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, CloseRefused>, StoreError> {
+        Ok(Err(CloseRefused::NotFound))
     }
     async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
         Ok(AlertOutcome::NotOpen)
     }
-    async fn load_user(&self, _: i64, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
+    async fn load_user(&self, _: UserId, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         Ok(Some(ActorState {
             email: "bench@load.test".into(),
             open: Vec::new(),
@@ -87,52 +91,38 @@ fn bench(c: &mut Criterion) {
     let users = runtime.block_on(async { registry() });
     // Warm actors for 1,000 users so the benchmark measures steady state, not start-up.
     runtime.block_on(async {
-        for user in 0..1000 {
-            users
-                .ask(user, |reply| UserCommand::ClaimSignals { limit: 1, reply })
-                .await
-                .unwrap();
+        for n in 0..1000 {
+            users.ask(user(n), ClaimSignals { limit: 1 }).await.unwrap().unwrap();
         }
     });
     let mut group = c.benchmark_group("actor_roundtrip");
     group.bench_function("claim_one_user", |b| {
-        b.to_async(&runtime).iter(|| async {
-            users
-                .ask(7, |reply| UserCommand::ClaimSignals { limit: 10, reply })
-                .await
-                .unwrap()
-        })
+        b.to_async(&runtime)
+            .iter(|| async { users.ask(user(7), ClaimSignals { limit: 10 }).await.unwrap().unwrap() })
     });
-    let mut next = 0i64;
+    let mut next = 0u128;
     group.bench_function("claim_across_1000_users", |b| {
         b.to_async(&runtime).iter(|| {
             next = (next + 1) % 1000;
-            let user = next;
+            let id = user(next);
             let users = users.clone();
-            async move {
-                users
-                    .ask(user, |reply| UserCommand::ClaimSignals { limit: 10, reply })
-                    .await
-                    .unwrap()
-            }
+            async move { users.ask(id, ClaimSignals { limit: 10 }).await.unwrap().unwrap() }
         })
     });
     group.bench_function("create_signal_one_user", |b| {
         b.to_async(&runtime).iter(|| async {
             let signal = NewSignal {
-                user_id: 7,
-                exchange: actors::domain::Exchange::Binance,
-                symbol: "BTCUSDT".into(),
+                id: SignalId::new(),
+                user_id: user(7),
+                exchange: Exchange::Binance,
+                symbol: Symbol::parse("BTCUSDT").unwrap(),
                 module: "m".into(),
                 base_risk_percent: Decimal::new(5, 1),
                 entry_price: Decimal::ONE_HUNDRED,
                 stop_loss: Decimal::new(95, 0),
                 take_profit: Decimal::new(110, 0),
             };
-            users
-                .ask(7, |reply| UserCommand::CreateSignal { signal, reply })
-                .await
-                .unwrap()
+            users.ask(user(7), CreateSignal(signal)).await.unwrap().unwrap()
         })
     });
     group.finish();

@@ -9,7 +9,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use actors::domain::Exchange;
+use actors::domain::{Exchange, UserId};
 use actors::market::{MarketHub, PriceTick, TickSink};
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rust_decimal::Decimal;
@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 struct Counting(AtomicU64);
 
 impl TickSink for Counting {
-    fn deliver(&self, user_id: i64, tick: PriceTick) {
+    fn deliver(&self, user_id: UserId, tick: PriceTick) {
         black_box((user_id, &tick));
         self.0.fetch_add(1, Ordering::Relaxed);
     }
@@ -36,7 +36,11 @@ fn hub_with(positions: usize, users: usize) -> (Arc<Counting>, MarketHub) {
             format!("ALT{other}USDT")
         };
         for p in 0..positions {
-            hub.subscribe(Exchange::Binance, &symbol, (p % users) as i64 + 1);
+            hub.subscribe(
+                Exchange::Binance,
+                &symbol,
+                UserId::from_uuid(uuid::Uuid::from_u128((p % users) as u128 + 1)),
+            );
         }
     }
     (sink, hub)

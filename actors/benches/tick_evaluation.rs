@@ -8,17 +8,15 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use actors::domain::Exchange;
-use actors::error::ApiError;
+use actors::domain::{Exchange, NewSignal, Position, PositionId, PositionSide, PositionStatus, Signal, Symbol, UserId};
 use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
+use actors::refusals::{CloseRefused, OpenRefused};
 use actors::registry::UserRegistry;
 use actors::rules::risk::{ProfileSelector, RiskSnapshot};
-use actors::store::trading::{
-    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow, Traded,
-};
+use actors::store::trading::{ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, OpenRequest, Traded};
 use actors::store::StoreError;
-use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
+use actors::user_actor::{ActorDeps, CountOpen, ExitMode, Submitted, TradingPersistence};
 use chrono::NaiveDate;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion};
 use rust_decimal::Decimal;
@@ -30,37 +28,37 @@ struct Positions {
 
 #[async_trait::async_trait]
 impl TradingPersistence for Positions {
-    fn create_signal(&self, _: NewSignal) -> Submitted<SignalRow> {
+    fn create_signal(&self, _: NewSignal) -> Submitted<Signal> {
         Err(StoreError::Unavailable("not used".into()))
     }
-    fn claim_signals(&self, _: Claim) -> Submitted<Vec<SignalRow>> {
+    fn claim_signals(&self, _: Claim) -> Submitted<Vec<Signal>> {
         Err(StoreError::Unavailable("not used".into()))
     }
-    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError> {
+    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, OpenRefused>, StoreError> {
         Err(StoreError::Unavailable("not used".into()))
     }
-    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError> {
+    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, CloseRefused>, StoreError> {
         Err(StoreError::Unavailable("not used".into()))
     }
     async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
         Ok(AlertOutcome::AlreadyAlerted)
     }
-    async fn load_user(&self, user_id: i64, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
+    async fn load_user(&self, user_id: UserId, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         let open = (0..self.per_user)
-            .map(|i| PositionRow {
-                id: user_id * 1000 + i as i64,
+            .map(|_| Position {
+                id: PositionId::new(),
                 user_id,
                 signal_id: None,
-                exchange: "BINANCE".into(),
-                symbol: "BTCUSDT".into(),
-                side: "LONG".into(),
+                exchange: Exchange::Binance,
+                symbol: Symbol::parse("BTCUSDT").unwrap(),
+                side: PositionSide::Long,
                 qty: Decimal::ONE,
                 entry_price: Decimal::ONE_HUNDRED,
                 stop_loss: Some(Decimal::new(95, 0)),
                 take_profit: Some(Decimal::new(110, 0)),
-                status: "OPEN".into(),
-                realized_pnl: Decimal::ZERO,
-                fees: Decimal::ZERO,
+                status: PositionStatus::Open,
+                realized_pnl: None,
+                fees: None,
                 exit_price: None,
                 exit_reason: None,
                 opened_at: chrono::Utc::now(),
@@ -76,8 +74,13 @@ impl TradingPersistence for Positions {
     }
 }
 
+/// The benchmark's users: ids 0..count.
+fn user(n: i64) -> UserId {
+    UserId::from_uuid(uuid::Uuid::from_u128(n as u128))
+}
+
 async fn flush(users: &UserRegistry, count: i64) {
-    let asks = (0..count).map(|u| users.ask(u, |reply| UserCommand::CountOpen { reply }));
+    let asks = (0..count).map(|u| users.ask(user(u), CountOpen));
     for answer in futures::future::join_all(asks).await {
         answer.unwrap();
     }

@@ -18,7 +18,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::domain::Exchange;
+use crate::domain::{Exchange, UserId};
 
 /// Text that must never be printed: exchange API keys and secrets, key material.
 #[derive(Clone, PartialEq, Eq)]
@@ -169,7 +169,7 @@ const FORMAT_VERSION: &str = "v1";
 const NONCE_LEN: usize = 12;
 
 /// The associated data of one value: user, exchange and field.
-pub fn associated_data(user_id: i64, exchange: Exchange, field: Field) -> Vec<u8> {
+pub fn associated_data(user_id: UserId, exchange: Exchange, field: Field) -> Vec<u8> {
     format!(
         "crypto-saas|{FORMAT_VERSION}|user:{user_id}|exchange:{}|field:{}",
         exchange.as_str(),
@@ -309,6 +309,10 @@ pub fn mask(text: &str) -> String {
 mod tests {
     use super::*;
 
+    fn user(n: u128) -> UserId {
+        UserId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
     const B64: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="; // "0123456789abcdef0123456789abcdef"
 
     fn ring(entries: &[(&str, &str)]) -> KeyRing {
@@ -317,7 +321,7 @@ mod tests {
     }
 
     fn aad() -> Vec<u8> {
-        associated_data(7, Exchange::Binance, Field::ApiSecret)
+        associated_data(user(7), Exchange::Binance, Field::ApiSecret)
     }
 
     #[test]
@@ -397,9 +401,9 @@ mod tests {
         assert_eq!(r.decrypt(&tampered, &aad()), Err(CryptoError::Open));
         // another user, another exchange, another field
         for other in [
-            associated_data(8, Exchange::Binance, Field::ApiSecret),
-            associated_data(7, Exchange::Ibkr, Field::ApiSecret),
-            associated_data(7, Exchange::Binance, Field::ApiKey),
+            associated_data(user(8), Exchange::Binance, Field::ApiSecret),
+            associated_data(user(7), Exchange::Ibkr, Field::ApiSecret),
+            associated_data(user(7), Exchange::Binance, Field::ApiKey),
         ] {
             assert_eq!(r.decrypt(&sealed, &other), Err(CryptoError::Open));
         }

@@ -3,14 +3,13 @@
 pub mod crypto;
 pub mod daily_summary;
 pub mod domain;
-pub mod error;
 pub mod exchange;
+pub mod mailbox;
 pub mod market;
 pub mod notifier;
 pub mod prices;
+pub mod refusals;
+pub mod registry;
 pub mod rules;
 pub mod store;
-
-pub use error::ApiError;
-pub mod registry;
 pub mod user_actor;

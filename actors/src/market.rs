@@ -15,7 +15,7 @@ use chrono::{DateTime, Utc};
 use metrics::counter;
 use rust_decimal::Decimal;
 
-use crate::domain::{normalize_symbol, Exchange};
+use crate::domain::{normalize_symbol, Exchange, UserId};
 
 /// One price for one market at one moment, as delivered to a user.
 #[derive(Debug, Clone, PartialEq)]
@@ -29,7 +29,7 @@ pub struct PriceTick {
 
 /// Where ticks go: implemented over the user-actor registry. Must not block (queue and return).
 pub trait TickSink: Send + Sync + 'static {
-    fn deliver(&self, user_id: i64, tick: PriceTick);
+    fn deliver(&self, user_id: UserId, tick: PriceTick);
 }
 
 /// A sink that only counts: used until the user actors are wired.
@@ -45,7 +45,7 @@ impl NullTickSink {
 }
 
 impl TickSink for NullTickSink {
-    fn deliver(&self, _user_id: i64, _tick: PriceTick) {
+    fn deliver(&self, _user_id: UserId, _tick: PriceTick) {
         self.delivered.fetch_add(1, Ordering::Relaxed);
     }
 }
@@ -55,8 +55,8 @@ impl TickSink for NullTickSink {
 #[derive(Default)]
 struct SymbolSubs {
     /// user id -> (positions subscribed, index in `users`)
-    counts: HashMap<i64, (u32, usize)>,
-    users: Arc<Vec<i64>>,
+    counts: HashMap<UserId, (u32, usize)>,
+    users: Arc<Vec<UserId>>,
 }
 
 type Key = (Exchange, Arc<str>);
@@ -98,7 +98,7 @@ impl MarketHub {
     }
 
     /// One more open position of `user_id` in this market.
-    pub fn subscribe(&self, exchange: Exchange, symbol: &str, user_id: i64) {
+    pub fn subscribe(&self, exchange: Exchange, symbol: &str, user_id: UserId) {
         let symbol: Arc<str> = normalize_symbol(symbol).into();
         let mut subs = self.write();
         let entry = subs.entry((exchange, symbol)).or_default();
@@ -114,7 +114,7 @@ impl MarketHub {
 
     /// One open position fewer; the user stops receiving ticks when the count reaches zero.
     /// Returns false when the user was not subscribed.
-    pub fn unsubscribe(&self, exchange: Exchange, symbol: &str, user_id: i64) -> bool {
+    pub fn unsubscribe(&self, exchange: Exchange, symbol: &str, user_id: UserId) -> bool {
         let symbol: Arc<str> = normalize_symbol(symbol).into();
         let key = (exchange, symbol);
         let mut subs = self.write();
@@ -145,7 +145,7 @@ impl MarketHub {
 
     /// Drops every subscription of `user_id` (a user actor that starts again re-subscribes
     /// exactly the positions it loads). Costs one pass over the subscribed symbols.
-    pub fn clear_user(&self, user_id: i64) {
+    pub fn clear_user(&self, user_id: UserId) {
         let held: Vec<(Exchange, Arc<str>, u32)> = self
             .read()
             .iter()
@@ -173,7 +173,7 @@ impl MarketHub {
     }
 
     /// The users subscribed to a market (in no particular order).
-    pub fn subscribers(&self, exchange: Exchange, symbol: &str) -> Vec<i64> {
+    pub fn subscribers(&self, exchange: Exchange, symbol: &str) -> Vec<UserId> {
         let key = (exchange, Arc::from(normalize_symbol(symbol)));
         self.read()
             .get(&key)
@@ -182,7 +182,7 @@ impl MarketHub {
     }
 
     /// How many positions of `user_id` are subscribed to a market.
-    pub fn subscription_count(&self, exchange: Exchange, symbol: &str, user_id: i64) -> u32 {
+    pub fn subscription_count(&self, exchange: Exchange, symbol: &str, user_id: UserId) -> u32 {
         let key = (exchange, Arc::from(normalize_symbol(symbol)));
         self.read()
             .get(&key)
@@ -194,7 +194,7 @@ impl MarketHub {
     /// Symbols are normalised; a symbol nobody holds costs one map lookup.
     pub fn publish(&self, exchange: Exchange, prices: Vec<(String, Decimal)>) -> usize {
         let at = Utc::now();
-        let ticked: Vec<(Arc<Vec<i64>>, PriceTick)> = {
+        let ticked: Vec<(Arc<Vec<UserId>>, PriceTick)> = {
             let subs = self.read();
             prices
                 .into_iter()
@@ -229,17 +229,22 @@ mod tests {
     use super::*;
     use std::sync::Mutex;
 
+    /// A user id from a small number, so the tests read as numbers.
+    fn u(n: u128) -> UserId {
+        UserId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
     #[derive(Default)]
-    struct Recording(Mutex<Vec<(i64, PriceTick)>>);
+    struct Recording(Mutex<Vec<(UserId, PriceTick)>>);
 
     impl TickSink for Recording {
-        fn deliver(&self, user_id: i64, tick: PriceTick) {
+        fn deliver(&self, user_id: UserId, tick: PriceTick) {
             self.0.lock().unwrap().push((user_id, tick));
         }
     }
 
     impl Recording {
-        fn take(&self) -> Vec<(i64, String, Decimal)> {
+        fn take(&self) -> Vec<(UserId, String, Decimal)> {
             let mut got: Vec<_> = std::mem::take(&mut *self.0.lock().unwrap())
                 .into_iter()
                 .map(|(u, t)| (u, t.symbol.to_string(), t.price))
@@ -261,10 +266,10 @@ mod tests {
     #[test]
     fn publish_reaches_only_subscribers_of_the_ticked_symbol() {
         let (sink, hub) = hub();
-        hub.subscribe(Exchange::Binance, "BTC/USDT", 1);
-        hub.subscribe(Exchange::Binance, "btcusdt", 2);
-        hub.subscribe(Exchange::Binance, "ETHUSDT", 3);
-        hub.subscribe(Exchange::Ibkr, "BTCUSDT", 4);
+        hub.subscribe(Exchange::Binance, "BTC/USDT", u(1));
+        hub.subscribe(Exchange::Binance, "btcusdt", u(2));
+        hub.subscribe(Exchange::Binance, "ETHUSDT", u(3));
+        hub.subscribe(Exchange::Ibkr, "BTCUSDT", u(4));
         let n = hub.publish(
             Exchange::Binance,
             vec![("BTC-USDT".into(), dec(50_000)), ("XRPUSDT".into(), dec(1))],
@@ -272,7 +277,10 @@ mod tests {
         assert_eq!(n, 2);
         assert_eq!(
             sink.take(),
-            vec![(1, "BTCUSDT".into(), dec(50_000)), (2, "BTCUSDT".into(), dec(50_000))]
+            vec![
+                (u(1), "BTCUSDT".into(), dec(50_000)),
+                (u(2), "BTCUSDT".into(), dec(50_000))
+            ]
         );
         assert_eq!(hub.symbols(Exchange::Binance), vec!["BTCUSDT", "ETHUSDT"]);
         assert_eq!(hub.symbols(Exchange::Ibkr), vec!["BTCUSDT"]);
@@ -281,27 +289,27 @@ mod tests {
     #[test]
     fn ticks_carry_exchange_and_time() {
         let (sink, hub) = hub();
-        hub.subscribe(Exchange::Ibkr, "AAPL", 9);
+        hub.subscribe(Exchange::Ibkr, "AAPL", u(9));
         let before = Utc::now();
         assert_eq!(hub.publish(Exchange::Ibkr, vec![("aapl".into(), dec(189))]), 1);
         let (user, tick) = sink.0.lock().unwrap().pop().unwrap();
-        assert_eq!((user, tick.exchange, &*tick.symbol), (9, Exchange::Ibkr, "AAPL"));
+        assert_eq!((user, tick.exchange, &*tick.symbol), (u(9), Exchange::Ibkr, "AAPL"));
         assert!(tick.at >= before && tick.at <= Utc::now());
     }
 
     #[test]
     fn unsubscribe_is_reference_counted_per_user() {
         let (sink, hub) = hub();
-        hub.subscribe(Exchange::Binance, "BTCUSDT", 1);
-        hub.subscribe(Exchange::Binance, "BTC/USDT", 1);
-        assert_eq!(hub.subscription_count(Exchange::Binance, "BTCUSDT", 1), 2);
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(1));
+        hub.subscribe(Exchange::Binance, "BTC/USDT", u(1));
+        assert_eq!(hub.subscription_count(Exchange::Binance, "BTCUSDT", u(1)), 2);
         // One user, one delivery per tick, however many positions.
         assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]), 1);
-        assert!(hub.unsubscribe(Exchange::Binance, "btc/usdt", 1));
+        assert!(hub.unsubscribe(Exchange::Binance, "btc/usdt", u(1)));
         assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(2))]), 1);
-        assert!(hub.unsubscribe(Exchange::Binance, "BTCUSDT", 1));
+        assert!(hub.unsubscribe(Exchange::Binance, "BTCUSDT", u(1)));
         assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(3))]), 0);
-        assert!(!hub.unsubscribe(Exchange::Binance, "BTCUSDT", 1));
+        assert!(!hub.unsubscribe(Exchange::Binance, "BTCUSDT", u(1)));
         assert!(hub.symbols(Exchange::Binance).is_empty());
         assert_eq!(sink.take().len(), 2);
     }
@@ -310,16 +318,16 @@ mod tests {
     fn removing_a_user_keeps_the_others_indexed() {
         let (sink, hub) = hub();
         for user in 1..=5 {
-            hub.subscribe(Exchange::Binance, "ETHUSDT", user);
+            hub.subscribe(Exchange::Binance, "ETHUSDT", u(user));
         }
-        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 2));
-        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 5));
-        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 1));
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", u(2)));
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", u(5)));
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", u(1)));
         hub.publish(Exchange::Binance, vec![("ETHUSDT".into(), dec(7))]);
-        let users: Vec<i64> = sink.take().into_iter().map(|(u, _, _)| u).collect();
-        assert_eq!(users, vec![3, 4]);
-        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 4));
-        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", 3));
+        let users: Vec<UserId> = sink.take().into_iter().map(|(u, _, _)| u).collect();
+        assert_eq!(users, vec![u(3), u(4)]);
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", u(4)));
+        assert!(hub.unsubscribe(Exchange::Binance, "ETHUSDT", u(3)));
         assert!(hub.symbols(Exchange::Binance).is_empty());
     }
 
@@ -327,7 +335,7 @@ mod tests {
     struct Reentrant(Arc<MarketHub>, AtomicU64);
 
     impl TickSink for Reentrant {
-        fn deliver(&self, user_id: i64, tick: PriceTick) {
+        fn deliver(&self, user_id: UserId, tick: PriceTick) {
             self.1.fetch_add(1, Ordering::Relaxed);
             self.0.unsubscribe(tick.exchange, &tick.symbol, user_id);
         }
@@ -338,8 +346,8 @@ mod tests {
         let hub = Arc::new(MarketHub::new(Arc::new(NullTickSink::default())));
         let sink = Arc::new(Reentrant(hub.clone(), AtomicU64::new(0)));
         hub.set_sink(sink.clone());
-        hub.subscribe(Exchange::Binance, "BTCUSDT", 1);
-        hub.subscribe(Exchange::Binance, "BTCUSDT", 2);
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(1));
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(2));
         assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]), 2);
         assert_eq!(sink.1.load(Ordering::Relaxed), 2);
         assert!(hub.symbols(Exchange::Binance).is_empty());
@@ -355,10 +363,10 @@ mod tests {
                 std::thread::spawn(move || {
                     for i in 0..500 {
                         let user = t * 1000 + i;
-                        hub.subscribe(Exchange::Binance, "BTCUSDT", user);
+                        hub.subscribe(Exchange::Binance, "BTCUSDT", u(user));
                         hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]);
                         if i % 2 == 0 {
-                            hub.unsubscribe(Exchange::Binance, "BTCUSDT", user);
+                            hub.unsubscribe(Exchange::Binance, "BTCUSDT", u(user));
                         }
                     }
                 })
@@ -369,8 +377,8 @@ mod tests {
         }
         let mut users = hub.subscribers(Exchange::Binance, "BTCUSDT");
         users.sort();
-        let mut expected: Vec<i64> = (0..4)
-            .flat_map(|t| (0..500).filter(|i| i % 2 == 1).map(move |i| t * 1000 + i))
+        let mut expected: Vec<UserId> = (0..4)
+            .flat_map(|t| (0..500).filter(|i| i % 2 == 1).map(move |i| u(t * 1000 + i)))
             .collect();
         expected.sort();
         assert_eq!(users, expected);

@@ -18,7 +18,7 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
-use crate::domain::Exchange;
+use crate::domain::{Exchange, PositionId, UserId};
 
 /// A string that never prints itself (the bot token).
 #[derive(Clone)]
@@ -81,8 +81,8 @@ impl Default for NotifierConfig {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Notification {
     PositionOpened {
-        user_id: i64,
-        position_id: i64,
+        user_id: UserId,
+        position_id: PositionId,
         exchange: Exchange,
         symbol: String,
         qty: Decimal,
@@ -91,8 +91,8 @@ pub enum Notification {
         take_profit: Option<Decimal>,
     },
     PositionClosed {
-        user_id: i64,
-        position_id: i64,
+        user_id: UserId,
+        position_id: PositionId,
         symbol: String,
         exit_price: Decimal,
         realized_pnl: Decimal,
@@ -100,22 +100,22 @@ pub enum Notification {
     },
     /// An open refused by a risk limit; `reason` is the contract message (e.g. `Risk block: ...`).
     RiskBlocked {
-        user_id: i64,
+        user_id: UserId,
         symbol: Option<String>,
         reason: String,
     },
     /// Alert mode: an exit trigger fired (reasons such as `stop_loss_hit`).
     ExitTriggered {
-        user_id: i64,
-        position_id: i64,
+        user_id: UserId,
+        position_id: PositionId,
         symbol: String,
         price: Decimal,
         reasons: Vec<String>,
     },
     /// Close mode: the monitor closed the position at the tick price.
     PositionAutoClosed {
-        user_id: i64,
-        position_id: i64,
+        user_id: UserId,
+        position_id: PositionId,
         symbol: String,
         exit_price: Decimal,
         realized_pnl: Decimal,
@@ -123,13 +123,13 @@ pub enum Notification {
     },
     /// An order the exchange (or bridge) refused; `error` must already be free of secrets.
     UpstreamOrderError {
-        user_id: i64,
+        user_id: UserId,
         exchange: Exchange,
         symbol: String,
         error: String,
     },
     DailySummary {
-        user_id: i64,
+        user_id: UserId,
         email: String,
         day: NaiveDate,
         trades: i32,
@@ -544,6 +544,14 @@ impl Worker {
 mod tests {
     use super::*;
 
+    fn user(n: u128) -> UserId {
+        UserId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
+    fn position(n: u128) -> PositionId {
+        PositionId::from_uuid(uuid::Uuid::from_u128(n))
+    }
+
     fn dec(s: &str) -> Decimal {
         s.parse().unwrap()
     }
@@ -559,8 +567,8 @@ mod tests {
     fn renders_every_variant_with_escaping() {
         let all = vec![
             Notification::PositionOpened {
-                user_id: 7,
-                position_id: 3,
+                user_id: user(7),
+                position_id: position(3),
                 exchange: Exchange::Binance,
                 symbol: "<BTC&USDT>".into(),
                 qty: dec("0.010"),
@@ -569,41 +577,41 @@ mod tests {
                 take_profit: None,
             },
             Notification::PositionClosed {
-                user_id: 7,
-                position_id: 3,
+                user_id: user(7),
+                position_id: position(3),
                 symbol: "<BTC&USDT>".into(),
                 exit_price: dec("51000"),
                 realized_pnl: dec("10.5"),
                 fees: dec("0"),
             },
             Notification::RiskBlocked {
-                user_id: 7,
+                user_id: user(7),
                 symbol: Some("<BTC&USDT>".into()),
                 reason: "Risk block: <max> & more".into(),
             },
             Notification::ExitTriggered {
-                user_id: 7,
-                position_id: 3,
+                user_id: user(7),
+                position_id: position(3),
                 symbol: "<BTC&USDT>".into(),
                 price: dec("48000"),
                 reasons: vec!["stop_loss_hit".into(), "<x>".into()],
             },
             Notification::PositionAutoClosed {
-                user_id: 7,
-                position_id: 3,
+                user_id: user(7),
+                position_id: position(3),
                 symbol: "<BTC&USDT>".into(),
                 exit_price: dec("48000"),
                 realized_pnl: dec("-20"),
                 exit_reason: "stop_loss_hit".into(),
             },
             Notification::UpstreamOrderError {
-                user_id: 7,
+                user_id: user(7),
                 exchange: Exchange::Ibkr,
                 symbol: "<BTC&USDT>".into(),
                 error: "<html>bad & worse</html>".into(),
             },
             Notification::DailySummary {
-                user_id: 7,
+                user_id: user(7),
                 email: "a<b>@x.io".into(),
                 day: NaiveDate::from_ymd_opt(2026, 1, 2).unwrap(),
                 trades: 2,
@@ -624,7 +632,7 @@ mod tests {
         }
         assert_eq!(
             all[0].render(),
-            "🟢 <b>Position opened</b> #3\nuser 7 · BINANCE &lt;BTC&amp;USDT&gt;\nqty 0.01 @ 50000\nstop 49000 · take -"
+            "🟢 <b>Position opened</b> #00000000-0000-0000-0000-000000000003\nuser 00000000-0000-0000-0000-000000000007 · BINANCE &lt;BTC&amp;USDT&gt;\nqty 0.01 @ 50000\nstop 49000 · take -"
         );
         assert!(all[1].render().ends_with("PnL <b>+10.5</b>"));
         assert!(all[2].render().contains("Risk block: &lt;max&gt; &amp; more"));
@@ -639,7 +647,7 @@ mod tests {
     #[test]
     fn long_upstream_errors_are_clipped() {
         let n = Notification::UpstreamOrderError {
-            user_id: 1,
+            user_id: user(1),
             exchange: Exchange::Binance,
             symbol: "X".into(),
             error: "e".repeat(1000),
@@ -668,7 +676,7 @@ mod tests {
             });
             assert!(!n.is_enabled());
             n.send(Notification::RiskBlocked {
-                user_id: 1,
+                user_id: user(1),
                 symbol: None,
                 reason: "x".into(),
             });
@@ -690,7 +698,7 @@ mod tests {
         });
         for _ in 0..10 {
             n.send(Notification::RiskBlocked {
-                user_id: 1,
+                user_id: user(1),
                 symbol: None,
                 reason: "x".into(),
             });

@@ -297,9 +297,9 @@ mod tests {
         let poller = PricePoller::new(source.clone(), hub.clone(), Duration::from_secs(1));
         assert_eq!(poller.poll_once().await.unwrap(), None);
         assert_eq!(source.calls.load(Ordering::SeqCst), 0);
-        hub.subscribe(Exchange::Binance, "BTC/USDT", 1);
-        hub.subscribe(Exchange::Binance, "ETHUSDT", 1);
-        hub.subscribe(Exchange::Ibkr, "AAPL", 1);
+        hub.subscribe(Exchange::Binance, "BTC/USDT", crate::domain::UserId::new());
+        hub.subscribe(Exchange::Binance, "ETHUSDT", crate::domain::UserId::new());
+        hub.subscribe(Exchange::Ibkr, "AAPL", crate::domain::UserId::new());
         assert_eq!(poller.poll_once().await.unwrap(), Some(2));
         assert_eq!(sink.delivered(), 2);
     }
@@ -308,7 +308,7 @@ mod tests {
     async fn slow_polls_never_overlap_and_errors_do_not_stop_the_loop() {
         for fail in [false, true] {
             let hub = Arc::new(MarketHub::new(Arc::new(NullTickSink::default())));
-            hub.subscribe(Exchange::Binance, "BTCUSDT", 1);
+            hub.subscribe(Exchange::Binance, "BTCUSDT", crate::domain::UserId::new());
             let source = slow(fail);
             let task = PricePoller::new(source.clone(), hub, Duration::from_millis(10)).spawn();
             tokio::time::sleep(Duration::from_millis(400)).await;

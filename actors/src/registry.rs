@@ -6,24 +6,25 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
-use crate::error::ApiError;
-use crate::user_actor::{self, ActorDeps, Reply, UserCommand};
+use crate::domain::UserId;
+use crate::mailbox::{answer_within, Mailbox, MailboxError};
+use crate::user_actor::{self, ActorDeps, Command, CountOpen, UserMessage};
 
-/// How many messages wait for one user before the next is refused with 503.
+/// How many messages wait for one user before the next is refused.
 pub const MAILBOX_CAPACITY: usize = 256;
-/// How long a caller waits for an actor's answer before giving up with 503.
+/// How long a caller waits for an actor's answer.
 pub const ASK_TIMEOUT: Duration = Duration::from_secs(15);
 
 #[derive(Clone)]
 struct Handle {
-    mailbox: mpsc::Sender<UserCommand>,
+    mailbox: Mailbox<UserMessage>,
     generation: u64,
 }
 
 struct Inner {
-    actors: Mutex<HashMap<i64, Handle>>,
+    actors: Mutex<HashMap<UserId, Handle>>,
     deps: Arc<ActorDeps>,
     /// Where actors run: the runtime the registry was made on, not the caller's. An HTTP
     /// worker's runtime stops with the worker at shutdown, and would take the actors it
@@ -54,42 +55,38 @@ impl UserRegistry {
         }
     }
 
-    /// Sends a command built around a reply channel and waits for the answer.
-    pub async fn ask<T>(&self, user_id: i64, command: impl FnOnce(Reply<T>) -> UserCommand) -> Result<T, ApiError> {
+    /// Sends `command` to the user's actor and waits for its answer.
+    pub async fn ask<C: Command>(&self, user_id: UserId, command: C) -> Result<C::Answer, MailboxError> {
         let (reply, answer) = oneshot::channel();
-        self.tell(user_id, command(reply))?;
-        match tokio::time::timeout(ASK_TIMEOUT, answer).await {
-            Ok(Ok(result)) => result,
-            // The actor died with the message (it is being restarted) or did not answer in time.
-            Ok(Err(_)) | Err(_) => Err(ApiError::Unavailable { retry_after_secs: 1 }),
-        }
+        self.tell(user_id, command.into_message(reply))?;
+        answer_within(answer, ASK_TIMEOUT).await
     }
 
-    /// Delivers a command without waiting; a full mailbox refuses at once.
-    pub fn tell(&self, user_id: i64, mut command: UserCommand) -> Result<(), ApiError> {
+    /// Delivers a message without waiting; a full mailbox refuses at once. A mailbox that closed
+    /// because its actor went idle gets a fresh actor.
+    pub fn tell(&self, user_id: UserId, mut message: UserMessage) -> Result<(), MailboxError> {
         for _ in 0..2 {
             let handle = self.handle(user_id);
-            match handle.mailbox.try_send(command) {
+            match handle.mailbox.tell(message) {
                 Ok(()) => return Ok(()),
-                Err(mpsc::error::TrySendError::Full(_)) => {
+                Err(undelivered) if undelivered.error == MailboxError::Busy => {
                     metrics::counter!("user_actor_mailbox_full_total").increment(1);
-                    return Err(ApiError::Unavailable { retry_after_secs: 1 });
+                    return Err(MailboxError::Busy);
                 }
-                Err(mpsc::error::TrySendError::Closed(returned)) => {
-                    // The actor is stopping (idle): forget it and start a fresh one.
+                Err(undelivered) => {
                     self.forget(user_id, handle.generation);
-                    command = returned;
+                    message = undelivered.message;
                 }
             }
         }
-        Err(ApiError::Unavailable { retry_after_secs: 1 })
+        Err(MailboxError::Stopped)
     }
 
     /// Starts the user's actor (it loads the user's state) unless it runs already, without
     /// waiting: at boot for users with open positions, and at login, whose next requests trade.
-    pub fn wake(&self, user_id: i64) {
+    pub fn wake(&self, user_id: UserId) {
         let (reply, _) = oneshot::channel();
-        let _ = self.tell(user_id, UserCommand::CountOpen { reply });
+        let _ = self.tell(user_id, CountOpen.into_message(reply));
     }
 
     /// Actors alive now.
@@ -109,21 +106,17 @@ impl UserRegistry {
 
     /// The deepest mailbox right now.
     pub fn max_mailbox_depth(&self) -> usize {
-        self.lock()
-            .values()
-            .map(|h| MAILBOX_CAPACITY - h.mailbox.capacity())
-            .max()
-            .unwrap_or(0)
+        self.lock().values().map(|h| h.mailbox.depth()).max().unwrap_or(0)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<i64, Handle>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<UserId, Handle>> {
         self.inner
             .actors
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn handle(&self, user_id: i64) -> Handle {
+    fn handle(&self, user_id: UserId) -> Handle {
         let mut actors = self.lock();
         if let Some(handle) = actors.get(&user_id).filter(|h| !h.mailbox.is_closed()) {
             return handle.clone();
@@ -133,7 +126,7 @@ impl UserRegistry {
         handle
     }
 
-    fn forget(&self, user_id: i64, generation: u64) {
+    fn forget(&self, user_id: UserId, generation: u64) {
         let mut actors = self.lock();
         if actors.get(&user_id).is_some_and(|h| h.generation == generation) {
             actors.remove(&user_id);
@@ -141,8 +134,8 @@ impl UserRegistry {
     }
 
     /// Starts an actor and its supervisor. The supervisor restarts it after a panic.
-    fn spawn(&self, user_id: i64) -> Handle {
-        let (mailbox, receiver) = mpsc::channel(MAILBOX_CAPACITY);
+    fn spawn(&self, user_id: UserId) -> Handle {
+        let (mailbox, receiver) = Mailbox::bounded(MAILBOX_CAPACITY);
         let generation = self.inner.generation.fetch_add(1, Ordering::Relaxed);
         let runtime = &self.inner.runtime;
         let task = runtime.spawn(user_actor::run(user_id, receiver, self.inner.deps.clone()));
@@ -155,7 +148,7 @@ impl UserRegistry {
                 if err.is_panic() {
                     registry.inner.restarts.fetch_add(1, Ordering::Relaxed);
                     metrics::counter!("user_actor_restarts_total").increment(1);
-                    tracing::error!(user_id, "user actor panicked; restarting it from the database");
+                    tracing::error!(%user_id, "user actor panicked; restarting it from the database");
                     let mut actors = registry.lock();
                     actors.entry(user_id).or_insert_with(|| registry.spawn(user_id));
                 }
@@ -169,8 +162,8 @@ impl UserRegistry {
 /// starts it again (it reloads its positions). Never blocks: a full mailbox drops the tick
 /// (the next poll brings a fresh price) and counts it.
 impl crate::market::TickSink for UserRegistry {
-    fn deliver(&self, user_id: i64, tick: crate::market::PriceTick) {
-        if self.tell(user_id, UserCommand::EvaluateTick(tick)).is_err() {
+    fn deliver(&self, user_id: UserId, tick: crate::market::PriceTick) {
+        if self.tell(user_id, UserMessage::EvaluateTick(tick)).is_err() {
             metrics::counter!("exit_monitor_ticks_dropped_total").increment(1);
         }
     }

@@ -11,64 +11,80 @@ use chrono::{NaiveDate, Utc};
 use chrono_tz::Tz;
 use futures::future::BoxFuture;
 use rust_decimal::Decimal;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
-use crate::domain::{normalize_symbol, Exchange, Side, StrategyId};
-use crate::error::ApiError;
+use crate::domain::{
+    Exchange, ExitReason, NewSignal, Position, PositionId, Side, Signal, SignalId, StrategyId, UserId,
+};
+use crate::mailbox::Reply;
 use crate::market::{MarketHub, PriceTick};
 use crate::notifier::{Notification, Notifier};
+use crate::refusals::{CloseRefused, Failure, OpenRefused};
 use crate::rules::risk::{self, ProfileSelector, RiskProfile, RiskSnapshot};
-use crate::rules::strategy::{evaluate_exit, ExitInput, ExitReason};
-use crate::store::trading::{
-    self, ActorState, AlertOutcome, CloseRequest, ExitAlert, HeldTerms, NewSignal, OpenRequest, PositionRow, SignalRow,
-    Traded,
-};
+use crate::rules::strategy::{evaluate_exit, ExitInput};
+use crate::store::trading::{self, ActorState, AlertOutcome, CloseRequest, ExitAlert, HeldTerms, OpenRequest, Traded};
 use crate::store::{Store, StoreError};
 
-/// Where an answer goes.
-pub type Reply<T> = oneshot::Sender<Result<T, ApiError>>;
-
-/// What a user actor can be asked to do (commands, in the imperative).
-pub enum UserCommand {
-    CreateSignal {
-        signal: NewSignal,
-        reply: Reply<SignalRow>,
-    },
-    ClaimSignals {
-        limit: i64,
-        reply: Reply<Vec<SignalRow>>,
-    },
-    OpenPosition {
-        signal_id: i64,
-        qty: Decimal,
-        reply: Reply<PositionRow>,
-    },
-    ClosePosition {
-        position_id: i64,
-        exit_price: Decimal,
-        fees: Decimal,
-        reply: Reply<PositionRow>,
-    },
-    /// A price for a market the user holds: evaluate the exit triggers of those positions.
-    EvaluateTick(PriceTick),
-    /// Answers how many open positions the actor holds in memory (starts the actor if needed).
-    CountOpen {
-        reply: Reply<usize>,
-    },
+/// A command a user actor answers, and the answer it gives.
+pub trait Command: Send + 'static {
+    type Answer: Send + 'static;
+    fn into_message(self, reply: Reply<Self::Answer>) -> UserMessage;
 }
 
-impl UserCommand {
-    /// Answers the command with `err` without running it.
-    pub fn refuse(self, err: ApiError) {
-        match self {
-            UserCommand::CreateSignal { reply, .. } => drop(reply.send(Err(err))),
-            UserCommand::ClaimSignals { reply, .. } => drop(reply.send(Err(err))),
-            UserCommand::OpenPosition { reply, .. } | UserCommand::ClosePosition { reply, .. } => {
-                drop(reply.send(Err(err)))
+/// Creates a signal (the owner is the signal's user).
+pub struct CreateSignal(pub NewSignal);
+
+/// Claims the user's oldest CREATED signals, at most `limit`.
+pub struct ClaimSignals {
+    pub limit: i64,
+}
+
+/// Opens a position of `qty` from an EXECUTING signal.
+pub struct OpenPosition {
+    pub signal_id: SignalId,
+    pub qty: Decimal,
+}
+
+/// Closes an open position at `exit_price`, paying `fees`.
+pub struct ClosePosition {
+    pub position_id: PositionId,
+    pub exit_price: Decimal,
+    pub fees: Decimal,
+}
+
+/// How many open positions the actor holds in memory (starting the actor if needed).
+pub struct CountOpen;
+
+/// What reaches a user actor's mailbox.
+pub enum UserMessage {
+    CreateSignal(CreateSignal, Reply<Result<Signal, StoreError>>),
+    ClaimSignals(ClaimSignals, Reply<Result<Vec<Signal>, StoreError>>),
+    OpenPosition(OpenPosition, Reply<Result<Position, Failure<OpenRefused>>>),
+    ClosePosition(ClosePosition, Reply<Result<Position, Failure<CloseRefused>>>),
+    CountOpen(Reply<usize>),
+    /// A price for a market the user holds: evaluate the exit triggers of those positions.
+    EvaluateTick(PriceTick),
+}
+
+macro_rules! command {
+    ($command:ty, $variant:ident, $answer:ty) => {
+        impl Command for $command {
+            type Answer = $answer;
+            fn into_message(self, reply: Reply<$answer>) -> UserMessage {
+                UserMessage::$variant(self, reply)
             }
-            UserCommand::CountOpen { reply } => drop(reply.send(Err(err))),
-            UserCommand::EvaluateTick(_) => {}
         }
+    };
+}
+command!(CreateSignal, CreateSignal, Result<Signal, StoreError>);
+command!(ClaimSignals, ClaimSignals, Result<Vec<Signal>, StoreError>);
+command!(OpenPosition, OpenPosition, Result<Position, Failure<OpenRefused>>);
+command!(ClosePosition, ClosePosition, Result<Position, Failure<CloseRefused>>);
+
+impl Command for CountOpen {
+    type Answer = usize;
+    fn into_message(self, reply: Reply<usize>) -> UserMessage {
+        UserMessage::CountOpen(reply)
     }
 }
 
@@ -80,47 +96,53 @@ pub type Submitted<T> = Result<BoxFuture<'static, Result<T, StoreError>>, StoreE
 #[async_trait::async_trait]
 pub trait TradingPersistence: Send + Sync + 'static {
     /// Queues the creation now (fixing its order) and returns the future of its commit.
-    fn create_signal(&self, signal: NewSignal) -> Submitted<SignalRow>;
+    fn create_signal(&self, signal: NewSignal) -> Submitted<Signal>;
     /// Queues the claim now. Claims need not wait for each other: the shard runs them in
     /// order, and each sees the previous one's updates (same or later transaction).
-    fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<SignalRow>>;
-    async fn open_position(&self, request: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError>;
-    async fn close_position(&self, request: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError>;
+    fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<Signal>>;
+    async fn open_position(&self, request: OpenRequest) -> Result<Result<Traded, OpenRefused>, StoreError>;
+    async fn close_position(&self, request: CloseRequest) -> Result<Result<Traded, CloseRefused>, StoreError>;
     async fn record_exit_alert(&self, alert: ExitAlert) -> Result<AlertOutcome, StoreError>;
     /// The user's email, open positions, strategies and risk snapshot for `day`, or None when
     /// the user does not exist.
-    async fn load_user(&self, user_id: i64, day: NaiveDate) -> Result<Option<ActorState>, StoreError>;
+    async fn load_user(&self, user_id: UserId, day: NaiveDate) -> Result<Option<ActorState>, StoreError>;
 }
 
 /// The real persistence: group-committed writes on the user's shard.
 #[async_trait::async_trait]
 impl TradingPersistence for Store {
-    fn create_signal(&self, signal: NewSignal) -> Submitted<SignalRow> {
+    fn create_signal(&self, signal: NewSignal) -> Submitted<Signal> {
         let user_id = signal.user_id;
-        Ok(Box::pin(self.submit(user_id, None, signal, trading::create_signal)?))
-    }
-    fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<SignalRow>> {
         Ok(Box::pin(self.submit(
-            claim.user_id,
+            user_id.into(),
+            None,
+            signal,
+            trading::create_signal,
+        )?))
+    }
+    fn claim_signals(&self, claim: trading::Claim) -> Submitted<Vec<Signal>> {
+        Ok(Box::pin(self.submit(
+            claim.user_id.into(),
             None,
             claim,
             trading::claim_signals,
         )?))
     }
-    async fn open_position(&self, request: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError> {
+    async fn open_position(&self, request: OpenRequest) -> Result<Result<Traded, OpenRefused>, StoreError> {
         let user_id = request.user_id;
-        self.write(user_id, Some(user_id), request, trading::open_from_signal)
+        self.write(user_id.into(), Some(user_id), request, trading::open_from_signal)
             .await
     }
-    async fn close_position(&self, request: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError> {
+    async fn close_position(&self, request: CloseRequest) -> Result<Result<Traded, CloseRefused>, StoreError> {
         let user_id = request.user_id;
-        self.write(user_id, Some(user_id), request, trading::close_position)
+        self.write(user_id.into(), Some(user_id), request, trading::close_position)
             .await
     }
     async fn record_exit_alert(&self, alert: ExitAlert) -> Result<AlertOutcome, StoreError> {
-        self.write(alert.user_id, None, alert, trading::record_exit_alert).await
+        self.write(alert.user_id.into(), None, alert, trading::record_exit_alert)
+            .await
     }
-    async fn load_user(&self, user_id: i64, day: NaiveDate) -> Result<Option<ActorState>, StoreError> {
+    async fn load_user(&self, user_id: UserId, day: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         trading::load_actor_state(self, user_id, day).await
     }
 }
@@ -148,12 +170,12 @@ pub struct ActorDeps {
 }
 
 pub(crate) struct UserActor {
-    user_id: i64,
+    user_id: UserId,
     profile: RiskProfile,
-    open: HashMap<i64, PositionRow>,
+    open: HashMap<PositionId, Position>,
     strategies: HashMap<Exchange, StrategyId>,
     /// (position, reason) pairs already alerted, so a steady price does not write each tick.
-    alerted: HashSet<(i64, ExitReason)>,
+    alerted: HashSet<(PositionId, ExitReason)>,
     /// The user's risk snapshot for a risk day, as the last load, open or close left it: offered
     /// to the next open of that day, which commits in one statement if the database agrees.
     /// Forgotten when an open or close fails (the truth is then read again).
@@ -161,25 +183,30 @@ pub(crate) struct UserActor {
     deps: Arc<ActorDeps>,
 }
 
-/// The actor's life: load, serve until idle or until the mailbox closes, drain, stop.
-pub(crate) async fn run(user_id: i64, mut mailbox: mpsc::Receiver<UserCommand>, deps: Arc<ActorDeps>) {
+/// The actor's life: load, serve until idle or until the mailbox closes, drain, stop. An actor
+/// that cannot load (no such user, or the database is down) stops at once: the messages queued
+/// for it are dropped unanswered, and their askers learn that it stopped.
+pub(crate) async fn run(user_id: UserId, mut mailbox: mpsc::Receiver<UserMessage>, deps: Arc<ActorDeps>) {
     let day = risk::risk_day(Utc::now(), deps.zone);
     let mut actor = match deps.persistence.load_user(user_id, day).await {
         Ok(Some(state)) => UserActor::start(user_id, state, day, deps.clone()),
-        Ok(None) => return refuse_all(mailbox, ApiError::UserNotFound),
-        Err(err) => return refuse_all(mailbox, err.into()),
+        Ok(None) => return,
+        Err(err) => {
+            tracing::warn!(%user_id, error = %err, "user actor could not load its state");
+            return;
+        }
     };
     loop {
         match tokio::time::timeout(deps.idle, mailbox.recv()).await {
-            Ok(Some(command)) => actor.handle(command).await,
+            Ok(Some(message)) => actor.handle(message).await,
             Ok(None) => return,
             // An actor holding open positions is watching them: it is never idle.
             Err(_idle) if !actor.open.is_empty() => {}
             Err(_idle) => {
                 // Refuse new messages (senders then start a fresh actor), finish what is queued.
                 mailbox.close();
-                while let Some(command) = mailbox.recv().await {
-                    actor.handle(command).await;
+                while let Some(message) = mailbox.recv().await {
+                    actor.handle(message).await;
                 }
                 return;
             }
@@ -187,15 +214,8 @@ pub(crate) async fn run(user_id: i64, mut mailbox: mpsc::Receiver<UserCommand>, 
     }
 }
 
-fn refuse_all(mut mailbox: mpsc::Receiver<UserCommand>, err: ApiError) {
-    mailbox.close();
-    while let Ok(command) = mailbox.try_recv() {
-        command.refuse(err.clone());
-    }
-}
-
 impl UserActor {
-    fn start(user_id: i64, state: ActorState, day: NaiveDate, deps: Arc<ActorDeps>) -> UserActor {
+    fn start(user_id: UserId, state: ActorState, day: NaiveDate, deps: Arc<ActorDeps>) -> UserActor {
         // This actor owns its user's market subscriptions: exactly its open positions.
         deps.market.clear_user(user_id);
         for position in &state.open {
@@ -212,88 +232,93 @@ impl UserActor {
         }
     }
 
-    async fn handle(&mut self, command: UserCommand) {
+    async fn handle(&mut self, message: UserMessage) {
         let persistence = &self.deps.persistence;
         let user_id = self.user_id;
-        match command {
+        match message {
             // Creating and claiming touch no state the actor guards: queue the write in order
             // and let the commit answer the caller, without holding up the next message.
-            UserCommand::CreateSignal { signal, reply } => answer_on_commit(persistence.create_signal(signal), reply),
-            UserCommand::ClaimSignals { limit, reply } => {
+            UserMessage::CreateSignal(CreateSignal(signal), reply) => {
+                answer_on_commit(persistence.create_signal(signal), reply)
+            }
+            UserMessage::ClaimSignals(ClaimSignals { limit }, reply) => {
                 answer_on_commit(persistence.claim_signals(trading::Claim { user_id, limit }), reply)
             }
-            UserCommand::OpenPosition { signal_id, qty, reply } => {
-                let now = Utc::now();
-                let day = risk::risk_day(now, self.deps.zone);
-                let request = OpenRequest {
-                    user_id,
-                    signal_id,
-                    qty,
-                    profile: self.profile.clone(),
-                    day,
-                    now,
-                    expected: self.expected_risk(day),
-                };
-                let result = self.settle(day, flatten(persistence.open_position(request).await));
-                match &result {
-                    Ok(position) => {
-                        subscribe(&self.deps.market, position);
-                        self.open.insert(position.id, position.clone());
-                        self.deps.notifier.send(Notification::PositionOpened {
-                            user_id,
-                            position_id: position.id,
-                            exchange: position.exchange.parse().unwrap_or(Exchange::Binance),
-                            symbol: position.symbol.clone(),
-                            qty: position.qty,
-                            entry_price: position.entry_price,
-                            stop_loss: position.stop_loss,
-                            take_profit: position.take_profit,
-                        });
-                    }
-                    Err(ApiError::RiskBlock(block)) => self.deps.notifier.send(Notification::RiskBlocked {
-                        user_id,
-                        symbol: None,
-                        reason: block.to_string(),
-                    }),
-                    Err(_) => {}
-                }
+            UserMessage::OpenPosition(command, reply) => {
+                let result = self.open(command).await;
                 let _ = reply.send(result);
             }
-            UserCommand::ClosePosition {
-                position_id,
-                exit_price,
-                fees,
-                reply,
-            } => {
-                let result = self.close(position_id, exit_price, fees, None).await;
+            UserMessage::ClosePosition(command, reply) => {
+                let result = self
+                    .close(command.position_id, command.exit_price, command.fees, None)
+                    .await;
                 if let Ok(position) = &result {
                     self.deps.notifier.send(Notification::PositionClosed {
                         user_id,
-                        position_id,
-                        symbol: position.symbol.clone(),
-                        exit_price,
-                        realized_pnl: position.realized_pnl,
-                        fees: position.fees,
+                        position_id: position.id,
+                        symbol: position.symbol.to_string(),
+                        exit_price: command.exit_price,
+                        realized_pnl: position.realized_pnl.unwrap_or_default(),
+                        fees: position.fees.unwrap_or_default(),
                     });
                 }
                 let _ = reply.send(result);
             }
-            UserCommand::EvaluateTick(tick) => self.evaluate_tick(tick).await,
-            UserCommand::CountOpen { reply } => {
-                let _ = reply.send(Ok(self.open.len()));
+            UserMessage::EvaluateTick(tick) => self.evaluate_tick(tick).await,
+            UserMessage::CountOpen(reply) => {
+                let _ = reply.send(self.open.len());
             }
         }
+    }
+
+    async fn open(&mut self, command: OpenPosition) -> Result<Position, Failure<OpenRefused>> {
+        let now = Utc::now();
+        let day = risk::risk_day(now, self.deps.zone);
+        let request = OpenRequest {
+            user_id: self.user_id,
+            signal_id: command.signal_id,
+            position_id: PositionId::new(),
+            qty: command.qty,
+            profile: self.profile.clone(),
+            day,
+            now,
+            expected: self.expected_risk(day),
+        };
+        let result = self.settle(day, self.deps.persistence.open_position(request).await);
+        match &result {
+            Ok(position) => {
+                subscribe(&self.deps.market, position);
+                self.open.insert(position.id, position.clone());
+                self.deps.notifier.send(Notification::PositionOpened {
+                    user_id: self.user_id,
+                    position_id: position.id,
+                    exchange: position.exchange,
+                    symbol: position.symbol.to_string(),
+                    qty: position.qty,
+                    entry_price: position.entry_price,
+                    stop_loss: position.stop_loss,
+                    take_profit: position.take_profit,
+                });
+            }
+            Err(Failure::Refused(OpenRefused::Risk(block))) => self.deps.notifier.send(Notification::RiskBlocked {
+                user_id: self.user_id,
+                symbol: None,
+                reason: block.to_string(),
+            }),
+            Err(_) => {}
+        }
+        result
     }
 
     /// Closes through the same transaction as a manual close and forgets the position when it
     /// is no longer open (closed now, or already closed elsewhere).
     async fn close(
         &mut self,
-        position_id: i64,
+        position_id: PositionId,
         exit_price: Decimal,
         fees: Decimal,
-        exit_reason: Option<String>,
-    ) -> Result<PositionRow, ApiError> {
+        exit_reason: Option<ExitReason>,
+    ) -> Result<Position, Failure<CloseRefused>> {
         let now = Utc::now();
         let day = risk::risk_day(now, self.deps.zone);
         let request = CloseRequest {
@@ -309,8 +334,8 @@ impl UserActor {
                 qty: p.qty,
             }),
         };
-        let result = self.settle(day, flatten(self.deps.persistence.close_position(request).await));
-        if result.is_ok() || matches!(result, Err(ApiError::PositionNotOpen(_))) {
+        let result = self.settle(day, self.deps.persistence.close_position(request).await);
+        if matches!(result, Ok(_) | Err(Failure::Refused(CloseRefused::NotOpen(_)))) {
             self.forget(position_id);
         }
         result
@@ -325,8 +350,12 @@ impl UserActor {
     }
 
     /// Keeps the snapshot an open or a close on `day` left, and answers with its position.
-    fn settle(&mut self, day: NaiveDate, result: Result<Traded, ApiError>) -> Result<PositionRow, ApiError> {
-        match result {
+    fn settle<R>(
+        &mut self,
+        day: NaiveDate,
+        result: Result<Result<Traded, R>, StoreError>,
+    ) -> Result<Position, Failure<R>> {
+        match Failure::flatten(result) {
             Ok(traded) => {
                 self.risk = Some((day, traded.risk_after));
                 Ok(traded.position)
@@ -338,11 +367,11 @@ impl UserActor {
         }
     }
 
-    fn forget(&mut self, position_id: i64) {
+    fn forget(&mut self, position_id: PositionId) {
         if let Some(position) = self.open.remove(&position_id) {
-            if let Ok(exchange) = position.exchange.parse::<Exchange>() {
-                self.deps.market.unsubscribe(exchange, &position.symbol, self.user_id);
-            }
+            self.deps
+                .market
+                .unsubscribe(position.exchange, position.symbol.as_str(), self.user_id);
         }
         self.alerted.retain(|(id, _)| *id != position_id);
     }
@@ -353,19 +382,19 @@ impl UserActor {
         if self.deps.exit_mode == ExitMode::Off {
             return;
         }
-        let fired: Vec<(i64, Vec<ExitReason>)> = self
+        let strategy = self
+            .strategies
+            .get(&tick.exchange)
+            .copied()
+            .unwrap_or(StrategyId::SwingV1);
+        let fired: Vec<(PositionId, Vec<ExitReason>)> = self
             .open
             .values()
-            .filter(|p| p.exchange == tick.exchange.as_str() && normalize_symbol(&p.symbol) == *tick.symbol)
+            .filter(|p| p.exchange == tick.exchange && p.symbol.normalized() == *tick.symbol)
             .filter_map(|p| {
-                let strategy = self
-                    .strategies
-                    .get(&tick.exchange)
-                    .copied()
-                    .unwrap_or(StrategyId::SwingV1);
                 let opened_minutes = Decimal::from((tick.at - p.opened_at).num_seconds().max(0)) / Decimal::from(60);
                 let input = ExitInput {
-                    side: Side::Buy,
+                    side: Side::of_position(p.side),
                     entry_price: p.entry_price,
                     current_price: tick.price,
                     stop_loss: p.stop_loss,
@@ -389,34 +418,26 @@ impl UserActor {
         }
     }
 
-    async fn auto_close(&mut self, position_id: i64, tick: &PriceTick, reason: ExitReason) {
-        match self
-            .close(
-                position_id,
-                tick.price,
-                Decimal::ZERO,
-                Some(reason.as_str().to_string()),
-            )
-            .await
-        {
+    async fn auto_close(&mut self, position_id: PositionId, tick: &PriceTick, reason: ExitReason) {
+        match self.close(position_id, tick.price, Decimal::ZERO, Some(reason)).await {
             Ok(position) => {
                 metrics::counter!("exit_monitor_closed_total", "reason" => reason.as_str()).increment(1);
                 self.deps.notifier.send(Notification::PositionAutoClosed {
                     user_id: self.user_id,
                     position_id,
-                    symbol: position.symbol,
+                    symbol: position.symbol.to_string(),
                     exit_price: tick.price,
-                    realized_pnl: position.realized_pnl,
+                    realized_pnl: position.realized_pnl.unwrap_or_default(),
                     exit_reason: reason.as_str().to_string(),
                 });
             }
-            Err(ApiError::PositionNotOpen(_)) => {}
+            Err(Failure::Refused(CloseRefused::NotOpen(_))) => {}
             // The next tick tries again.
-            Err(err) => tracing::warn!(user_id = self.user_id, position_id, error = %err, "auto-close failed"),
+            Err(err) => tracing::warn!(user_id = %self.user_id, %position_id, error = %err, "auto-close failed"),
         }
     }
 
-    async fn alert(&mut self, position_id: i64, tick: &PriceTick, reasons: Vec<ExitReason>) {
+    async fn alert(&mut self, position_id: PositionId, tick: &PriceTick, reasons: Vec<ExitReason>) {
         let new: Vec<ExitReason> = reasons
             .into_iter()
             .filter(|r| !self.alerted.contains(&(position_id, *r)))
@@ -432,7 +453,7 @@ impl UserActor {
             position_id,
             symbol: symbol.clone(),
             price: tick.price,
-            reasons: new.iter().map(|r| r.as_str()).collect(),
+            reasons: new.clone(),
         };
         match self.deps.persistence.record_exit_alert(alert).await {
             Ok(AlertOutcome::Recorded(reasons)) => {
@@ -441,35 +462,29 @@ impl UserActor {
                 self.deps.notifier.send(Notification::ExitTriggered {
                     user_id: self.user_id,
                     position_id,
-                    symbol,
+                    symbol: symbol.to_string(),
                     price: tick.price,
-                    reasons,
+                    reasons: reasons.iter().map(|r| r.as_str().to_string()).collect(),
                 });
             }
             Ok(AlertOutcome::AlreadyAlerted) => self.alerted.extend(new.iter().map(|r| (position_id, *r))),
             Ok(AlertOutcome::NotOpen) => self.forget(position_id),
-            Err(err) => tracing::warn!(user_id = self.user_id, position_id, error = %err, "exit alert not recorded"),
+            Err(err) => tracing::warn!(user_id = %self.user_id, %position_id, error = %err, "exit alert not recorded"),
         }
     }
 }
 
-fn subscribe(market: &MarketHub, position: &PositionRow) {
-    if let Ok(exchange) = position.exchange.parse::<Exchange>() {
-        market.subscribe(exchange, &position.symbol, position.user_id);
-    }
+fn subscribe(market: &MarketHub, position: &Position) {
+    market.subscribe(position.exchange, position.symbol.as_str(), position.user_id);
 }
 
-fn answer_on_commit<T: Send + 'static>(submitted: Submitted<T>, reply: Reply<T>) {
+fn answer_on_commit<T: Send + 'static>(submitted: Submitted<T>, reply: Reply<Result<T, StoreError>>) {
     match submitted {
         Ok(committed) => {
             tokio::spawn(async move {
-                let _ = reply.send(committed.await.map_err(ApiError::from));
+                let _ = reply.send(committed.await);
             });
         }
-        Err(err) => drop(reply.send(Err(err.into()))),
+        Err(err) => drop(reply.send(Err(err))),
     }
-}
-
-fn flatten<T>(result: Result<Result<T, ApiError>, StoreError>) -> Result<T, ApiError> {
-    result.map_err(ApiError::from).and_then(|inner| inner)
 }

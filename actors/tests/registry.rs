@@ -5,16 +5,20 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use actors::error::ApiError;
+use actors::domain::{
+    Exchange, NewSignal, Position, PositionId, PositionSide, PositionStatus, Signal, SignalId, Symbol, UserId,
+};
+use actors::mailbox::MailboxError;
 use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
+use actors::refusals::{CloseRefused, OpenRefused};
 use actors::registry::UserRegistry;
 use actors::rules::risk::{ProfileSelector, RiskSnapshot};
-use actors::store::trading::{
-    ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, NewSignal, OpenRequest, PositionRow, SignalRow, Traded,
-};
+use actors::store::trading::{ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, OpenRequest, Traded};
 use actors::store::StoreError;
-use actors::user_actor::{ActorDeps, ExitMode, Submitted, TradingPersistence, UserCommand};
+use actors::user_actor::{
+    ActorDeps, ClaimSignals, Command, CountOpen, ExitMode, OpenPosition, Submitted, TradingPersistence,
+};
 use chrono::NaiveDate;
 use rust_decimal::Decimal;
 
@@ -28,21 +32,26 @@ struct Stub {
     open_delay_ms: u64,
 }
 
-fn position(id: i64) -> PositionRow {
-    PositionRow {
-        id,
-        user_id: 1,
-        signal_id: Some(1),
-        exchange: "BINANCE".into(),
-        symbol: "BTCUSDT".into(),
-        side: "LONG".into(),
+/// A user id from a small number.
+fn user(n: u128) -> UserId {
+    UserId::from_uuid(uuid::Uuid::from_u128(n))
+}
+
+fn position() -> Position {
+    Position {
+        id: PositionId::new(),
+        user_id: user(1),
+        signal_id: Some(SignalId::new()),
+        exchange: Exchange::Binance,
+        symbol: Symbol::parse("BTCUSDT").unwrap(),
+        side: PositionSide::Long,
         qty: Decimal::ONE,
         entry_price: Decimal::ONE_HUNDRED,
         stop_loss: None,
         take_profit: None,
-        status: "OPEN".into(),
-        realized_pnl: Decimal::ZERO,
-        fees: Decimal::ZERO,
+        status: PositionStatus::Open,
+        realized_pnl: None,
+        fees: None,
         exit_price: None,
         exit_reason: None,
         opened_at: chrono::Utc::now(),
@@ -52,35 +61,35 @@ fn position(id: i64) -> PositionRow {
 
 #[async_trait::async_trait]
 impl TradingPersistence for Stub {
-    fn create_signal(&self, _: NewSignal) -> Submitted<SignalRow> {
+    fn create_signal(&self, _: NewSignal) -> Submitted<Signal> {
         Err(StoreError::Unavailable("not used".into()))
     }
-    fn claim_signals(&self, c: Claim) -> Submitted<Vec<SignalRow>> {
+    fn claim_signals(&self, c: Claim) -> Submitted<Vec<Signal>> {
         self.claims.fetch_add(1, Ordering::SeqCst);
         if c.limit == self.panic_limit {
             panic!("injected failure");
         }
         Ok(Box::pin(async { Ok(Vec::new()) }))
     }
-    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, ApiError>, StoreError> {
+    async fn open_position(&self, _: OpenRequest) -> Result<Result<Traded, OpenRefused>, StoreError> {
         tokio::time::sleep(Duration::from_millis(self.open_delay_ms)).await;
-        Ok(Err(ApiError::SignalNotFound))
+        Ok(Err(OpenRefused::NotFound))
     }
-    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, ApiError>, StoreError> {
-        Ok(Err(ApiError::PositionNotFound))
+    async fn close_position(&self, _: CloseRequest) -> Result<Result<Traded, CloseRefused>, StoreError> {
+        Ok(Err(CloseRefused::NotFound))
     }
     async fn record_exit_alert(&self, _: ExitAlert) -> Result<AlertOutcome, StoreError> {
         Ok(AlertOutcome::NotOpen)
     }
-    async fn load_user(&self, user_id: i64, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
+    async fn load_user(&self, user_id: UserId, _: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         self.loads.fetch_add(1, Ordering::SeqCst);
         // User 1 holds two open positions; the others hold none.
-        let open = if user_id == 1 {
-            vec![position(10), position(11)]
+        let open = if user_id == user(1) {
+            vec![position(), position()]
         } else {
             Vec::new()
         };
-        Ok((user_id != 404).then(|| ActorState {
+        Ok((user_id != user(404)).then(|| ActorState {
             email: "u@load.test".to_string(),
             open,
             strategies: Vec::new(),
@@ -101,8 +110,8 @@ fn registry(stub: Arc<Stub>, idle: Duration) -> UserRegistry {
     })
 }
 
-async fn count_open(users: &UserRegistry, user: i64) -> Result<usize, ApiError> {
-    users.ask(user, |reply| UserCommand::CountOpen { reply }).await
+async fn count_open(users: &UserRegistry, n: u128) -> Result<usize, MailboxError> {
+    users.ask(user(n), CountOpen).await
 }
 
 #[tokio::test]
@@ -115,13 +124,11 @@ async fn a_panicking_actor_is_restarted_and_reloads_its_state() {
     assert_eq!(count_open(&users, 1).await, Ok(2));
     assert_eq!(stub.loads.load(Ordering::SeqCst), 1);
 
-    let answer = users
-        .ask(1, |reply| UserCommand::ClaimSignals { limit: 13, reply })
-        .await;
+    let answer = users.ask(user(1), ClaimSignals { limit: 13 }).await;
     assert_eq!(
         answer.err(),
-        Some(ApiError::Unavailable { retry_after_secs: 1 }),
-        "the caller of the failed message gets 503"
+        Some(MailboxError::Stopped),
+        "the caller of the failed message learns that the actor stopped"
     );
     for _ in 0..100 {
         if users.restarts() == 1 {
@@ -142,8 +149,8 @@ async fn a_panicking_actor_is_restarted_and_reloads_its_state() {
 async fn idle_actors_stop_and_start_again_on_demand() {
     let stub = Arc::new(Stub::default());
     let users = registry(stub.clone(), Duration::from_millis(100));
-    for user in 1..=50 {
-        count_open(&users, user).await.unwrap();
+    for n in 1..=50 {
+        count_open(&users, n).await.unwrap();
     }
     assert_eq!(users.active(), 50);
     tokio::time::sleep(Duration::from_millis(400)).await;
@@ -163,9 +170,9 @@ async fn idle_actors_stop_and_start_again_on_demand() {
 }
 
 #[tokio::test]
-async fn an_unknown_user_is_refused() {
+async fn an_actor_whose_user_is_gone_stops_without_answering() {
     let users = registry(Arc::new(Stub::default()), Duration::from_secs(60));
-    assert_eq!(count_open(&users, 404).await, Err(ApiError::UserNotFound));
+    assert_eq!(count_open(&users, 404).await, Err(MailboxError::Stopped));
 }
 
 #[tokio::test]
@@ -181,17 +188,14 @@ async fn a_full_mailbox_refuses_at_once() {
     let mut pending = Vec::new();
     for _ in 0..(actors::registry::MAILBOX_CAPACITY + 20) {
         let (reply, answer) = tokio::sync::oneshot::channel();
-        match users.tell(
-            1,
-            UserCommand::OpenPosition {
-                signal_id: 1,
-                qty: Decimal::ONE,
-                reply,
-            },
-        ) {
+        let open = OpenPosition {
+            signal_id: SignalId::new(),
+            qty: Decimal::ONE,
+        };
+        match users.tell(user(1), open.into_message(reply)) {
             Ok(()) => pending.push(answer),
             Err(err) => {
-                assert_eq!(err, ApiError::Unavailable { retry_after_secs: 1 });
+                assert_eq!(err, MailboxError::Busy);
                 refused += 1;
             }
         }

@@ -575,7 +575,9 @@ fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
     match <Value as serde::Deserialize>::deserialize(d)? {
         Value::String(text) => Ok(text),
         Value::Number(number) => Ok(number.to_string()),
-        other => Err(serde::de::Error::custom(format!("an id is a string or a number, not {other}"))),
+        other => Err(serde::de::Error::custom(format!(
+            "an id is a string or a number, not {other}"
+        ))),
     }
 }
 

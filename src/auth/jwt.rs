@@ -1,5 +1,6 @@
-//! HS256 access tokens: `sub` (email), `role`, `exp` (60 minutes). Only HS256 is accepted:
-//! `alg: none`, other algorithms, bad signatures and past `exp` are all refused.
+//! HS256 access tokens: `sub` (email), `role`, `exp` (60 minutes), `iat`. Only HS256 is accepted:
+//! `alg: none`, other algorithms, bad signatures and past `exp` are all refused. Tokens the old
+//! service issued (`sub`, `role`, `exp`, no `iat`) are accepted until they expire.
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -13,7 +14,9 @@ pub struct Claims {
     pub sub: String,
     pub role: String,
     pub exp: i64,
-    pub iat: i64,
+    /// Absent from the old service's tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<i64>,
 }
 
 #[derive(Clone)]
@@ -41,7 +44,7 @@ impl JwtKeys {
         let claims = Claims {
             sub: email.to_string(),
             role: role.to_string(),
-            iat: now,
+            iat: Some(now),
             exp: now + TOKEN_MINUTES * 60,
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
@@ -83,7 +86,7 @@ mod tests {
         let claims = Claims {
             sub: "a@b.co".into(),
             role: "admin".into(),
-            iat: 0,
+            iat: Some(0),
             exp: Utc::now().timestamp() - 1,
         };
         let expired = jsonwebtoken::encode(
@@ -100,5 +103,20 @@ mod tests {
         )
         .unwrap();
         assert!(keys().verify(&hs512).is_none());
+    }
+
+    #[test]
+    fn tokens_the_old_service_issued_are_accepted_until_they_expire() {
+        let old = |exp: i64| {
+            jsonwebtoken::encode(
+                &Header::new(Algorithm::HS256),
+                &serde_json::json!({"sub": "a@b.co", "role": "trader", "exp": exp}),
+                &EncodingKey::from_secret(b"test-secret"),
+            )
+            .unwrap()
+        };
+        let claims = keys().verify(&old(Utc::now().timestamp() + 600)).unwrap();
+        assert_eq!((claims.sub.as_str(), claims.iat), ("a@b.co", None));
+        assert!(keys().verify(&old(Utc::now().timestamp() - 1)).is_none());
     }
 }

@@ -2,8 +2,11 @@
 
 pub mod jwt;
 pub mod password;
+mod refusals;
 pub mod throttle;
 pub mod totp;
+
+pub use refusals::{AccountRefused, AuthRefused, LoginRefused, TwoFactorRefused};
 
 use std::future::Future;
 use std::pin::Pin;
@@ -11,16 +14,15 @@ use std::sync::Arc;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
-use actors::domain::Role;
-use actors::ApiError;
+use actors::domain::{Role, UserId};
 
-use crate::http::HttpError;
+use crate::http::ApiError;
 use crate::state::AppState;
 
 /// The caller, as the database knows them now (the role is the current one, not the token's).
 #[derive(Debug, Clone)]
 pub struct AuthUser {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub role: Role,
     pub display_name: Option<String>,
@@ -33,40 +35,40 @@ impl AuthUser {
     }
 }
 
-fn bearer_token(req: &HttpRequest) -> Result<String, ApiError> {
+fn bearer_token(req: &HttpRequest) -> Result<String, AuthRefused> {
     let header = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)
-        .ok_or(ApiError::NotAuthenticated)?;
-    let value = header.to_str().map_err(|_| ApiError::InvalidCredentials)?;
-    let (scheme, token) = value.trim().split_once(' ').ok_or(ApiError::NotAuthenticated)?;
+        .ok_or(AuthRefused::NotAuthenticated)?;
+    let value = header.to_str().map_err(|_| AuthRefused::InvalidToken)?;
+    let (scheme, token) = value.trim().split_once(' ').ok_or(AuthRefused::NotAuthenticated)?;
     if !scheme.eq_ignore_ascii_case("bearer") {
-        return Err(ApiError::NotAuthenticated);
+        return Err(AuthRefused::NotAuthenticated);
     }
     Ok(token.trim().to_string())
 }
 
-fn app_state(req: &HttpRequest) -> Result<Arc<AppState>, HttpError> {
+fn app_state(req: &HttpRequest) -> Result<Arc<AppState>, ApiError> {
     req.app_data::<web::Data<Arc<AppState>>>()
         .map(|d| d.get_ref().clone())
-        .ok_or(HttpError::Api(ApiError::Internal))
+        .ok_or(ApiError::Internal)
 }
 
 /// Who the bearer token names. `fresh` skips the identity cache (for decisions that must see a
 /// role change the instant it commits).
-fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = Result<AuthUser, HttpError>>>> {
+fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = Result<AuthUser, ApiError>>>> {
     let token = bearer_token(req);
     let state = app_state(req);
     Box::pin(async move {
         let state = state?;
-        let claims = state.jwt.verify(&token?).ok_or(ApiError::InvalidCredentials)?;
+        let claims = state.jwt.verify(&token?).ok_or(AuthRefused::InvalidToken)?;
         let user = if fresh {
             // Boxed for the reason `UserCache::get` boxes its read: keep this future small.
             Box::pin(actors::store::users::find_by_email(&state.store, &claims.sub)).await?
         } else {
             state.user_cache.get(&state.store, &claims.sub).await?
         };
-        let user = user.ok_or(ApiError::UserNotFound)?;
+        let user = user.ok_or(AuthRefused::UserNotFound)?;
         Ok(AuthUser {
             id: user.id,
             email: user.email,
@@ -78,8 +80,8 @@ fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = R
 }
 
 impl FromRequest for AuthUser {
-    type Error = HttpError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         authenticate(req, false)
@@ -92,8 +94,8 @@ impl FromRequest for AuthUser {
 pub struct AdminUser(pub AuthUser);
 
 impl FromRequest for AdminUser {
-    type Error = HttpError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let user = authenticate(req, true);
@@ -102,7 +104,7 @@ impl FromRequest for AdminUser {
             if user.is_admin() {
                 Ok(AdminUser(user))
             } else {
-                Err(HttpError::Api(ApiError::InsufficientPermissions))
+                Err(AuthRefused::Forbidden.into())
             }
         })
     }

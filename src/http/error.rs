@@ -1,20 +1,61 @@
-//! Maps contract errors to HTTP responses in the FastAPI shapes the clients expect.
+//! The one error every handler returns. Each refusal, from the trading core or from this daemon's
+//! own layers, maps here to its HTTP status, its contract `detail` (the refusal's `Display`) and
+//! a stable machine-readable `code` sent beside it, in the FastAPI shapes clients expect.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
-use actors::ApiError;
+use actors::mailbox::MailboxError;
+use actors::refusals::{CloseRefused, ExecutionRefused, Failure, OpenRefused, SecretRefused};
+use actors::rules::risk::OpenBlock;
+use actors::store::StoreError;
 use serde::Serialize;
 
-/// The error every handler returns: a contract refusal or a request-validation failure.
-#[derive(Debug)]
-pub enum HttpError {
-    Api(ApiError),
+use crate::auth::{AccountRefused, AuthRefused, LoginRefused, TwoFactorRefused};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Auth(#[from] AuthRefused),
+    #[error(transparent)]
+    Login(#[from] LoginRefused),
+    #[error(transparent)]
+    TwoFactor(#[from] TwoFactorRefused),
+    #[error(transparent)]
+    Account(#[from] AccountRefused),
+    #[error(transparent)]
+    Open(#[from] OpenRefused),
+    #[error(transparent)]
+    Close(#[from] CloseRefused),
+    #[error(transparent)]
+    Secret(#[from] SecretRefused),
+    #[error(transparent)]
+    Execution(#[from] ExecutionRefused),
+    /// The request does not have the shape the route takes (FastAPI's 422 list).
+    #[error("validation failed: {} issue(s)", .0.len())]
     Validation(Vec<ValidationIssue>),
+    /// `DELETE /users/exchange-secrets/{exchange}` with a name that is not an exchange.
+    #[error("exchange must be BINANCE or IBKR")]
+    BadExchangePath,
+    #[error("Not Found")]
+    RouteNotFound,
+    /// A known path with another method; `allow` lists the methods it takes.
+    #[error("Method Not Allowed")]
+    MethodNotAllowed { allow: String },
+    #[error("Request body too large")]
+    PayloadTooLarge,
+    #[error("Could not read the request body")]
+    UnreadableBody,
+    #[error("Service temporarily unavailable, retry shortly")]
+    Unavailable,
+    #[error("Internal Server Error")]
+    Internal,
 }
 
 /// One entry of a 422 `detail` list: `{loc, msg, type}`.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ValidationIssue {
+    /// Where: `body` or `query`, then the field's path.
+    #[schema(value_type = Vec<Object>)]
     pub loc: Vec<serde_json::Value>,
     pub msg: String,
     #[serde(rename = "type")]
@@ -43,60 +84,213 @@ impl ValidationIssue {
     }
 }
 
-impl HttpError {
-    /// A single 422 issue.
+/// Seconds a client should wait before retrying a request the daemon could not take now.
+pub const RETRY_AFTER_SECS: u64 = 1;
+
+impl ApiError {
+    /// A single 422 issue naming `field` at `location` (`body` or `query`).
     pub fn invalid(location: &str, field: &str, msg: impl Into<String>) -> Self {
-        HttpError::Validation(vec![ValidationIssue::new(location, Some(field), msg, "value_error")])
+        ApiError::Validation(vec![ValidationIssue::new(location, Some(field), msg, "value_error")])
     }
-}
 
-impl std::fmt::Display for HttpError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+    /// The HTTP status and the stable code of this refusal.
+    pub fn status_and_code(&self) -> (StatusCode, &'static str) {
+        use StatusCode as S;
         match self {
-            HttpError::Api(e) => write!(f, "{e}"),
-            HttpError::Validation(issues) => write!(f, "validation failed: {} issue(s)", issues.len()),
+            ApiError::Auth(refused) => match refused {
+                AuthRefused::NotAuthenticated => (S::UNAUTHORIZED, "not_authenticated"),
+                AuthRefused::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
+                AuthRefused::UserNotFound => (S::UNAUTHORIZED, "token_user_not_found"),
+                AuthRefused::Forbidden => (S::FORBIDDEN, "insufficient_permissions"),
+            },
+            ApiError::Login(refused) => match refused {
+                LoginRefused::IncorrectCredentials => (S::UNAUTHORIZED, "login_incorrect"),
+                LoginRefused::TwoFactorRequired => (S::UNAUTHORIZED, "login_2fa_must_be_enabled"),
+                LoginRefused::OtpRequired => (S::UNAUTHORIZED, "login_otp_required"),
+                LoginRefused::InvalidOtp => (S::UNAUTHORIZED, "login_invalid_otp"),
+                LoginRefused::Throttled { .. } => (S::TOO_MANY_REQUESTS, "login_throttled"),
+            },
+            ApiError::TwoFactor(refused) => match refused {
+                TwoFactorRefused::SetupNotFound => (S::NOT_FOUND, "2fa_setup_not_found"),
+                TwoFactorRefused::NotEnabled => (S::NOT_FOUND, "2fa_not_enabled"),
+                TwoFactorRefused::InvalidOtp => (S::BAD_REQUEST, "2fa_invalid_otp"),
+            },
+            ApiError::Account(refused) => match refused {
+                AccountRefused::EmailAlreadyRegistered => (S::BAD_REQUEST, "email_already_registered"),
+                AccountRefused::EmailAlreadyExists => (S::CONFLICT, "email_already_exists"),
+                AccountRefused::UserNotFound => (S::NOT_FOUND, "user_not_found"),
+            },
+            ApiError::Open(refused) => match refused {
+                OpenRefused::NotFound => (S::NOT_FOUND, "signal_not_found"),
+                OpenRefused::Foreign => (S::FORBIDDEN, "signal_of_another_user"),
+                OpenRefused::NotExecuting(_) => (S::CONFLICT, "signal_not_executing"),
+                OpenRefused::MissingEntryPrice => (S::BAD_REQUEST, "signal_missing_entry_price"),
+                OpenRefused::Risk(block) => (S::CONFLICT, risk_block_code(block)),
+            },
+            ApiError::Close(refused) => match refused {
+                CloseRefused::NotFound => (S::NOT_FOUND, "position_not_found"),
+                CloseRefused::Foreign => (S::FORBIDDEN, "position_of_another_user"),
+                CloseRefused::NotOpen(_) => (S::CONFLICT, "position_not_open"),
+            },
+            ApiError::Secret(refused) => match refused {
+                SecretRefused::ExchangeDisabled(_) => (S::FORBIDDEN, "exchange_disabled"),
+                SecretRefused::NotFound => (S::NOT_FOUND, "credentials_not_found"),
+            },
+            ApiError::Execution(refused) => match refused {
+                ExecutionRefused::ExchangeDisabled(_) => (S::FORBIDDEN, "exchange_disabled"),
+                ExecutionRefused::MissingCredentials(_) => (S::BAD_REQUEST, "credentials_missing"),
+                ExecutionRefused::Undecryptable(_) => (S::INTERNAL_SERVER_ERROR, "credentials_undecryptable"),
+                ExecutionRefused::UpstreamFailed { .. } => (S::BAD_GATEWAY, "upstream_order_failed"),
+            },
+            ApiError::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_error"),
+            ApiError::BadExchangePath => (S::BAD_REQUEST, "bad_exchange"),
+            ApiError::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
+            ApiError::MethodNotAllowed { .. } => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            ApiError::PayloadTooLarge => (S::PAYLOAD_TOO_LARGE, "payload_too_large"),
+            ApiError::UnreadableBody => (S::BAD_REQUEST, "unreadable_body"),
+            ApiError::Unavailable => (S::SERVICE_UNAVAILABLE, "unavailable"),
+            ApiError::Internal => (S::INTERNAL_SERVER_ERROR, "internal_error"),
+        }
+    }
+
+    /// Seconds to wait before retrying, for the refusals that carry `Retry-After`.
+    pub fn retry_after(&self) -> Option<u64> {
+        match self {
+            ApiError::Login(LoginRefused::Throttled { retry_after_secs }) => Some(*retry_after_secs),
+            ApiError::Unavailable => Some(RETRY_AFTER_SECS),
+            _ => None,
         }
     }
 }
 
-impl From<ApiError> for HttpError {
-    fn from(e: ApiError) -> Self {
-        HttpError::Api(e)
+fn risk_block_code(block: &OpenBlock) -> &'static str {
+    match block {
+        OpenBlock::MaxOpenPositions => "risk_block_max_open_positions",
+        OpenBlock::Cooldown { .. } => "risk_block_cooldown",
+        OpenBlock::DailyStop => "risk_block_daily_stop",
+        OpenBlock::MaxTrades => "risk_block_max_trades",
     }
 }
 
-impl From<actors::store::StoreError> for HttpError {
-    fn from(e: actors::store::StoreError) -> Self {
-        if let actors::store::StoreError::Db(ref message) = e {
-            tracing::error!(error = %message, "database error");
+impl From<StoreError> for ApiError {
+    fn from(err: StoreError) -> Self {
+        match err {
+            StoreError::Unavailable(_) => ApiError::Unavailable,
+            StoreError::Db(message) => {
+                tracing::error!(error = %message, "database error");
+                ApiError::Internal
+            }
         }
-        HttpError::Api(e.into())
     }
 }
 
-impl ResponseError for HttpError {
+impl From<MailboxError> for ApiError {
+    fn from(_: MailboxError) -> Self {
+        ApiError::Unavailable
+    }
+}
+
+impl<R: Into<ApiError>> From<Failure<R>> for ApiError {
+    fn from(failure: Failure<R>) -> Self {
+        match failure {
+            Failure::Refused(refused) => refused.into(),
+            Failure::Store(store) => store.into(),
+        }
+    }
+}
+
+/// The body of every error answer.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ErrorBody {
+    /// The contract's message (a list of issues for 422).
+    #[schema(value_type = Object)]
+    pub detail: serde_json::Value,
+    /// A stable, machine-readable name of the refusal.
+    pub code: &'static str,
+}
+
+impl ResponseError for ApiError {
     fn status_code(&self) -> StatusCode {
-        match self {
-            HttpError::Api(e) => StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            HttpError::Validation(_) => StatusCode::UNPROCESSABLE_ENTITY,
-        }
+        self.status_and_code().0
     }
 
     fn error_response(&self) -> HttpResponse {
-        let mut response = HttpResponse::build(self.status_code());
-        match self {
-            HttpError::Api(e) => {
-                if matches!(e, ApiError::NotAuthenticated) {
-                    response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
-                }
-                if let Some(secs) = e.retry_after() {
-                    response.insert_header((header::RETRY_AFTER, secs.to_string()));
-                }
-                response.json(serde_json::json!({ "detail": e.to_string() }))
-            }
-            HttpError::Validation(issues) => response.json(serde_json::json!({ "detail": issues })),
+        let (status, code) = self.status_and_code();
+        let mut response = HttpResponse::build(status);
+        if matches!(self, ApiError::Auth(AuthRefused::NotAuthenticated)) {
+            response.insert_header((header::WWW_AUTHENTICATE, "Bearer"));
         }
+        if let Some(secs) = self.retry_after() {
+            response.insert_header((header::RETRY_AFTER, secs.to_string()));
+        }
+        if let ApiError::MethodNotAllowed { allow } = self {
+            response.insert_header((header::ALLOW, allow.as_str()));
+        }
+        let detail = match self {
+            ApiError::Validation(issues) => serde_json::to_value(issues).unwrap_or_default(),
+            other => serde_json::Value::String(other.to_string()),
+        };
+        response.json(ErrorBody { detail, code })
     }
 }
 
-pub type HttpResult<T> = Result<T, HttpError>;
+pub type HttpResult<T> = Result<T, ApiError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use actix_web::body::MessageBody;
+    use actors::domain::SignalStatus;
+
+    fn answer(err: ApiError) -> (u16, serde_json::Value, Option<String>) {
+        let response = err.error_response();
+        let retry = response
+            .headers()
+            .get(header::RETRY_AFTER)
+            .map(|v| v.to_str().unwrap().to_string());
+        let status = response.status().as_u16();
+        let bytes = response.into_body().try_into_bytes().unwrap();
+        (status, serde_json::from_slice(&bytes).unwrap(), retry)
+    }
+
+    #[test]
+    fn a_refusal_answers_its_status_detail_and_code() {
+        let (status, body, _) = answer(OpenRefused::NotExecuting(SignalStatus::Created).into());
+        assert_eq!(status, 409);
+        assert_eq!(body["detail"], "Signal status must be EXECUTING (got CREATED)");
+        assert_eq!(body["code"], "signal_not_executing");
+        let (status, body, _) = answer(OpenRefused::Risk(OpenBlock::Cooldown { minutes: 30 }).into());
+        assert_eq!((status, body["code"].as_str()), (409, Some("risk_block_cooldown")));
+    }
+
+    #[test]
+    fn the_same_meaning_answers_by_the_operation_that_refused() {
+        let (login, _, _) = answer(LoginRefused::InvalidOtp.into());
+        let (enable, _, _) = answer(TwoFactorRefused::InvalidOtp.into());
+        assert_eq!((login, enable), (401, 400));
+        let (token, body, _) = answer(AuthRefused::UserNotFound.into());
+        let (target, other, _) = answer(AccountRefused::UserNotFound.into());
+        assert_eq!((token, target), (401, 404));
+        assert_eq!(body["detail"], other["detail"]);
+    }
+
+    #[test]
+    fn unavailable_and_throttled_say_when_to_retry() {
+        let (status, _, retry) = answer(StoreError::Unavailable("down".into()).into());
+        assert_eq!((status, retry.as_deref()), (503, Some("1")));
+        let (status, _, retry) = answer(LoginRefused::Throttled { retry_after_secs: 42 }.into());
+        assert_eq!((status, retry.as_deref()), (429, Some("42")));
+        let (status, body, retry) = answer(MailboxError::Busy.into());
+        assert_eq!(
+            (status, retry.as_deref(), body["code"].as_str()),
+            (503, Some("1"), Some("unavailable"))
+        );
+    }
+
+    #[test]
+    fn a_database_error_hides_its_text() {
+        let (status, body, _) = answer(StoreError::Db("relation secret_table does not exist".into()).into());
+        assert_eq!(status, 500);
+        assert_eq!(body["detail"], "Internal Server Error");
+    }
+}

@@ -8,7 +8,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
-use super::error::{HttpError, ValidationIssue};
+use super::error::{ApiError, ValidationIssue};
 
 /// Turns a deserialisation error into a 422 issue at `location` (body or query).
 fn issue_from<E: std::fmt::Display>(location: &str, err: serde_path_to_error::Error<E>) -> ValidationIssue {
@@ -35,9 +35,9 @@ fn issue_from<E: std::fmt::Display>(location: &str, err: serde_path_to_error::Er
 }
 
 /// Parses a JSON body into `T`.
-pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
-        return Err(HttpError::Validation(vec![ValidationIssue::new(
+        return Err(ApiError::Validation(vec![ValidationIssue::new(
             "body",
             None,
             "Field required",
@@ -51,12 +51,12 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, HttpError> {
             Err(_) => Err(json_invalid()),
         },
         Err(err) if err.inner().is_syntax() || err.inner().is_eof() => Err(json_invalid()),
-        Err(err) => Err(HttpError::Validation(vec![issue_from("body", err)])),
+        Err(err) => Err(ApiError::Validation(vec![issue_from("body", err)])),
     }
 }
 
-fn json_invalid() -> HttpError {
-    HttpError::Validation(vec![ValidationIssue::new(
+fn json_invalid() -> ApiError {
+    ApiError::Validation(vec![ValidationIssue::new(
         "body",
         None,
         "JSON decode error",
@@ -65,9 +65,9 @@ fn json_invalid() -> HttpError {
 }
 
 /// Parses `a=1&b=2` (a query string or a form body) into `T`.
-pub fn parse_urlencoded<T: DeserializeOwned>(location: &str, text: &[u8]) -> Result<T, HttpError> {
+pub fn parse_urlencoded<T: DeserializeOwned>(location: &str, text: &[u8]) -> Result<T, ApiError> {
     let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(text));
-    serde_path_to_error::deserialize(de).map_err(|err| HttpError::Validation(vec![issue_from(location, err)]))
+    serde_path_to_error::deserialize(de).map_err(|err| ApiError::Validation(vec![issue_from(location, err)]))
 }
 
 fn form_urlencoded_parse(text: &[u8]) -> url_parse::Parse<'_> {
@@ -84,19 +84,19 @@ macro_rules! extractor {
         pub struct $name<T>(pub T);
 
         impl<T: DeserializeOwned + 'static> FromRequest for $name<T> {
-            type Error = HttpError;
-            type Future = Pin<Box<dyn Future<Output = Result<Self, HttpError>>>>;
+            type Error = ApiError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
             fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
                 let req = req.clone();
                 let bytes = web::Bytes::from_request(&req, payload);
                 Box::pin(async move {
-                    let parse: fn(&HttpRequest, &[u8]) -> Result<T, HttpError> = $body;
+                    let parse: fn(&HttpRequest, &[u8]) -> Result<T, ApiError> = $body;
                     let bytes = bytes.await.map_err(|err| {
                         if err.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-                            HttpError::Api(actors::ApiError::PayloadTooLarge)
+                            ApiError::PayloadTooLarge
                         } else {
-                            HttpError::Api(actors::ApiError::BadRequest("Could not read the request body".into()))
+                            ApiError::UnreadableBody
                         }
                     })?;
                     parse(&req, &bytes).map($name)
@@ -119,8 +119,8 @@ extractor!(
 pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for Query<T> {
-    type Error = HttpError;
-    type Future = std::future::Ready<Result<Self, HttpError>>;
+    type Error = ApiError;
+    type Future = std::future::Ready<Result<Self, ApiError>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         std::future::ready(parse_urlencoded("query", req.query_string().as_bytes()).map(Query))
@@ -139,9 +139,9 @@ mod tests {
         qty: rust_decimal::Decimal,
     }
 
-    fn issues(err: HttpError) -> serde_json::Value {
+    fn issues(err: ApiError) -> serde_json::Value {
         match err {
-            HttpError::Validation(issues) => serde_json::to_value(issues).unwrap(),
+            ApiError::Validation(issues) => serde_json::to_value(issues).unwrap(),
             other => panic!("not a validation error: {other:?}"),
         }
     }

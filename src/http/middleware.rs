@@ -11,6 +11,8 @@ use actix_web::HttpResponse;
 use futures::FutureExt;
 use tracing::Instrument;
 
+use super::ApiError;
+
 pub const REQUEST_ID_HEADER: &str = "x-request-id";
 
 /// Gives each request an id (echoed in `X-Request-Id` and in every log line of the request),
@@ -94,7 +96,11 @@ impl actix_web::ResponseError for PanicError {
     fn error_response(&self) -> HttpResponse {
         HttpResponse::InternalServerError()
             .insert_header((REQUEST_ID_HEADER, self.request_id.clone()))
-            .json(serde_json::json!({ "detail": "Internal Server Error", "request_id": self.request_id }))
+            .json(serde_json::json!({
+                "detail": ApiError::Internal.to_string(),
+                "code": ApiError::Internal.status_and_code().1,
+                "request_id": self.request_id,
+            }))
     }
 }
 
@@ -110,11 +116,14 @@ fn ensure_json_error(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxB
     if !status.is_client_error() && !status.is_server_error() || is_json {
         return response;
     }
-    let detail = match status.as_u16() {
-        404 => actors::ApiError::RouteNotFound.to_string(),
-        405 => actors::ApiError::MethodNotAllowed.to_string(),
-        413 => actors::ApiError::PayloadTooLarge.to_string(),
-        _ => status.canonical_reason().unwrap_or("Error").to_string(),
+    let known = match status.as_u16() {
+        404 => Some(ApiError::RouteNotFound),
+        413 => Some(ApiError::PayloadTooLarge),
+        _ => None,
+    };
+    let (detail, code) = match &known {
+        Some(err) => (err.to_string(), err.status_and_code().1),
+        None => (status.canonical_reason().unwrap_or("Error").to_string(), "http_error"),
     };
     let (req, res) = response.into_parts();
     let mut json = HttpResponse::build(status);
@@ -125,5 +134,5 @@ fn ensure_json_error(response: ServiceResponse<BoxBody>) -> ServiceResponse<BoxB
     {
         json.append_header((name.clone(), value.clone()));
     }
-    ServiceResponse::new(req, json.json(serde_json::json!({ "detail": detail })))
+    ServiceResponse::new(req, json.json(serde_json::json!({ "detail": detail, "code": code })))
 }

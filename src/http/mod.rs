@@ -4,4 +4,4 @@ pub mod error;
 pub mod extract;
 pub mod middleware;
 
-pub use error::{HttpError, HttpResult};
+pub use error::{ApiError, HttpResult};

@@ -4,18 +4,19 @@
 use std::time::Instant;
 
 use actix_web::{post, HttpRequest, HttpResponse};
-use actors::domain::{Email, Role};
+use actors::domain::{Email, Role, UserId};
 use actors::store::audit::AuditEvent;
 use actors::store::two_factor::{self, AcceptedCode, CodeUse, NewSecret};
 use actors::store::users::{self, NewUser, UserRow};
-use actors::ApiError;
+use actors::store::ShardKey;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{password, totp, AuthUser};
+use crate::auth::{password, totp, AccountRefused, AuthRefused, AuthUser, LoginRefused, TwoFactorRefused};
+use crate::http::error::ValidationIssue;
 use crate::http::extract::{Form, Json};
-use crate::http::{HttpError, HttpResult};
+use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
 
 /// Shortest and longest accepted password (the longest bounds the hashing work per request).
@@ -23,7 +24,7 @@ pub const PASSWORD_MIN_CHARS: usize = 8;
 pub const PASSWORD_MAX_CHARS: usize = 1024;
 
 /// Checks a new password's length, answering 422 in the FastAPI shape.
-pub fn check_new_password(password: &str) -> Result<(), HttpError> {
+pub fn check_new_password(password: &str) -> Result<(), ApiError> {
     let chars = password.chars().count();
     let issue = if chars < PASSWORD_MIN_CHARS {
         Some((
@@ -39,7 +40,7 @@ pub fn check_new_password(password: &str) -> Result<(), HttpError> {
         None
     };
     match issue {
-        Some((msg, kind)) => Err(HttpError::Validation(vec![crate::http::error::ValidationIssue::new(
+        Some((msg, kind)) => Err(ApiError::Validation(vec![ValidationIssue::new(
             "body",
             Some("password"),
             msg,
@@ -66,9 +67,9 @@ pub async fn register(state: Shared, Json(body): Json<Credentials>) -> HttpResul
         audit_action: Some("auth.register.success"),
         actor_id: None,
     };
-    match state.store.write(0, None, new, users::create).await? {
+    match state.store.write(ShardKey::Unowned, None, new, users::create).await? {
         Some(_) => Ok(HttpResponse::Created().json(json!({ "message": "User created successfully" }))),
-        None => Err(ApiError::EmailAlreadyRegistered.into()),
+        None => Err(AccountRefused::EmailAlreadyRegistered.into()),
     }
 }
 
@@ -101,7 +102,7 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
     let email = form.username.trim().to_string();
     throttle
         .check(&email, address, Instant::now())
-        .map_err(|retry_after_secs| ApiError::LoginThrottled { retry_after_secs })?;
+        .map_err(|retry_after_secs| LoginRefused::Throttled { retry_after_secs })?;
 
     let user = state.user_cache.refresh(&state.store, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
@@ -110,13 +111,13 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
         Some(user) if password_ok => user,
         _ => {
             throttle.record_failure(&email, address, Instant::now());
-            return Err(ApiError::IncorrectLogin.into());
+            return Err(LoginRefused::IncorrectCredentials.into());
         }
     };
 
     if !user.totp_enabled {
         if two_factor_enforced(&state, &user) {
-            return Err(ApiError::TwoFactorRequiredForAccount.into());
+            return Err(LoginRefused::TwoFactorRequired.into());
         }
         let event = AuditEvent::new(Some(user.id), "auth.login.success")
             .entity("user", user.id)
@@ -125,7 +126,7 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
     } else {
         let code = form.otp.as_deref().map(str::trim).unwrap_or_default();
         if code.is_empty() {
-            return Err(ApiError::OtpRequired.into());
+            return Err(LoginRefused::OtpRequired.into());
         }
         let secret = user.totp_secret.clone().unwrap_or_default();
         let consumed = match totp::accepted_step(&secret, code, unix_now(), user.totp_last_step) {
@@ -138,14 +139,14 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
                 };
                 state
                     .store
-                    .write(user.id, None, accepted, two_factor::consume_code)
+                    .write(user.id.into(), None, accepted, two_factor::consume_code)
                     .await?
             }
             None => false,
         };
         if !consumed {
             throttle.record_failure(&email, address, Instant::now());
-            return Err(ApiError::InvalidOtpLogin.into());
+            return Err(LoginRefused::InvalidOtp.into());
         }
     }
 
@@ -165,10 +166,10 @@ pub async fn setup(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
     };
     if !state
         .store
-        .write(user.id, None, input, two_factor::store_secret)
+        .write(user.id.into(), None, input, two_factor::store_secret)
         .await?
     {
-        return Err(ApiError::UserNotFound.into());
+        return Err(AuthRefused::UserNotFound.into());
     }
     Ok(HttpResponse::Ok().json(json!({
         "message": "Scan the otpauth URI with an authenticator app, then confirm with /auth/2fa/verify-enable",
@@ -183,20 +184,19 @@ pub struct OtpBody {
 }
 
 /// Checks `code` against the user's current secret and consumes its step for `purpose`.
-async fn consume(state: &Shared, user_id: i64, code: &str, purpose: CodeUse) -> HttpResult<bool> {
+async fn consume(state: &Shared, user_id: UserId, code: &str, purpose: CodeUse) -> HttpResult<()> {
     let Some(row) = users::find_by_id(&state.store, user_id).await? else {
-        return Err(ApiError::UserNotFound.into());
+        return Err(AuthRefused::UserNotFound.into());
     };
-    match purpose {
-        CodeUse::Enable if row.totp_secret.is_none() => return Err(ApiError::TwoFactorSetupNotFound.into()),
-        CodeUse::Disable if !row.totp_enabled || row.totp_secret.is_none() => {
-            return Err(ApiError::TwoFactorNotEnabled.into())
-        }
-        _ => {}
-    }
-    let secret = row.totp_secret.unwrap_or_default();
+    let secret = match (purpose, row.totp_secret) {
+        (CodeUse::Enable, None) => return Err(TwoFactorRefused::SetupNotFound.into()),
+        (CodeUse::Disable, None) => return Err(TwoFactorRefused::NotEnabled.into()),
+        (CodeUse::Disable, Some(_)) if !row.totp_enabled => return Err(TwoFactorRefused::NotEnabled.into()),
+        (_, Some(secret)) => secret,
+        (CodeUse::Login, None) => return Err(TwoFactorRefused::NotEnabled.into()),
+    };
     let Some(step) = totp::accepted_step(&secret, code, unix_now(), row.totp_last_step) else {
-        return Ok(false);
+        return Err(TwoFactorRefused::InvalidOtp.into());
     };
     let accepted = AcceptedCode {
         user_id,
@@ -204,25 +204,26 @@ async fn consume(state: &Shared, user_id: i64, code: &str, purpose: CodeUse) -> 
         step,
         purpose,
     };
-    Ok(state
+    if state
         .store
-        .write(user_id, None, accepted, two_factor::consume_code)
-        .await?)
+        .write(user_id.into(), None, accepted, two_factor::consume_code)
+        .await?
+    {
+        Ok(())
+    } else {
+        Err(TwoFactorRefused::InvalidOtp.into())
+    }
 }
 
 #[post("/auth/2fa/verify-enable")]
 pub async fn verify_enable(state: Shared, user: AuthUser, Json(body): Json<OtpBody>) -> HttpResult<HttpResponse> {
-    if !consume(&state, user.id, &body.otp, CodeUse::Enable).await? {
-        return Err(ApiError::InvalidOtp.into());
-    }
+    consume(&state, user.id, &body.otp, CodeUse::Enable).await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "2FA enabled" })))
 }
 
 #[post("/auth/2fa/disable")]
 pub async fn disable(state: Shared, user: AuthUser, Json(body): Json<OtpBody>) -> HttpResult<HttpResponse> {
-    if !consume(&state, user.id, &body.otp, CodeUse::Disable).await? {
-        return Err(ApiError::InvalidOtp.into());
-    }
+    consume(&state, user.id, &body.otp, CodeUse::Disable).await?;
     Ok(HttpResponse::Ok().json(json!({ "message": "2FA disabled" })))
 }
 

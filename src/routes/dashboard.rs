@@ -6,6 +6,7 @@
 
 use actix_web::http::header;
 use actix_web::{get, HttpResponse};
+use actors::domain::{Exchange, Role, UserId};
 use actors::rules::dashboard::{
     missing_2fa, overall_status, profile_productivity, round4, utilization_pct, DayWindow, OverallStatus, ProfileInput,
     ProfileProductivity,
@@ -19,7 +20,7 @@ use serde_json::value::RawValue;
 
 use crate::auth::AdminUser;
 use crate::http::extract::Query;
-use crate::http::{HttpError, HttpResult};
+use crate::http::{ApiError, HttpResult};
 use crate::state::{AppState, Shared};
 
 /// The page, embedded in the binary (inline CSS and JS, no external resources).
@@ -69,9 +70,9 @@ struct CompareToday {
 
 #[derive(Serialize)]
 struct CompareUser {
-    user_id: i64,
+    user_id: UserId,
     email: String,
-    role: String,
+    role: Role,
     risk_profile: &'static str,
     limits: Limits,
     today: CompareToday,
@@ -150,16 +151,16 @@ pub struct SummaryQuery {
 
 impl SummaryQuery {
     /// The store's filter, or the 422 naming the bad parameter.
-    fn filter(&self) -> Result<ScopeFilter, HttpError> {
+    fn filter(&self) -> Result<ScopeFilter, ApiError> {
         if !(0..=36_500).contains(&self.max_secret_age_days) {
-            return Err(HttpError::invalid(
+            return Err(ApiError::invalid(
                 "query",
                 "max_secret_age_days",
                 "Input should be between 0 and 36500",
             ));
         }
         if !(0..=87_600).contains(&self.recent_hours) {
-            return Err(HttpError::invalid(
+            return Err(ApiError::invalid(
                 "query",
                 "recent_hours",
                 "Input should be between 0 and 87600",
@@ -168,9 +169,9 @@ impl SummaryQuery {
         let exchange = match self.exchange.as_deref().map(|e| e.trim().to_ascii_uppercase()) {
             None => None,
             Some(e) if e.is_empty() || e == "ALL" => None,
-            Some(e) if e == "BINANCE" || e == "IBKR" => Some(e),
+            Some(e) if e.parse::<Exchange>().is_ok() => e.parse().ok(),
             Some(_) => {
-                return Err(HttpError::invalid(
+                return Err(ApiError::invalid(
                     "query",
                     "exchange",
                     "Input should be 'ALL', 'BINANCE' or 'IBKR'",
@@ -223,9 +224,9 @@ struct TrendDay {
 
 #[derive(Serialize)]
 struct SummaryUser {
-    user_id: i64,
+    user_id: UserId,
     email: String,
-    role: String,
+    role: Role,
     risk_profile: &'static str,
     two_factor_enabled: bool,
     binance_secret_configured: bool,
@@ -266,7 +267,7 @@ pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>
         sql::scope_users(&state.store, &filter, &today, now),
         sql::recent_events(&state.store, since),
     )?;
-    let ids: Vec<i64> = rows.iter().map(|r| r.user_id).collect();
+    let ids: Vec<UserId> = rows.iter().filter(|r| r.in_scope).map(|r| r.user_id).collect();
     let (trends, scope) = tokio::join!(sql::trends(&state.store, &ids, first.day, today.day), async {
         summarise_scope(&state, rows)
     });
@@ -275,12 +276,12 @@ pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>
     let out = SummaryOut {
         generated_at: now.to_rfc3339_opts(SecondsFormat::Micros, false),
         day: today.day,
-        overall_status: overall_status(scope.missing, scope.stale, scope.blocked),
+        overall_status: overall_status(scope.security.missing, scope.security.stale, scope.blocked),
         generated_for: admin.0.email,
         security: Security {
-            total_users: scope.total_users,
-            users_missing_2fa: scope.missing,
-            users_with_stale_secrets: scope.stale,
+            total_users: scope.security.total_users,
+            users_missing_2fa: scope.security.missing,
+            users_with_stale_secrets: scope.security.stale,
             max_secret_age_days: filter.max_secret_age_days,
         },
         operations: Operations {
@@ -307,12 +308,11 @@ pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>
     Ok(HttpResponse::Ok().json(out))
 }
 
-/// The summary's parts that come from the users in scope alone, the users table already
-/// serialized (the largest part of the answer: ~3 MB at 10,000 users).
+/// The summary's parts that come from the posture users (security) and the users in scope
+/// (the rest), the users table already serialized (the largest part of the answer: ~3 MB at
+/// 10,000 users).
 struct ScopeSummary {
-    missing: i64,
-    stale: i64,
-    total_users: i64,
+    security: SecurityCounts,
     trades: i64,
     open: i64,
     blocked: i64,
@@ -320,7 +320,24 @@ struct ScopeSummary {
     users: Box<RawValue>,
 }
 
+/// The security block counts every posture user (after `real_only` only): a service user
+/// without 2FA is a finding even when the users table hides service users.
+struct SecurityCounts {
+    total_users: i64,
+    missing: i64,
+    stale: i64,
+}
+
 fn summarise_scope(state: &AppState, rows: Vec<sql::ScopeUserRow>) -> HttpResult<ScopeSummary> {
+    let security = SecurityCounts {
+        total_users: rows.len() as i64,
+        missing: rows
+            .iter()
+            .filter(|r| missing_2fa(r.role, r.two_factor_enabled))
+            .count() as i64,
+        stale: rows.iter().filter(|r| r.stale_secret).count() as i64,
+    };
+    let rows: Vec<sql::ScopeUserRow> = rows.into_iter().filter(|r| r.in_scope).collect();
     let selector = state.settings.profile_selector();
     let profiles: Vec<RiskProfile> = rows.iter().map(|r| selector.for_email(&r.email)).collect();
     let productivity = profile_productivity(rows.iter().zip(&profiles).map(|(r, p)| ProfileInput {
@@ -330,12 +347,6 @@ fn summarise_scope(state: &AppState, rows: Vec<sql::ScopeUserRow>) -> HttpResult
         blocked_open_attempts_today: r.blocked_open_attempts_today,
         realized_pnl_today: r.realized_pnl_today,
     }));
-    let missing = rows
-        .iter()
-        .filter(|r| missing_2fa(&r.role, r.two_factor_enabled))
-        .count() as i64;
-    let stale = rows.iter().filter(|r| r.stale_secret).count() as i64;
-    let total_users = rows.len() as i64;
     let trades = rows.iter().map(|r| i64::from(r.trades_today)).sum();
     let open = rows.iter().map(|r| i64::from(r.open_positions_now)).sum();
     let blocked = rows.iter().map(|r| r.blocked_open_attempts_today).sum();
@@ -358,12 +369,10 @@ fn summarise_scope(state: &AppState, rows: Vec<sql::ScopeUserRow>) -> HttpResult
         .collect();
     let users = serde_json::value::to_raw_value(&users).map_err(|err| {
         tracing::error!(error = %err, "serializing the dashboard's users");
-        HttpError::from(actors::ApiError::Internal)
+        ApiError::Internal
     })?;
     Ok(ScopeSummary {
-        missing,
-        stale,
-        total_users,
+        security,
         trades,
         open,
         blocked,

@@ -3,23 +3,24 @@
 
 use actix_web::{post, web, HttpResponse};
 use actors::crypto::mask;
-use actors::domain::{normalize_symbol, Exchange, Side};
+use actors::domain::{Exchange, Side, Symbol, Timeframe, UserId};
 use actors::exchange::{signature_preview, OrderError, TestOrder};
 use actors::notifier::Notification;
+use actors::refusals::ExecutionRefused;
 use actors::rules::risk::risk_day;
 use actors::rules::strategy::{evaluate_exit, ExitInput, PretradeInput};
 use actors::store::audit::AuditEvent;
 use actors::store::risk::{PretradeOutcome, PretradeRequest};
 use actors::store::secrets;
-use actors::ApiError;
 use chrono::Utc;
 use rust_decimal::Decimal;
+use rust_decimal_macros::dec;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::AuthUser;
 use crate::http::extract::Json;
-use crate::http::{HttpError, HttpResult};
+use crate::http::{ApiError, HttpResult};
 use crate::routes::strategy::require_enabled;
 use crate::state::Shared;
 
@@ -27,33 +28,30 @@ fn venue(path: &str) -> HttpResult<Exchange> {
     match path {
         "binance" => Ok(Exchange::Binance),
         "ibkr" => Ok(Exchange::Ibkr),
-        _ => Err(ApiError::RouteNotFound.into()),
+        _ => Err(ApiError::RouteNotFound),
     }
 }
 
-fn dec(mantissa: i64, scale: u32) -> Decimal {
-    Decimal::new(mantissa, scale)
-}
 fn rr_default() -> Decimal {
-    dec(20, 1)
+    dec!(2.0)
 }
-fn trend_default() -> String {
-    "4H".into()
+fn trend_default() -> Timeframe {
+    Timeframe::H4
 }
-fn signal_default() -> String {
-    "1H".into()
+fn signal_default() -> Timeframe {
+    Timeframe::H1
 }
-fn timing_default() -> String {
-    "15M".into()
+fn timing_default() -> Timeframe {
+    Timeframe::M15
 }
 fn spread_default() -> Decimal {
-    dec(50, 1)
+    dec!(5.0)
 }
 fn slippage_default() -> Decimal {
-    dec(100, 1)
+    dec!(10.0)
 }
 fn volume_default() -> Decimal {
-    dec(1_000_000_000, 1)
+    dec!(100000000.0)
 }
 fn yes() -> bool {
     true
@@ -61,17 +59,17 @@ fn yes() -> bool {
 
 #[derive(Debug, Deserialize)]
 pub struct PretradeIn {
-    symbol: String,
+    symbol: Symbol,
     side: Side,
     qty: Decimal,
     #[serde(default = "rr_default")]
     rr_estimate: Decimal,
     #[serde(default = "trend_default")]
-    trend_tf: String,
+    trend_tf: Timeframe,
     #[serde(default = "signal_default")]
-    signal_tf: String,
+    signal_tf: Timeframe,
     #[serde(default = "timing_default")]
-    timing_tf: String,
+    timing_tf: Timeframe,
     #[serde(default = "spread_default")]
     spread_bps: Decimal,
     #[serde(default = "slippage_default")]
@@ -107,9 +105,9 @@ pub async fn pretrade(
             now,
             input: PretradeInput {
                 rr_estimate: b.rr_estimate,
-                trend_tf: b.trend_tf.trim().to_uppercase(),
-                signal_tf: b.signal_tf.trim().to_uppercase(),
-                timing_tf: b.timing_tf.trim().to_uppercase(),
+                trend_tf: b.trend_tf,
+                signal_tf: b.signal_tf,
+                timing_tf: b.timing_tf,
                 spread_bps: b.spread_bps,
                 slippage_bps: b.slippage_bps,
                 volume_24h_usdt: b.volume_24h_usdt,
@@ -118,7 +116,7 @@ pub async fn pretrade(
                 earnings_within_24h: b.earnings_within_24h,
             },
             profile,
-            symbol: normalize_symbol(&b.symbol),
+            symbol: b.symbol.normalized(),
             side: b.side,
             qty: b.qty,
         })
@@ -135,7 +133,7 @@ pub async fn pretrade(
 
 #[derive(Debug, Deserialize)]
 pub struct ExitIn {
-    symbol: String,
+    symbol: Symbol,
     side: Side,
     entry_price: Decimal,
     current_price: Decimal,
@@ -193,7 +191,7 @@ pub async fn exit_check(
                 .entity("exit_check", exchange.as_str())
                 .details(json!({
                     "exchange": exchange.as_str(),
-                    "symbol": normalize_symbol(&b.symbol),
+                    "symbol": b.symbol.normalized(),
                     "side": b.side.as_str(),
                     "strategy_id": strategy.strategy_id.as_str(),
                     "reasons": reasons,
@@ -213,14 +211,9 @@ pub async fn exit_check(
 #[derive(Debug, Deserialize)]
 pub struct PrepareIn {
     exchange: Exchange,
-    symbol: String,
+    symbol: Symbol,
     side: Side,
     qty: Decimal,
-}
-
-/// The symbol as sent upstream: trimmed and upper-cased.
-fn upper_symbol(raw: &str) -> String {
-    raw.trim().to_uppercase()
 }
 
 #[post("/ops/execution/prepare")]
@@ -229,7 +222,7 @@ pub async fn prepare(state: Shared, user: AuthUser, body: Json<PrepareIn>) -> Ht
     let exchange = b.exchange;
     require_enabled(&state, user.id, exchange, "/ops/execution/prepare").await?;
     let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
-    let symbol = upper_symbol(&b.symbol);
+    let symbol = b.symbol.upper();
     let preview = signature_preview(creds.api_secret.expose(), exchange, &symbol, b.side, b.qty);
     let masked = mask(creds.api_key.expose());
     state
@@ -259,7 +252,7 @@ pub async fn prepare(state: Shared, user: AuthUser, body: Json<PrepareIn>) -> Ht
 
 #[derive(Debug, Deserialize)]
 pub struct TestOrderIn {
-    symbol: String,
+    symbol: Symbol,
     side: Side,
     qty: Decimal,
 }
@@ -268,7 +261,7 @@ pub struct TestOrderIn {
 /// enabled there, the credentials exist, and the order is normalised.
 async fn test_order_inputs(
     state: &Shared,
-    user_id: i64,
+    user_id: UserId,
     exchange: Exchange,
     route: &str,
     body: TestOrderIn,
@@ -276,7 +269,7 @@ async fn test_order_inputs(
     require_enabled(state, user_id, exchange, route).await?;
     let creds = secrets::load(&state.store, &state.keyring, user_id, exchange).await?;
     let order = TestOrder {
-        symbol: upper_symbol(&body.symbol),
+        symbol: body.symbol.upper(),
         side: body.side,
         qty: body.qty,
     };
@@ -286,7 +279,7 @@ async fn test_order_inputs(
 /// Audits the outcome of a test order (details never hold credentials) and maps the failure.
 async fn audit_order(
     state: &Shared,
-    user_id: i64,
+    user_id: UserId,
     action: &'static str,
     order: &TestOrder,
     extra: serde_json::Value,
@@ -314,13 +307,13 @@ async fn audit_order(
 /// reason is already free of secrets), answer 502. A busy or stopped exchange actor is a 503.
 async fn order_failed(
     state: &Shared,
-    user_id: i64,
+    user_id: UserId,
     exchange: Exchange,
     order: &TestOrder,
     err: OrderError,
-) -> HttpError {
+) -> ApiError {
     if matches!(err, OrderError::Busy | OrderError::Stopped) {
-        return ApiError::Unavailable { retry_after_secs: 1 }.into();
+        return ApiError::Unavailable;
     }
     let reason = err.to_string();
     let action = match exchange {
@@ -336,11 +329,7 @@ async fn order_failed(
         symbol: order.symbol.clone(),
         error: reason.clone(),
     });
-    match exchange {
-        Exchange::Binance => ApiError::BinanceOrderFailed(reason),
-        Exchange::Ibkr => ApiError::IbkrOrderFailed(reason),
-    }
-    .into()
+    ExecutionRefused::UpstreamFailed { exchange, reason }.into()
 }
 
 #[post("/ops/execution/binance/test-order")]

@@ -5,13 +5,13 @@ use std::collections::BTreeMap;
 
 use actix_web::{post, HttpResponse};
 use actors::domain::{normalize_symbol, Exchange, Role};
-use actors::ApiError;
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
+use crate::auth::AuthRefused;
 use crate::auth::AuthUser;
 use crate::http::extract::Json;
-use crate::http::{HttpError, HttpResult};
+use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
 
 /// Most quotes accepted in one request.
@@ -24,12 +24,12 @@ pub struct PushPrices {
 }
 
 /// Turns the body's map into normalised `(symbol, price)` pairs, or a 422 naming the bad entry.
-pub fn parse_prices(prices: &BTreeMap<String, serde_json::Value>) -> Result<Vec<(String, Decimal)>, HttpError> {
+pub fn parse_prices(prices: &BTreeMap<String, serde_json::Value>) -> Result<Vec<(String, Decimal)>, ApiError> {
     if prices.is_empty() {
-        return Err(HttpError::invalid("body", "prices", "must contain at least one price"));
+        return Err(ApiError::invalid("body", "prices", "must contain at least one price"));
     }
     if prices.len() > MAX_PRICES {
-        return Err(HttpError::invalid(
+        return Err(ApiError::invalid(
             "body",
             "prices",
             format!("at most {MAX_PRICES} prices per request"),
@@ -40,17 +40,17 @@ pub fn parse_prices(prices: &BTreeMap<String, serde_json::Value>) -> Result<Vec<
         let field = format!("prices.{raw_symbol}");
         let symbol = normalize_symbol(raw_symbol);
         if symbol.is_empty() || symbol.len() > 32 || !symbol.chars().all(|c| c.is_ascii_alphanumeric() || c == '.') {
-            return Err(HttpError::invalid("body", &field, "symbol is not valid"));
+            return Err(ApiError::invalid("body", &field, "symbol is not valid"));
         }
         let price = match value {
             serde_json::Value::Number(n) => n.to_string().parse::<Decimal>().ok(),
             _ => None,
         };
         let Some(price) = price else {
-            return Err(HttpError::invalid("body", &field, "price must be a number"));
+            return Err(ApiError::invalid("body", &field, "price must be a number"));
         };
         if price <= Decimal::ZERO {
-            return Err(HttpError::invalid("body", &field, "price must be greater than 0"));
+            return Err(ApiError::invalid("body", &field, "price must be greater than 0"));
         }
         parsed.insert(symbol, price);
     }
@@ -60,7 +60,7 @@ pub fn parse_prices(prices: &BTreeMap<String, serde_json::Value>) -> Result<Vec<
 #[post("/ops/market/prices")]
 pub async fn push_prices(state: Shared, user: AuthUser, body: Json<PushPrices>) -> HttpResult<HttpResponse> {
     if !matches!(user.role, Role::Admin | Role::Service) {
-        return Err(ApiError::InsufficientPermissions.into());
+        return Err(AuthRefused::Forbidden.into());
     }
     let Json(body) = body;
     let prices = parse_prices(&body.prices)?;
@@ -82,7 +82,7 @@ mod tests {
     fn parse(json: serde_json::Value) -> Result<Vec<(String, Decimal)>, serde_json::Value> {
         let map: BTreeMap<String, serde_json::Value> = serde_json::from_value(json).unwrap();
         parse_prices(&map).map_err(|e| match e {
-            HttpError::Validation(issues) => serde_json::to_value(issues).unwrap(),
+            ApiError::Validation(issues) => serde_json::to_value(issues).unwrap(),
             other => panic!("{other:?}"),
         })
     }

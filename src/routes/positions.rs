@@ -1,41 +1,88 @@
 //! `/positions`: open from a signal, close, list, and today's risk.
 
 use actix_web::{get, post, web, HttpResponse};
+use actors::domain::{Exchange, ExitReason, Position, PositionId, PositionSide, PositionStatus, SignalId, UserId};
 use actors::rules::risk;
 use actors::store::trading;
-use actors::user_actor::UserCommand;
-use chrono::Utc;
+use actors::user_actor::{ClosePosition, OpenPosition};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::AuthUser;
 use crate::http::extract::Query;
-use crate::http::{HttpError, HttpResult};
+use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
+
+/// A position as the contract shows it (PositionOut).
+#[derive(Serialize)]
+pub struct PositionOut {
+    id: PositionId,
+    user_id: UserId,
+    signal_id: Option<SignalId>,
+    exchange: Exchange,
+    symbol: String,
+    side: PositionSide,
+    qty: Decimal,
+    entry_price: Decimal,
+    stop_loss: Option<Decimal>,
+    take_profit: Option<Decimal>,
+    status: PositionStatus,
+    realized_pnl: Option<Decimal>,
+    fees: Option<Decimal>,
+    exit_price: Option<Decimal>,
+    exit_reason: Option<ExitReason>,
+    opened_at: DateTime<Utc>,
+    closed_at: Option<DateTime<Utc>>,
+}
+
+impl From<Position> for PositionOut {
+    fn from(p: Position) -> Self {
+        PositionOut {
+            id: p.id,
+            user_id: p.user_id,
+            signal_id: p.signal_id,
+            exchange: p.exchange,
+            symbol: p.symbol.to_string(),
+            side: p.side,
+            qty: p.qty,
+            entry_price: p.entry_price,
+            stop_loss: p.stop_loss,
+            take_profit: p.take_profit,
+            status: p.status,
+            realized_pnl: p.realized_pnl,
+            fees: p.fees,
+            exit_price: p.exit_price,
+            exit_reason: p.exit_reason,
+            opened_at: p.opened_at,
+            closed_at: p.closed_at,
+        }
+    }
+}
 
 #[derive(Deserialize)]
 struct OpenQuery {
-    signal_id: i64,
+    signal_id: SignalId,
     qty: Decimal,
 }
 
 #[post("/positions/open_from_signal")]
 async fn open_from_signal(state: Shared, user: AuthUser, Query(q): Query<OpenQuery>) -> HttpResult<HttpResponse> {
     if q.qty <= Decimal::ZERO {
-        return Err(HttpError::invalid("query", "qty", "qty must be greater than 0"));
+        return Err(ApiError::invalid("query", "qty", "qty must be greater than 0"));
     }
-    let (signal_id, qty) = (q.signal_id, q.qty);
-    let position = state
-        .users
-        .ask(user.id, |reply| UserCommand::OpenPosition { signal_id, qty, reply })
-        .await?;
-    Ok(HttpResponse::Ok().json(position))
+    let command = OpenPosition {
+        signal_id: q.signal_id,
+        qty: q.qty,
+    };
+    let position = state.users.ask(user.id, command).await??;
+    Ok(HttpResponse::Ok().json(PositionOut::from(position)))
 }
 
 #[derive(Deserialize)]
 struct CloseQuery {
-    position_id: i64,
+    position_id: PositionId,
     exit_price: Decimal,
     fees: Option<Decimal>,
 }
@@ -43,7 +90,7 @@ struct CloseQuery {
 #[post("/positions/close")]
 async fn close(state: Shared, user: AuthUser, Query(q): Query<CloseQuery>) -> HttpResult<HttpResponse> {
     if q.exit_price <= Decimal::ZERO {
-        return Err(HttpError::invalid(
+        return Err(ApiError::invalid(
             "query",
             "exit_price",
             "exit_price must be greater than 0",
@@ -51,24 +98,21 @@ async fn close(state: Shared, user: AuthUser, Query(q): Query<CloseQuery>) -> Ht
     }
     let fees = q.fees.unwrap_or(Decimal::ZERO);
     if fees < Decimal::ZERO {
-        return Err(HttpError::invalid("query", "fees", "fees must not be negative"));
+        return Err(ApiError::invalid("query", "fees", "fees must not be negative"));
     }
-    let (position_id, exit_price) = (q.position_id, q.exit_price);
-    let position = state
-        .users
-        .ask(user.id, |reply| UserCommand::ClosePosition {
-            position_id,
-            exit_price,
-            fees,
-            reply,
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(position))
+    let command = ClosePosition {
+        position_id: q.position_id,
+        exit_price: q.exit_price,
+        fees,
+    };
+    let position = state.users.ask(user.id, command).await??;
+    Ok(HttpResponse::Ok().json(PositionOut::from(position)))
 }
 
 #[get("/positions")]
 async fn list(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(trading::list_positions(&state.store, user.id).await?))
+    let positions = trading::list_positions(&state.store, user.id).await?;
+    Ok(HttpResponse::Ok().json(positions.into_iter().map(PositionOut::from).collect::<Vec<_>>()))
 }
 
 #[get("/positions/risk/today")]

@@ -3,14 +3,14 @@
 use actix_web::{delete, get, post, web, HttpResponse};
 use actors::crypto::{Credentials, SecretText};
 use actors::domain::Exchange;
+use actors::refusals::Failure;
 use actors::store::secrets::{self, DeleteSecret};
-use actors::ApiError;
 use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::AuthUser;
 use crate::http::extract::Json;
-use crate::http::HttpResult;
+use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
 
 /// No `Debug`: it holds plaintext credentials.
@@ -36,7 +36,7 @@ pub async fn upsert(state: Shared, user: AuthUser, body: Json<SecretIn>) -> Http
         tracing::error!(error = %e, "sealing exchange credentials failed");
         ApiError::Internal
     })?;
-    state.store.write(user.id, None, sealed, secrets::upsert).await??;
+    Failure::flatten(state.store.write(user.id.into(), None, sealed, secrets::upsert).await)?;
     Ok(HttpResponse::Created().json(json!({
         "message": format!("Encrypted credentials saved for {exchange}")
     })))
@@ -59,9 +59,7 @@ pub async fn remove(state: Shared, user: AuthUser, path: web::Path<String>) -> H
         user_id: user.id,
         exchange,
     };
-    if !state.store.write(user.id, None, cmd, secrets::delete).await? {
-        return Err(ApiError::NoCredentials.into());
-    }
+    Failure::flatten(state.store.write(user.id.into(), None, cmd, secrets::delete).await)?;
     Ok(HttpResponse::Ok().json(json!({ "message": format!("Credentials deleted for {exchange}") })))
 }
 

@@ -4,17 +4,19 @@ use std::sync::Arc;
 
 use actix_web::{get, post, web, HttpResponse};
 use actors::crypto::KeyMaterial;
-use actors::domain::is_test_email;
+use actors::domain::{is_test_email, Role, UserId};
+use actors::rules::dashboard::missing_2fa;
 use actors::store::audit::AuditEvent;
 use actors::store::secrets::{self, OpenWith, Reencrypt};
-use actors::store::security::{self, CleanupSmokeUsers};
-use chrono::Utc;
-use serde::Deserialize;
+use actors::store::security::{self, CleanupReport, CleanupSmokeUsers, PostureUser};
+use actors::store::ShardKey;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::auth::AdminUser;
 use crate::http::extract::{Json, Query};
-use crate::http::{HttpError, HttpResult};
+use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
 
 /// No `Debug`: it holds key material.
@@ -37,9 +39,9 @@ fn yes() -> bool {
 pub async fn reencrypt(state: Shared, admin: AdminUser, body: Json<ReencryptIn>) -> HttpResult<HttpResponse> {
     let b = body.0;
     let old = KeyMaterial::parse(&b.old_key, "old_key", "old_key")
-        .map_err(|_| HttpError::invalid("body", "old_key", "key is too short"))?;
+        .map_err(|_| ApiError::invalid("body", "old_key", "key is too short"))?;
     let new = KeyMaterial::parse(&b.new_key, "new_key", "new_key")
-        .map_err(|_| HttpError::invalid("body", "new_key", "key is too short"))?;
+        .map_err(|_| ApiError::invalid("body", "new_key", "key is too short"))?;
     let new_key_id = state
         .keyring
         .id_of(&new)
@@ -57,7 +59,7 @@ pub async fn reencrypt(state: Shared, admin: AdminUser, body: Json<ReencryptIn>)
     };
     let report = state
         .store
-        .write(actors::store::EXCLUSIVE, None, cmd, secrets::reencrypt)
+        .write(ShardKey::Exclusive, None, cmd, secrets::reencrypt)
         .await?;
     Ok(HttpResponse::Ok().json(json!({
         "dry_run": b.dry_run,
@@ -87,7 +89,10 @@ pub async fn posture(state: Shared, admin: AdminUser, query: Query<PostureQuery>
         .into_iter()
         .filter(|u| !q.real_only || !is_test_email(&u.email))
         .collect();
-    let missing = users.iter().filter(|u| security::missing_2fa(u)).count();
+    let missing = users
+        .iter()
+        .filter(|u| missing_2fa(u.role, u.two_factor_enabled))
+        .count();
     let stale = users.iter().filter(|u| u.stale_secret).count();
     state
         .store
@@ -110,8 +115,36 @@ pub async fn posture(state: Shared, admin: AdminUser, query: Query<PostureQuery>
             "users_missing_2fa": missing,
             "users_with_stale_secrets": stale,
         },
-        "users": users,
+        "users": users.into_iter().map(PostureUserOut::from).collect::<Vec<_>>(),
     })))
+}
+
+/// One user's posture as the contract shows it.
+#[derive(Serialize)]
+pub struct PostureUserOut {
+    user_id: UserId,
+    email: String,
+    role: Role,
+    two_factor_enabled: bool,
+    binance_secret_configured: bool,
+    ibkr_secret_configured: bool,
+    oldest_secret_age_days: Option<i64>,
+    stale_secret: bool,
+}
+
+impl From<PostureUser> for PostureUserOut {
+    fn from(u: PostureUser) -> Self {
+        PostureUserOut {
+            user_id: u.user_id,
+            email: u.email,
+            role: u.role,
+            two_factor_enabled: u.two_factor_enabled,
+            binance_secret_configured: u.binance_secret_configured,
+            ibkr_secret_configured: u.ibkr_secret_configured,
+            oldest_secret_age_days: u.oldest_secret_age_days,
+            stale_secret: u.stale_secret,
+        }
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -134,7 +167,7 @@ pub async fn cleanup_smoke_users(
 ) -> HttpResult<HttpResponse> {
     let q = query.0;
     if !(0..=36_500).contains(&q.older_than_days) {
-        return Err(HttpError::invalid(
+        return Err(ApiError::invalid(
             "query",
             "older_than_days",
             "must be between 0 and 36500",
@@ -147,9 +180,50 @@ pub async fn cleanup_smoke_users(
     };
     let report = state
         .store
-        .write(actors::store::EXCLUSIVE, None, cmd, security::cleanup_smoke_users)
+        .write(ShardKey::Exclusive, None, cmd, security::cleanup_smoke_users)
         .await?;
-    Ok(HttpResponse::Ok().json(report))
+    Ok(HttpResponse::Ok().json(CleanupReportOut::from(report)))
+}
+
+/// The cleanup's answer as the contract shows it.
+#[derive(Serialize)]
+pub struct CleanupReportOut {
+    dry_run: bool,
+    older_than_days: i64,
+    scanned: i64,
+    eligible: i64,
+    deleted: i64,
+    users: Vec<CleanupUserOut>,
+}
+
+#[derive(Serialize)]
+pub struct CleanupUserOut {
+    user_id: UserId,
+    email: String,
+    last_activity_at: Option<DateTime<Utc>>,
+    eligible_for_delete: bool,
+}
+
+impl From<CleanupReport> for CleanupReportOut {
+    fn from(r: CleanupReport) -> Self {
+        CleanupReportOut {
+            dry_run: r.dry_run,
+            older_than_days: r.older_than_days,
+            scanned: r.scanned,
+            eligible: r.eligible,
+            deleted: r.deleted,
+            users: r
+                .users
+                .into_iter()
+                .map(|u| CleanupUserOut {
+                    user_id: u.user_id,
+                    email: u.email,
+                    last_activity_at: u.last_activity_at,
+                    eligible_for_delete: u.eligible_for_delete,
+                })
+                .collect(),
+        }
+    }
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

@@ -1,20 +1,21 @@
 //! `/signals`: create, list, claim. Mutations are messages to the caller's user actor.
 
 use actix_web::{get, post, web, HttpResponse};
-use actors::domain::Exchange;
-use actors::store::trading::{self, NewSignal};
-use actors::user_actor::UserCommand;
+use actors::domain::{Exchange, NewSignal, Signal, SignalId, SignalStatus, Symbol, UserId};
+use actors::store::trading;
+use actors::user_actor::{ClaimSignals, CreateSignal};
+use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
 use crate::http::extract::{Json, Query};
-use crate::http::{HttpError, HttpResult};
+use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
 
 #[derive(Deserialize)]
-struct CreateSignal {
-    symbol: String,
+struct CreateSignalIn {
+    symbol: Symbol,
     module: String,
     base_risk_percent: Decimal,
     entry_price: Decimal,
@@ -24,25 +25,54 @@ struct CreateSignal {
     exchange: Option<Exchange>,
 }
 
-/// Bounds that keep a signal meaningful; a breach is a 422 naming the field.
-fn validate(body: CreateSignal, user_id: i64) -> Result<NewSignal, HttpError> {
-    let symbol = body.symbol.trim().to_string();
-    if symbol.is_empty()
-        || symbol.len() > 32
-        || !symbol.chars().all(|c| c.is_ascii_alphanumeric() || "/-_.".contains(c))
-    {
-        return Err(HttpError::invalid(
-            "body",
-            "symbol",
-            "symbol must be 1-32 letters, digits or / - _ .",
-        ));
+/// A signal as the contract shows it (SignalOut).
+#[derive(Serialize)]
+pub struct SignalOut {
+    id: SignalId,
+    user_id: UserId,
+    symbol: String,
+    module: String,
+    base_risk_percent: Option<Decimal>,
+    entry_price: Option<Decimal>,
+    stop_loss: Option<Decimal>,
+    take_profit: Option<Decimal>,
+    status: SignalStatus,
+    reason_codes: Option<String>,
+    exchange: Exchange,
+    created_at: DateTime<Utc>,
+}
+
+impl From<Signal> for SignalOut {
+    fn from(s: Signal) -> Self {
+        SignalOut {
+            id: s.id,
+            user_id: s.user_id,
+            symbol: s.symbol.to_string(),
+            module: s.module,
+            base_risk_percent: s.base_risk_percent,
+            entry_price: s.entry_price,
+            stop_loss: s.stop_loss,
+            take_profit: s.take_profit,
+            status: s.status,
+            reason_codes: s.reason_codes,
+            exchange: s.exchange,
+            created_at: s.created_at,
+        }
     }
+}
+
+fn out(signals: Vec<Signal>) -> Vec<SignalOut> {
+    signals.into_iter().map(SignalOut::from).collect()
+}
+
+/// Bounds that keep a signal meaningful; a breach is a 422 naming the field.
+fn validate(body: CreateSignalIn, user_id: UserId) -> Result<NewSignal, ApiError> {
     let module = body.module.trim().to_string();
     if module.is_empty() || module.len() > 64 {
-        return Err(HttpError::invalid("body", "module", "module must be 1-64 characters"));
+        return Err(ApiError::invalid("body", "module", "module must be 1-64 characters"));
     }
     if body.base_risk_percent <= Decimal::ZERO || body.base_risk_percent > Decimal::ONE_HUNDRED {
-        return Err(HttpError::invalid(
+        return Err(ApiError::invalid(
             "body",
             "base_risk_percent",
             "base_risk_percent must be greater than 0 and at most 100",
@@ -54,7 +84,7 @@ fn validate(body: CreateSignal, user_id: i64) -> Result<NewSignal, HttpError> {
         ("take_profit", body.take_profit),
     ] {
         if value <= Decimal::ZERO {
-            return Err(HttpError::invalid(
+            return Err(ApiError::invalid(
                 "body",
                 field,
                 format!("{field} must be greater than 0"),
@@ -62,9 +92,10 @@ fn validate(body: CreateSignal, user_id: i64) -> Result<NewSignal, HttpError> {
         }
     }
     Ok(NewSignal {
+        id: SignalId::new(),
         user_id,
         exchange: body.exchange.unwrap_or(Exchange::Binance),
-        symbol,
+        symbol: body.symbol,
         module,
         base_risk_percent: body.base_risk_percent,
         entry_price: body.entry_price,
@@ -74,18 +105,15 @@ fn validate(body: CreateSignal, user_id: i64) -> Result<NewSignal, HttpError> {
 }
 
 #[post("/signals")]
-async fn create(state: Shared, user: AuthUser, Json(body): Json<CreateSignal>) -> HttpResult<HttpResponse> {
+async fn create(state: Shared, user: AuthUser, Json(body): Json<CreateSignalIn>) -> HttpResult<HttpResponse> {
     let signal = validate(body, user.id)?;
-    let created = state
-        .users
-        .ask(user.id, |reply| UserCommand::CreateSignal { signal, reply })
-        .await?;
-    Ok(HttpResponse::Ok().json(created))
+    let created = state.users.ask(user.id, CreateSignal(signal)).await??;
+    Ok(HttpResponse::Ok().json(SignalOut::from(created)))
 }
 
 #[get("/signals")]
 async fn list(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(trading::list_signals(&state.store, user.id).await?))
+    Ok(HttpResponse::Ok().json(out(trading::list_signals(&state.store, user.id).await?)))
 }
 
 #[derive(Deserialize)]
@@ -97,13 +125,10 @@ struct ClaimQuery {
 async fn claim(state: Shared, user: AuthUser, Query(query): Query<ClaimQuery>) -> HttpResult<HttpResponse> {
     let limit = query.limit.unwrap_or(10);
     if !(1..=1000).contains(&limit) {
-        return Err(HttpError::invalid("query", "limit", "limit must be between 1 and 1000"));
+        return Err(ApiError::invalid("query", "limit", "limit must be between 1 and 1000"));
     }
-    let claimed = state
-        .users
-        .ask(user.id, |reply| UserCommand::ClaimSignals { limit, reply })
-        .await?;
-    Ok(HttpResponse::Ok().json(claimed))
+    let claimed = state.users.ask(user.id, ClaimSignals { limit }).await??;
+    Ok(HttpResponse::Ok().json(out(claimed)))
 }
 
 pub fn configure(cfg: &mut web::ServiceConfig) {

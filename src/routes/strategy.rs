@@ -2,14 +2,14 @@
 //! execution routes share.
 
 use actix_web::{get, post, web, HttpResponse};
-use actors::domain::{Exchange, StrategyId};
+use actors::domain::{Exchange, StrategyId, UserId};
+use actors::refusals::ExecutionRefused;
 use actors::rules::strategy::StrategyResolution;
 use actors::store::strategy::{self as store, AssignStrategy, Assignment};
-use actors::ApiError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::AdminUser;
+use crate::auth::{AccountRefused, AdminUser};
 use crate::http::extract::Json;
 use crate::http::HttpResult;
 use crate::state::Shared;
@@ -49,9 +49,9 @@ pub async fn assign(state: Shared, admin: AdminUser, body: Json<AssignIn>) -> Ht
     };
     let assignment = state
         .store
-        .write(admin.0.id, None, cmd, store::assign)
+        .write(admin.0.id.into(), None, cmd, store::assign)
         .await?
-        .ok_or(ApiError::TargetUserNotFound)?;
+        .ok_or(AccountRefused::UserNotFound)?;
     Ok(HttpResponse::Ok().json(out(&assignment)))
 }
 
@@ -65,7 +65,7 @@ pub async fn assignments(state: Shared, _admin: AdminUser) -> HttpResult<HttpRes
 /// `execution.blocked.exchange_disabled` and answers 403 `Exchange <EX> is disabled for this user`.
 pub async fn require_enabled(
     state: &Shared,
-    user_id: i64,
+    user_id: UserId,
     exchange: Exchange,
     route: &str,
 ) -> HttpResult<StrategyResolution> {
@@ -80,7 +80,7 @@ pub async fn require_enabled(
                 route,
             ))
             .await?;
-        return Err(ApiError::ExchangeDisabled(exchange).into());
+        return Err(ExecutionRefused::ExchangeDisabled(exchange).into());
     }
     Ok(resolution)
 }

@@ -2,13 +2,13 @@
 //! (Exchange secrets live in their own module.)
 
 use actix_web::{get, post, HttpResponse};
-use actors::domain::Role;
+use actors::domain::{Role, UserId};
 use actors::store::users::{self, NewUser, UserRow};
-use actors::ApiError;
+use actors::store::ShardKey;
 use secrecy::SecretString;
 use serde::Serialize;
 
-use crate::auth::{password, AdminUser, AuthUser};
+use crate::auth::{password, AccountRefused, AdminUser, AuthUser};
 use crate::http::extract::Json;
 use crate::http::HttpResult;
 use crate::routes::auth::{check_new_password, Credentials};
@@ -17,10 +17,10 @@ use crate::state::Shared;
 /// A user as the contract shows them.
 #[derive(Serialize)]
 pub struct UserOut {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub display_name: Option<String>,
-    pub role: &'static str,
+    pub role: Role,
 }
 
 impl From<&UserRow> for UserOut {
@@ -29,7 +29,7 @@ impl From<&UserRow> for UserOut {
             id: u.id,
             email: u.email.clone(),
             display_name: u.display_name.clone(),
-            role: u.role.as_str(),
+            role: u.role,
         }
     }
 }
@@ -40,7 +40,7 @@ pub async fn me(user: AuthUser) -> HttpResult<HttpResponse> {
         id: user.id,
         email: user.email,
         display_name: user.display_name,
-        role: user.role.as_str(),
+        role: user.role,
     }))
 }
 
@@ -59,9 +59,9 @@ pub async fn create(
         audit_action: Some("user.create"),
         actor_id: Some(admin.id),
     };
-    match state.store.write(admin.id, None, new, users::create).await? {
+    match state.store.write(ShardKey::Unowned, None, new, users::create).await? {
         Some(user) => Ok(HttpResponse::Created().json(UserOut::from(&user))),
-        None => Err(ApiError::EmailAlreadyExists.into()),
+        None => Err(AccountRefused::EmailAlreadyExists.into()),
     }
 }
 

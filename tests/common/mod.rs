@@ -297,15 +297,21 @@ pub async fn call(d: &Daemon, method: reqwest::Method, path: &str, token: &str, 
 
 /// Creates a trader directly in the database and mints their token (fast: no argon2), for
 /// tests whose subject is trading, not authentication.
-pub fn seed_trader(db: &TestDb, email: &str) -> (i64, String) {
-    let id: i64 = db
-        .sql(&format!(
-            "WITH u AS (INSERT INTO users (email, password_hash) VALUES ('{email}', 'x') RETURNING id), \
-             t AS (INSERT INTO trading_state (user_id) SELECT id FROM u) SELECT id FROM u"
-        ))
-        .parse()
-        .expect("user id");
+pub fn seed_trader(db: &TestDb, email: &str) -> (String, String) {
+    let id = db.sql(&format!(
+        "WITH u AS (INSERT INTO users (email, password_hash) VALUES ('{email}', 'x') RETURNING id), \
+         t AS (INSERT INTO trading_state (user_id) SELECT id FROM u) SELECT id FROM u"
+    ));
+    assert_eq!(id.len(), 36, "a user id: {id}");
     (id, mint_token(email, "trader"))
+}
+
+/// An id from a JSON answer (ids are UUID strings on the wire).
+pub fn id_of(value: &Value) -> String {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("an id is a string: {value}"))
+        .to_string()
 }
 
 pub fn mint_token(email: &str, role: &str) -> String {
@@ -325,13 +331,13 @@ pub fn signal_body(symbol: &str) -> Value {
 }
 
 /// Creates a signal, claims it and returns its id (for tests that need an EXECUTING signal).
-pub async fn executing_signal(d: &Daemon, token: &str, symbol: &str) -> i64 {
+pub async fn executing_signal(d: &Daemon, token: &str, symbol: &str) -> String {
     let (status, signal) = call(d, reqwest::Method::POST, "/signals", token, Some(signal_body(symbol))).await;
     assert_eq!(status, 200, "{signal}");
     let (status, claimed) = call(d, reqwest::Method::POST, "/signals/claim?limit=1", token, None).await;
     assert_eq!(status, 200, "{claimed}");
     assert_eq!(claimed[0]["id"], signal["id"], "claimed the signal just created");
-    signal["id"].as_i64().unwrap()
+    id_of(&signal["id"])
 }
 
 /// A PostgreSQL cluster of the test's own (for tests that stop and start the server).
@@ -474,7 +480,7 @@ pub fn psql(url: &str, sql: &str) -> String {
 }
 
 /// Seeds `count` traders `prefix{i}@load.test`, each with one EXECUTING signal; returns (user id, signal id, token).
-pub fn seed_traders_with_signal(db_url: &str, prefix: &str, count: usize) -> Vec<(i64, i64, String)> {
+pub fn seed_traders_with_signal(db_url: &str, prefix: &str, count: usize) -> Vec<(String, String, String)> {
     let rows = psql(
         db_url,
         &format!(
@@ -483,15 +489,15 @@ pub fn seed_traders_with_signal(db_url: &str, prefix: &str, count: usize) -> Vec
              t AS (INSERT INTO trading_state (user_id) SELECT id FROM u), \
              s AS (INSERT INTO signals (user_id, symbol, module, base_risk_percent, entry_price, stop_loss, take_profit, status) \
              SELECT id, 'BTCUSDT', 'm', 0.5, 100, 95, 110, 'EXECUTING' FROM u RETURNING id, user_id) \
-             SELECT u.id, s.id, u.email FROM u JOIN s ON s.user_id = u.id ORDER BY u.id"
+             SELECT u.id, s.id, u.email FROM u JOIN s ON s.user_id = u.id ORDER BY u.email"
         ),
     );
     rows.lines()
         .map(|line| {
             let parts: Vec<&str> = line.split('|').collect();
             (
-                parts[0].parse().unwrap(),
-                parts[1].parse().unwrap(),
+                parts[0].to_string(),
+                parts[1].to_string(),
                 mint_token(parts[2], "trader"),
             )
         })

@@ -8,6 +8,8 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 use serde::Serialize;
 
+use crate::domain::Role;
+
 /// The instants that bound one risk day: `[start, end)` in UTC, for the zone's calendar date `day`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DayWindow {
@@ -74,8 +76,8 @@ pub fn utilization_pct(trades: i64, capacity: i64) -> Decimal {
 }
 
 /// True when an account must have 2FA and has not: admins and traders (not service accounts).
-pub fn missing_2fa(role: &str, two_factor_enabled: bool) -> bool {
-    matches!(role, "admin" | "trader") && !two_factor_enabled
+pub fn missing_2fa(role: Role, two_factor_enabled: bool) -> bool {
+    matches!(role, Role::Admin | Role::Trader) && !two_factor_enabled
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -203,10 +205,10 @@ mod tests {
         assert_eq!(overall_status(0, 1, 5), OverallStatus::Red);
         assert_eq!(overall_status(0, 0, 1), OverallStatus::Yellow);
         assert_eq!(overall_status(0, 0, 0), OverallStatus::Green);
-        assert!(missing_2fa("trader", false));
-        assert!(missing_2fa("admin", false));
-        assert!(!missing_2fa("service", false));
-        assert!(!missing_2fa("admin", true));
+        assert!(missing_2fa(Role::Trader, false));
+        assert!(missing_2fa(Role::Admin, false));
+        assert!(!missing_2fa(Role::Service, false));
+        assert!(!missing_2fa(Role::Admin, true));
     }
 
     #[test]

@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Serialize;
 
-use crate::domain::{Exchange, Side, StrategyId};
+pub use crate::domain::ExitReason;
+use crate::domain::{Exchange, Side, StrategyId, Timeframe};
 use crate::rules::risk::{cooldown_active, daily_stop_reached, RiskProfile, RiskSnapshot};
 
 /// Where a user's strategy on an exchange came from.
@@ -70,9 +71,9 @@ fn check(name: &'static str, passed: bool, detail: String) -> Check {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StrategyRules {
     pub rr_min: Decimal,
-    pub trend_tfs: &'static [&'static str],
-    pub signal_tfs: &'static [&'static str],
-    pub timing_tfs: &'static [&'static str],
+    pub trend_tfs: &'static [Timeframe],
+    pub signal_tfs: &'static [Timeframe],
+    pub timing_tfs: &'static [Timeframe],
     /// BINANCE only: minimum 24 h volume (USDT), maximum spread and slippage (bps).
     pub min_volume_24h: Decimal,
     pub max_spread_bps: Decimal,
@@ -83,10 +84,11 @@ pub struct StrategyRules {
 
 pub fn strategy_rules(strategy: StrategyId, exchange: Exchange) -> StrategyRules {
     let swing = strategy == StrategyId::SwingV1;
-    let (trend_tfs, signal_tfs, timing_tfs): (&[&str], &[&str], &[&str]) = match (strategy, exchange) {
-        (StrategyId::SwingV1, Exchange::Binance) => (&["4H"], &["1H"], &["15M"]),
-        (StrategyId::SwingV1, Exchange::Ibkr) => (&["1D", "4H"], &["1H", "30M"], &["5M", "15M"]),
-        (StrategyId::IntradayV1, _) => (&["1H"], &["15M"], &["5M", "15M"]),
+    use Timeframe::*;
+    let (trend_tfs, signal_tfs, timing_tfs): (&[Timeframe], &[Timeframe], &[Timeframe]) = match (strategy, exchange) {
+        (StrategyId::SwingV1, Exchange::Binance) => (&[H4], &[H1], &[M15]),
+        (StrategyId::SwingV1, Exchange::Ibkr) => (&[D1, H4], &[H1, M30], &[M5, M15]),
+        (StrategyId::IntradayV1, _) => (&[H1], &[M15], &[M5, M15]),
     };
     StrategyRules {
         rr_min: if swing {
@@ -112,13 +114,13 @@ pub fn strategy_rules(strategy: StrategyId, exchange: Exchange) -> StrategyRules
     }
 }
 
-/// The market-side facts of a pre-trade request (timeframes already upper-cased).
+/// The market-side facts of a pre-trade request.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PretradeInput {
     pub rr_estimate: Decimal,
-    pub trend_tf: String,
-    pub signal_tf: String,
-    pub timing_tf: String,
+    pub trend_tf: Timeframe,
+    pub signal_tf: Timeframe,
+    pub timing_tf: Timeframe,
     pub spread_bps: Decimal,
     pub slippage_bps: Decimal,
     pub volume_24h_usdt: Decimal,
@@ -144,11 +146,12 @@ pub struct PretradeDecision {
     pub checks: Vec<Check>,
 }
 
-fn tf_check(name: &'static str, value: &str, allowed: &[&str]) -> Check {
+fn tf_check(name: &'static str, value: &Timeframe, allowed: &[Timeframe]) -> Check {
+    let names: Vec<&str> = allowed.iter().map(Timeframe::as_str).collect();
     check(
         name,
-        allowed.contains(&value),
-        format!("{value} in [{}]", allowed.join(", ")),
+        allowed.contains(value),
+        format!("{value} in [{}]", names.join(", ")),
     )
 }
 
@@ -295,31 +298,6 @@ pub struct ExitInput {
     pub earnings_within_24h: bool,
 }
 
-/// A reason to exit, in the contract's order (the derive order is that order).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ExitReason {
-    StopLossHit,
-    TakeProfitHit,
-    TimeLimitReached,
-    TrendBreak,
-    SignalReverse,
-    EventRiskExit,
-}
-
-impl ExitReason {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            ExitReason::StopLossHit => "stop_loss_hit",
-            ExitReason::TakeProfitHit => "take_profit_hit",
-            ExitReason::TimeLimitReached => "time_limit_reached",
-            ExitReason::TrendBreak => "trend_break",
-            ExitReason::SignalReverse => "signal_reverse",
-            ExitReason::EventRiskExit => "event_risk_exit",
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ExitDecision {
     pub should_exit: bool,
@@ -448,9 +426,9 @@ mod tests {
         let r = strategy_rules(strategy, exchange);
         PretradeInput {
             rr_estimate: d("2.0"),
-            trend_tf: r.trend_tfs[0].into(),
-            signal_tf: r.signal_tfs[0].into(),
-            timing_tf: r.timing_tfs[0].into(),
+            trend_tf: r.trend_tfs[0].clone(),
+            signal_tf: r.signal_tfs[0].clone(),
+            timing_tf: r.timing_tfs[0].clone(),
             spread_bps: d("5"),
             slippage_bps: d("10"),
             volume_24h_usdt: d("100000000"),
@@ -580,7 +558,7 @@ mod tests {
                         "strategy_trend_tf",
                         trend,
                         PretradeInput {
-                            trend_tf: tf.into(),
+                            trend_tf: tf.parse().unwrap(),
                             ..base.clone()
                         },
                     ),
@@ -588,7 +566,7 @@ mod tests {
                         "strategy_signal_tf",
                         signal,
                         PretradeInput {
-                            signal_tf: tf.into(),
+                            signal_tf: tf.parse().unwrap(),
                             ..base.clone()
                         },
                     ),
@@ -596,7 +574,7 @@ mod tests {
                         "strategy_timing_tf",
                         timing,
                         PretradeInput {
-                            timing_tf: tf.into(),
+                            timing_tf: tf.parse().unwrap(),
                             ..base.clone()
                         },
                     ),

@@ -3,20 +3,22 @@
 use serde_json::Value;
 
 use super::Transaction;
+use crate::domain::UserId;
 
 /// One audit event to record.
 #[derive(Debug, Clone)]
 pub struct AuditEvent {
-    pub user_id: Option<i64>,
+    pub user_id: Option<UserId>,
     pub action: &'static str,
     pub entity_type: Option<&'static str>,
     pub entity_id: Option<String>,
-    /// Stored JSON-encoded; returned to clients as that string.
+    /// Stored as the JSON text PostgreSQL writes for `jsonb` (the one form every event's details
+    /// take, whether built here or in SQL); returned to clients as that string.
     pub details: Option<Value>,
 }
 
 impl AuditEvent {
-    pub fn new(user_id: Option<i64>, action: &'static str) -> Self {
+    pub fn new(user_id: Option<UserId>, action: &'static str) -> Self {
         AuditEvent {
             user_id,
             action,
@@ -38,13 +40,12 @@ impl AuditEvent {
     }
 }
 
-pub const INSERT_AUDIT: &str =
-    "INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) VALUES ($1, $2, $3, $4, $5)";
+pub const INSERT_AUDIT: &str = "INSERT INTO audit_events (user_id, action, entity_type, entity_id, details) \
+     VALUES ($1, $2, $3, $4, $5::jsonb::text)";
 
 /// Writes the event inside `tx`.
 pub async fn record(tx: &Transaction<'_>, event: &AuditEvent) -> Result<(), tokio_postgres::Error> {
     let stmt = tx.prepare_cached(INSERT_AUDIT).await?;
-    let details = event.details.as_ref().map(|d| d.to_string());
     tx.execute(
         &stmt,
         &[
@@ -52,7 +53,7 @@ pub async fn record(tx: &Transaction<'_>, event: &AuditEvent) -> Result<(), toki
             &event.action,
             &event.entity_type,
             &event.entity_id,
-            &details,
+            &event.details,
         ],
     )
     .await?;
@@ -67,7 +68,7 @@ pub fn record_only<'a>(tx: &'a Transaction<'a>, event: &'a AuditEvent) -> super:
 impl super::Store {
     /// Commits one audit event, answering after the commit.
     pub async fn audit(&self, event: AuditEvent) -> Result<(), super::StoreError> {
-        let key = event.user_id.unwrap_or_default();
+        let key = event.user_id.map_or(super::ShardKey::Unowned, super::ShardKey::User);
         self.write(key, None, event, record_only).await
     }
 }

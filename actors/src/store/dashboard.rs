@@ -21,12 +21,13 @@ use rust_decimal::Decimal;
 use tokio_postgres::types::Type;
 
 use super::{Store, StoreError};
+use crate::domain::{Role, UserId};
 pub use crate::rules::dashboard::DayWindow;
 
 /// Audit actions that count as errors (`*.error`, `execution.blocked.*`), for the last hours'
 /// count over the audit trail: written exactly as the partial index of
-/// `V4__dashboard_indexes.sql` states it, so the planner can prove the index applies, and the same
-/// test as the SQL function `audit_is_error` of V8 (a test compares the two).
+/// `V9__uuid_ids.sql` states it, so the planner can prove the index applies, and the same test as
+/// the SQL function `audit_is_error` of V8 (a test compares the two).
 pub const ERROR_PREDICATE: &str = "(a.action LIKE '%.error' OR a.action LIKE 'execution.blocked.%')";
 pub use super::risk::PRETRADE_BLOCKED_ACTION;
 
@@ -50,19 +51,12 @@ pub async fn align_audit_daily_zone(store: &Store, zone: &str) -> Result<bool, S
     Ok(true)
 }
 
-/// The contract's "real user" filter over `users u`, applied when `$real_only` is true. The
-/// classification itself is the generated column `users.test_account` (migration V7, the same
-/// rule as `domain::is_test_email`).
-pub fn real_user_sql(real_only_param: &str) -> String {
-    format!("(NOT {real_only_param}::bool OR NOT u.test_account)")
-}
-
 /// One user in the daily comparison.
 #[derive(Debug, Clone)]
 pub struct CompareRow {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub trades_today: i32,
     pub realized_pnl_today: Decimal,
     pub open_positions_now: i32,
@@ -70,30 +64,29 @@ pub struct CompareRow {
     pub blocked_open_attempts_today: i64,
 }
 
-/// Every user (after `real_only`) with today's counters, by email.
+/// Every user (after `real_only`, `$1`: the contract's "real user" filter, the generated column
+/// `users.test_account` of migration V7) with today's counters, by email.
+const DAILY_COMPARE: &str = "WITH closed AS (
+         SELECT p.user_id, count(*) AS n FROM positions p
+         WHERE p.closed_at IS NOT NULL AND p.closed_at >= $2 AND p.closed_at < $3
+         GROUP BY p.user_id)
+     SELECT u.id, u.email, u.role,
+            COALESCE(rd.trades_count, 0) AS trades, COALESCE(rd.realized_pnl, 0) AS pnl,
+            COALESCE(ts.open_positions, 0) AS open_now,
+            COALESCE(closed.n, 0) AS closed_n, COALESCE(ad.blocked_opens, 0)::bigint AS blocked_n
+     FROM users u
+     LEFT JOIN risk_daily rd ON rd.user_id = u.id AND rd.day = $4
+     LEFT JOIN trading_state ts ON ts.user_id = u.id
+     LEFT JOIN closed ON closed.user_id = u.id
+     LEFT JOIN audit_daily ad ON ad.user_id = u.id AND ad.day = $4
+     WHERE (NOT $1::bool OR NOT u.test_account)
+     ORDER BY u.email COLLATE \"C\", u.id";
+
 pub async fn daily_compare(store: &Store, today: &DayWindow, real_only: bool) -> Result<Vec<CompareRow>, StoreError> {
-    let sql = format!(
-        "WITH closed AS (
-             SELECT p.user_id, count(*) AS n FROM positions p
-             WHERE p.closed_at IS NOT NULL AND p.closed_at >= $2 AND p.closed_at < $3
-             GROUP BY p.user_id)
-         SELECT u.id, u.email, u.role,
-                COALESCE(rd.trades_count, 0) AS trades, COALESCE(rd.realized_pnl, 0) AS pnl,
-                COALESCE(ts.open_positions, 0) AS open_now,
-                COALESCE(closed.n, 0) AS closed_n, COALESCE(ad.blocked_opens, 0)::bigint AS blocked_n
-         FROM users u
-         LEFT JOIN risk_daily rd ON rd.user_id = u.id AND rd.day = $4
-         LEFT JOIN trading_state ts ON ts.user_id = u.id
-         LEFT JOIN closed ON closed.user_id = u.id
-         LEFT JOIN audit_daily ad ON ad.user_id = u.id AND ad.day = $4
-         WHERE {real}
-         ORDER BY u.email COLLATE \"C\", u.id",
-        real = real_user_sql("$1"),
-    );
     let client = store.reader().await?;
     let rows = client
         .query_typed(
-            &sql,
+            DAILY_COMPARE,
             &[
                 (&real_only, Type::BOOL),
                 (&today.start, Type::TIMESTAMPTZ),
@@ -102,19 +95,19 @@ pub async fn daily_compare(store: &Store, today: &DayWindow, real_only: bool) ->
             ],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| CompareRow {
-            user_id: r.get(0),
-            email: r.get(1),
-            role: r.get(2),
-            trades_today: r.get(3),
-            realized_pnl_today: r.get(4),
-            open_positions_now: r.get(5),
-            closed_positions_today: r.get(6),
-            blocked_open_attempts_today: r.get(7),
+    let compare = |r: &tokio_postgres::Row| -> Result<CompareRow, tokio_postgres::Error> {
+        Ok(CompareRow {
+            user_id: r.try_get(0)?,
+            email: r.try_get(1)?,
+            role: r.try_get(2)?,
+            trades_today: r.try_get(3)?,
+            realized_pnl_today: r.try_get(4)?,
+            open_positions_now: r.try_get(5)?,
+            closed_positions_today: r.try_get(6)?,
+            blocked_open_attempts_today: r.try_get(7)?,
         })
-        .collect())
+    };
+    Ok(rows.iter().map(compare).collect::<Result<_, _>>()?)
 }
 
 /// The dashboard's user filters.
@@ -124,17 +117,20 @@ pub struct ScopeFilter {
     pub include_service_users: bool,
     /// Case-insensitive substring of the email.
     pub email_contains: Option<String>,
-    /// `BINANCE` or `IBKR`: only users with that exchange's secret configured.
-    pub exchange: Option<String>,
+    /// Only users with that exchange's secret configured.
+    pub exchange: Option<crate::domain::Exchange>,
     pub max_secret_age_days: i32,
 }
 
-/// One user in the dashboard's scope, with posture and today's activity.
+/// One posture user (after `real_only`), with posture and today's activity, and whether the
+/// dashboard's other filters keep them in scope.
 #[derive(Debug, Clone)]
 pub struct ScopeUserRow {
-    pub user_id: i64,
+    /// Service users (unless included), `email_contains` and the exchange filter keep this user.
+    pub in_scope: bool,
+    pub user_id: UserId,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub two_factor_enabled: bool,
     pub binance_secret_configured: bool,
     pub ibkr_secret_configured: bool,
@@ -145,79 +141,87 @@ pub struct ScopeUserRow {
     pub blocked_open_attempts_today: i64,
 }
 
-/// The users in scope (posture users after `real_only`, service users hidden unless included,
-/// `email_contains`, exchange), each with posture and today's counters, by email.
+/// The posture users (after `real_only`), each with posture, today's counters and whether the
+/// scope's other filters (service users hidden unless included, `email_contains`, exchange)
+/// keep them, by email: the security counts take every posture user, the rest of the summary
+/// the users in scope.
 pub async fn scope_users(
     store: &Store,
     filter: &ScopeFilter,
     today: &DayWindow,
     now: DateTime<Utc>,
 ) -> Result<Vec<ScopeUserRow>, StoreError> {
-    // A user has at most one secret per exchange (the primary key), and the exchanges are
-    // BINANCE and IBKR: two key lookups instead of grouping every secret.
-    let sql = format!(
-        "SELECT u.id, u.email, u.role, u.totp_enabled,
-                sb.user_id IS NOT NULL, si.user_id IS NOT NULL,
-                COALESCE(LEAST(sb.updated_at, si.updated_at) < $6::timestamptz - make_interval(days => $5::int), false),
-                COALESCE(rd.trades_count, 0), COALESCE(rd.realized_pnl, 0),
-                COALESCE(ts.open_positions, 0), COALESCE(ad.blocked_opens, 0)::bigint
-         FROM users u
-         LEFT JOIN exchange_secrets sb ON sb.user_id = u.id AND sb.exchange = 'BINANCE'
-         LEFT JOIN exchange_secrets si ON si.user_id = u.id AND si.exchange = 'IBKR'
-         LEFT JOIN risk_daily rd ON rd.user_id = u.id AND rd.day = $7
-         LEFT JOIN trading_state ts ON ts.user_id = u.id
-         LEFT JOIN audit_daily ad ON ad.user_id = u.id AND ad.day = $7
-         WHERE {real}
-           AND ($2::bool OR NOT u.service_account)
-           AND ($3::text IS NULL OR strpos(lower(u.email), lower($3::text)) > 0)
-           AND ($4::text IS NULL
-                OR ($4::text = 'BINANCE' AND sb.user_id IS NOT NULL)
-                OR ($4::text = 'IBKR' AND si.user_id IS NOT NULL))
-         ORDER BY u.email COLLATE \"C\", u.id",
-        real = real_user_sql("$1"),
-    );
     let client = store.reader().await?;
+    let exchange = filter.exchange.map(|e| e.as_str());
     let rows = client
         .query_typed(
-            &sql,
+            SCOPE_USERS,
             &[
                 (&filter.real_only, Type::BOOL),
                 (&filter.include_service_users, Type::BOOL),
                 (&filter.email_contains, Type::TEXT),
-                (&filter.exchange, Type::TEXT),
+                (&exchange, Type::TEXT),
                 (&filter.max_secret_age_days, Type::INT4),
                 (&now, Type::TIMESTAMPTZ),
                 (&today.day, Type::DATE),
             ],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| ScopeUserRow {
-            user_id: r.get(0),
-            email: r.get(1),
-            role: r.get(2),
-            two_factor_enabled: r.get(3),
-            binance_secret_configured: r.get(4),
-            ibkr_secret_configured: r.get(5),
-            stale_secret: r.get(6),
-            trades_today: r.get(7),
-            realized_pnl_today: r.get(8),
-            open_positions_now: r.get(9),
-            blocked_open_attempts_today: r.get(10),
+    let scoped = |r: &tokio_postgres::Row| -> Result<ScopeUserRow, tokio_postgres::Error> {
+        Ok(ScopeUserRow {
+            user_id: r.try_get(0)?,
+            email: r.try_get(1)?,
+            role: r.try_get(2)?,
+            two_factor_enabled: r.try_get(3)?,
+            binance_secret_configured: r.try_get(4)?,
+            ibkr_secret_configured: r.try_get(5)?,
+            stale_secret: r.try_get(6)?,
+            trades_today: r.try_get(7)?,
+            realized_pnl_today: r.try_get(8)?,
+            open_positions_now: r.try_get(9)?,
+            blocked_open_attempts_today: r.try_get(10)?,
+            in_scope: r.try_get(11)?,
         })
-        .collect())
+    };
+    Ok(rows.iter().map(scoped).collect::<Result<_, _>>()?)
 }
 
-/// Error and refused pre-trade counts since an instant, over all users.
+/// The posture users: `$1` real only; in scope: `$2` service users included, `$3` email
+/// substring, `$4` exchange; `$5` days after which a secret is stale as of `$6`; `$7` the risk day. A user
+/// has at most one secret per exchange (the primary key), and the exchanges are BINANCE and
+/// IBKR: two key lookups instead of grouping every secret.
+const SCOPE_USERS: &str = "SELECT u.id, u.email, u.role, u.totp_enabled,
+            sb.user_id IS NOT NULL, si.user_id IS NOT NULL,
+            COALESCE(LEAST(sb.updated_at, si.updated_at) < $6::timestamptz - make_interval(days => $5::int), false),
+            COALESCE(rd.trades_count, 0), COALESCE(rd.realized_pnl, 0),
+            COALESCE(ts.open_positions, 0), COALESCE(ad.blocked_opens, 0)::bigint,
+            ($2::bool OR NOT u.service_account)
+            AND ($3::text IS NULL OR strpos(lower(u.email), lower($3::text)) > 0)
+            AND ($4::text IS NULL
+                 OR ($4::text = 'BINANCE' AND sb.user_id IS NOT NULL)
+                 OR ($4::text = 'IBKR' AND si.user_id IS NOT NULL))
+     FROM users u
+     LEFT JOIN exchange_secrets sb ON sb.user_id = u.id AND sb.exchange = 'BINANCE'
+     LEFT JOIN exchange_secrets si ON si.user_id = u.id AND si.exchange = 'IBKR'
+     LEFT JOIN risk_daily rd ON rd.user_id = u.id AND rd.day = $7
+     LEFT JOIN trading_state ts ON ts.user_id = u.id
+     LEFT JOIN audit_daily ad ON ad.user_id = u.id AND ad.day = $7
+     WHERE (NOT $1::bool OR NOT u.test_account)
+     ORDER BY u.email COLLATE \"C\", u.id";
+
+/// Error and refused pre-trade counts since `$1`, over all users: the error test is written
+/// exactly as the partial index of V9 states it, so the planner can prove the index applies.
+const RECENT_EVENTS: &str = "SELECT
+     (SELECT count(*) FROM audit_events a
+      WHERE (a.action LIKE '%.error' OR a.action LIKE 'execution.blocked.%') AND a.created_at >= $1),
+     (SELECT count(*) FROM audit_events a WHERE a.action = 'pretrade.check.blocked' AND a.created_at >= $1)";
+
 pub async fn recent_events(store: &Store, since: DateTime<Utc>) -> Result<(i64, i64), StoreError> {
-    let sql = format!(
-        "SELECT (SELECT count(*) FROM audit_events a WHERE {ERROR_PREDICATE} AND a.created_at >= $1),
-                (SELECT count(*) FROM audit_events a WHERE a.action = '{PRETRADE_BLOCKED_ACTION}' AND a.created_at >= $1)"
-    );
     let client = store.reader().await?;
-    let row = client.query_typed_one(&sql, &[(&since, Type::TIMESTAMPTZ)]).await?;
-    Ok((row.get(0), row.get(1)))
+    let row = client
+        .query_typed_one(RECENT_EVENTS, &[(&since, Type::TIMESTAMPTZ)])
+        .await?;
+    Ok((row.try_get(0)?, row.try_get(1)?))
 }
 
 /// One day of the trend.
@@ -233,7 +237,7 @@ pub struct TrendRow {
 /// and errors of the given users, from the per-user day rows of `risk_daily` and `audit_daily`.
 pub async fn trends(
     store: &Store,
-    user_ids: &[i64],
+    user_ids: &[UserId],
     first: NaiveDate,
     last: NaiveDate,
 ) -> Result<Vec<TrendRow>, StoreError> {
@@ -260,16 +264,27 @@ pub async fn trends(
     let rows = client
         .query_typed(
             SQL,
-            &[(&user_ids, Type::INT8_ARRAY), (&first, Type::DATE), (&last, Type::DATE)],
+            &[(&user_ids, Type::UUID_ARRAY), (&first, Type::DATE), (&last, Type::DATE)],
         )
         .await?;
-    Ok(rows
-        .iter()
-        .map(|r| TrendRow {
-            day: r.get(0),
-            trades_total: r.get(1),
-            blocked_open_attempts_total: r.get(2),
-            errors_total: r.get(3),
+    let trend = |r: &tokio_postgres::Row| -> Result<TrendRow, tokio_postgres::Error> {
+        Ok(TrendRow {
+            day: r.try_get(0)?,
+            trades_total: r.try_get(1)?,
+            blocked_open_attempts_total: r.try_get(2)?,
+            errors_total: r.try_get(3)?,
         })
-        .collect())
+    };
+    Ok(rows.iter().map(trend).collect::<Result<_, _>>()?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_recent_events_count_uses_the_error_and_pretrade_tests() {
+        assert!(RECENT_EVENTS.contains(ERROR_PREDICATE));
+        assert!(RECENT_EVENTS.contains(&format!("a.action = '{PRETRADE_BLOCKED_ACTION}'")));
+    }
 }

@@ -31,15 +31,42 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Runtime, 
 use futures::future::BoxFuture;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::domain::UserId;
+
 pub use shard::ShardStats;
 pub use tx::Transaction;
 
-/// The shard key of a write that touches many users' rows (re-encryption, cleanup): it never
-/// runs side by side with other jobs of its batch.
-pub const EXCLUSIVE: i64 = -1;
+/// Which shard runs a write, and which writes it keeps in order: one user's writes run in the
+/// order they were queued; writes of different users run side by side in a batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ShardKey {
+    /// A write about one user.
+    User(UserId),
+    /// A write about no user yet (a registration): these keep their order among themselves.
+    Unowned,
+    /// A write that touches many users' rows (re-encryption, cleanup): it never runs side by side
+    /// with other jobs of its batch.
+    Exclusive,
+}
+
+impl From<UserId> for ShardKey {
+    fn from(user_id: UserId) -> Self {
+        ShardKey::User(user_id)
+    }
+}
+
+impl ShardKey {
+    fn shard(&self, shards: usize) -> usize {
+        match self {
+            // The low bits of a UUID are random in every version.
+            ShardKey::User(user_id) => (user_id.as_uuid().as_u128() as u64 % shards as u64) as usize,
+            ShardKey::Unowned | ShardKey::Exclusive => 0,
+        }
+    }
+}
 
 /// What can go wrong below the domain: the database is unreachable/overloaded, or a query failed.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum StoreError {
     #[error("database unavailable: {0}")]
     Unavailable(String),
@@ -49,17 +76,22 @@ pub enum StoreError {
 
 impl From<tokio_postgres::Error> for StoreError {
     fn from(err: tokio_postgres::Error) -> Self {
-        // Connection loss, server shutdown, statement timeouts and exhausted connection slots
-        // are the database being unavailable (503, retry), not a bug (500).
-        let transient = err.is_closed()
-            || err.as_db_error().is_none_or(|db| {
+        // Connection loss, server shutdown, statement timeouts, exhausted connection slots,
+        // deadlocks and serialization failures are the database being unavailable (503, retry);
+        // anything else — a failed statement, a stored value that does not parse — is a bug (500).
+        let transient = match err.as_db_error() {
+            Some(db) => {
                 let code = db.code().code();
                 code.starts_with("08")
                     || code.starts_with("57")
                     || code == "53300"
                     || code == "40001"
                     || code == "40P01"
-            });
+            }
+            None => {
+                err.is_closed() || std::error::Error::source(&err).is_some_and(|source| source.is::<std::io::Error>())
+            }
+        };
         if transient {
             StoreError::Unavailable(err.to_string())
         } else {
@@ -235,14 +267,14 @@ impl Store {
         &self.stats
     }
 
-    /// Runs `f(tx, input)` in the group-commit transaction of the shard for `shard_key`
-    /// (a user id), answering after the commit. `lock_user` names the user whose
+    /// Runs `f(tx, input)` in the group-commit transaction of the shard for `shard_key`,
+    /// answering after the commit. `lock_user` names the user whose
     /// `trading_state` row the batch locks before any job runs (locks are taken in id order,
     /// so two daemons sharing one database cannot deadlock on them).
     pub async fn write<I, T>(
         &self,
-        shard_key: i64,
-        lock_user: Option<i64>,
+        shard_key: ShardKey,
+        lock_user: Option<UserId>,
         input: I,
         f: TxFn<I, T>,
     ) -> Result<T, StoreError>
@@ -257,8 +289,8 @@ impl Store {
     /// gives back the future of its committed result.
     pub fn submit<I, T>(
         &self,
-        shard_key: i64,
-        lock_user: Option<i64>,
+        shard_key: ShardKey,
+        lock_user: Option<UserId>,
         input: I,
         f: TxFn<I, T>,
     ) -> Result<Committed<T>, StoreError>
@@ -275,7 +307,7 @@ impl Store {
             lock_user,
             key: shard_key,
         });
-        let index = (shard_key.unsigned_abs() as usize) % self.shards.len();
+        let index = shard_key.shard(self.shards.len());
         self.shards[index].try_send(job).map_err(|e| match e {
             mpsc::error::TrySendError::Full(_) => StoreError::Unavailable("write queue full".into()),
             mpsc::error::TrySendError::Closed(_) => StoreError::Unavailable("write shard stopped".into()),

@@ -7,65 +7,34 @@ use serde_json::json;
 
 use super::audit::{self, AuditEvent};
 use super::{Store, StoreError, Transaction, TxFuture};
-use crate::domain::{Exchange, Side};
+use crate::domain::{Exchange, Side, StrategyId, UserId};
 use crate::rules::risk::{RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_pretrade, PretradeContext, PretradeDecision, PretradeInput, StrategyResolution};
 
-/// The snapshot's columns exactly as `snapshot_from_row` reads them, over `trading_state t` and
-/// `risk_daily d` (the risk day's row; either may be missing): the one text every statement that
-/// reads a snapshot uses. The `state_` names keep them apart from a position's own columns.
-macro_rules! snapshot_columns {
-    () => {
-        "COALESCE(t.open_positions, 0) AS state_open_positions, t.last_trade_at AS state_last_trade_at, \
-         COALESCE(d.trades_count, 0) AS state_trades_count, COALESCE(d.realized_pnl, 0) AS state_realized_pnl"
-    };
-}
-pub(crate) use snapshot_columns;
+/// The user's risk snapshot for a risk day, read from the read pool (absent rows count as zero).
+const SNAPSHOT_SQL: &str = "SELECT COALESCE(t.open_positions, 0) AS state_open_positions, \
+     t.last_trade_at AS state_last_trade_at, COALESCE(d.trades_count, 0) AS state_trades_count, \
+     COALESCE(d.realized_pnl, 0) AS state_realized_pnl \
+     FROM (SELECT 1) AS one \
+     LEFT JOIN trading_state t ON t.user_id = $1 \
+     LEFT JOIN risk_daily d ON d.user_id = $1 AND d.day = $2";
 
-/// A condition over the same `t` and `d`: the snapshot equals the one in these four parameters
-/// (open positions, latest trade time, trades today, realized PnL today).
-macro_rules! snapshot_matches {
-    ($open:literal, $last:literal, $trades:literal, $pnl:literal) => {
-        concat!(
-            "COALESCE(t.open_positions, 0) = ",
-            $open,
-            " AND t.last_trade_at IS NOT DISTINCT FROM ",
-            $last,
-            " AND COALESCE(d.trades_count, 0) = ",
-            $trades,
-            " AND COALESCE(d.realized_pnl, 0) = ",
-            $pnl
-        )
-    };
-}
-pub(crate) use snapshot_matches;
-
-const SNAPSHOT_SQL: &str = concat!(
-    "SELECT ",
-    snapshot_columns!(),
-    " FROM trading_state t LEFT JOIN risk_daily d ON d.user_id = t.user_id AND d.day = $2 \
-     WHERE t.user_id = $1"
-);
-
-pub fn snapshot_from_row(row: Option<&tokio_postgres::Row>) -> RiskSnapshot {
-    match row {
-        Some(row) => RiskSnapshot {
-            open_positions: row.get("state_open_positions"),
-            last_trade_at: row.get("state_last_trade_at"),
-            trades_today: row.get("state_trades_count"),
-            realized_pnl_today: row.get::<_, Decimal>("state_realized_pnl"),
-        },
-        None => RiskSnapshot::default(),
-    }
+/// The snapshot every statement that reads one returns, under the same four `state_` names
+/// (kept apart from a position's own columns).
+pub fn snapshot_from_row(row: &tokio_postgres::Row) -> Result<RiskSnapshot, tokio_postgres::Error> {
+    Ok(RiskSnapshot {
+        open_positions: row.try_get("state_open_positions")?,
+        last_trade_at: row.try_get("state_last_trade_at")?,
+        trades_today: row.try_get("state_trades_count")?,
+        realized_pnl_today: row.try_get("state_realized_pnl")?,
+    })
 }
 
 /// The user's snapshot for risk day `day`, read from the read pool.
-pub async fn snapshot(store: &Store, user_id: i64, day: NaiveDate) -> Result<RiskSnapshot, StoreError> {
+pub async fn snapshot(store: &Store, user_id: UserId, day: NaiveDate) -> Result<RiskSnapshot, StoreError> {
     let client = store.reader().await?;
     let stmt = client.prepare_cached(SNAPSHOT_SQL).await?;
-    Ok(snapshot_from_row(
-        client.query_opt(&stmt, &[&user_id, &day]).await?.as_ref(),
-    ))
+    Ok(snapshot_from_row(&client.query_one(&stmt, &[&user_id, &day]).await?)?)
 }
 
 /// A pre-trade check as one queued write: the shard reads the user's inputs inside its
@@ -73,7 +42,7 @@ pub async fn snapshot(store: &Store, user_id: i64, day: NaiveDate) -> Result<Ris
 /// the audit event is recorded in the same transaction. One job per check, no read-pool round
 /// trip: the check's cost is one statement pair in a group commit.
 pub struct PretradeRequest {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub exchange: Exchange,
     /// The risk day the snapshot is read for.
     pub day: NaiveDate,
@@ -96,31 +65,29 @@ pub struct PretradeOutcome {
 pub const PRETRADE_PASSED_ACTION: &str = "pretrade.check.passed";
 pub const PRETRADE_BLOCKED_ACTION: &str = "pretrade.check.blocked";
 
-const PRETRADE_INPUTS_SQL: &str = concat!(
-    "SELECT a.strategy_id, a.enabled, \
-        EXISTS (SELECT 1 FROM exchange_secrets s WHERE s.user_id = $1 AND s.exchange = $2) AS secret_configured, ",
-    snapshot_columns!(),
-    " FROM (SELECT 1) AS one \
+/// The pre-trade check's inputs: the assignment, whether the secret exists, the risk snapshot.
+const PRETRADE_INPUTS_SQL: &str = "SELECT a.strategy_id, a.enabled, \
+     EXISTS (SELECT 1 FROM exchange_secrets s WHERE s.user_id = $1 AND s.exchange = $2) AS secret_configured, \
+     COALESCE(t.open_positions, 0) AS state_open_positions, t.last_trade_at AS state_last_trade_at, \
+     COALESCE(d.trades_count, 0) AS state_trades_count, COALESCE(d.realized_pnl, 0) AS state_realized_pnl \
+     FROM (SELECT 1) AS one \
      LEFT JOIN strategy_assignments a ON a.user_id = $1 AND a.exchange = $2 \
      LEFT JOIN trading_state t ON t.user_id = $1 \
-     LEFT JOIN risk_daily d ON d.user_id = $1 AND d.day = $3"
-);
+     LEFT JOIN risk_daily d ON d.user_id = $1 AND d.day = $3";
 
 /// The job run by the shard: read the strategy assignment, whether the exchange secret is
 /// configured and the risk snapshot in one statement, evaluate, record the audit event.
 pub fn pretrade_check<'a>(tx: &'a Transaction<'a>, req: &'a PretradeRequest) -> TxFuture<'a, PretradeOutcome> {
     Box::pin(async move {
         let stmt = tx.prepare_cached(PRETRADE_INPUTS_SQL).await?;
-        let row = tx
-            .query_one(&stmt, &[&req.user_id, &req.exchange.as_str(), &req.day])
-            .await?;
-        let assignment = row
-            .get::<_, Option<String>>("strategy_id")
-            .and_then(|id| id.parse().ok())
-            .map(|id| (id, row.get::<_, Option<bool>>("enabled").unwrap_or(true)));
+        let row = tx.query_one(&stmt, &[&req.user_id, &req.exchange, &req.day]).await?;
+        let assignment = match row.try_get::<_, Option<StrategyId>>("strategy_id")? {
+            Some(strategy) => Some((strategy, row.try_get::<_, bool>("enabled")?)),
+            None => None,
+        };
         let strategy = StrategyResolution::resolve(assignment);
-        let secret_configured: bool = row.get("secret_configured");
-        let snapshot = snapshot_from_row(Some(&row));
+        let secret_configured: bool = row.try_get("secret_configured")?;
+        let snapshot = snapshot_from_row(&row)?;
         let decision = evaluate_pretrade(
             &req.input,
             &PretradeContext {
@@ -156,6 +123,6 @@ pub fn pretrade_check<'a>(tx: &'a Transaction<'a>, req: &'a PretradeRequest) -> 
 impl Store {
     /// Runs a pre-trade check on the user's shard; answers after its audit event is committed.
     pub async fn pretrade_check(&self, request: PretradeRequest) -> Result<PretradeOutcome, StoreError> {
-        self.write(request.user_id, None, request, pretrade_check).await
+        self.write(request.user_id.into(), None, request, pretrade_check).await
     }
 }

@@ -9,13 +9,13 @@ use serde_json::json;
 use super::audit::{self, AuditEvent};
 use super::{Store, StoreError, Transaction, TxFuture};
 use crate::crypto::{self, associated_data, Credentials, CryptoError, Field, KeyMaterial, KeyRing};
-use crate::domain::Exchange;
-use crate::ApiError;
+use crate::domain::{Exchange, UserId};
+use crate::refusals::{ExecutionRefused, Failure, SecretRefused};
 
 /// Sealed credentials ready to store (encryption happens before the write).
 #[derive(Debug, Clone)]
 pub struct UpsertSecret {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub exchange: Exchange,
     pub key_id: String,
     pub api_key_enc: String,
@@ -25,7 +25,7 @@ pub struct UpsertSecret {
 /// Seals a credential pair with the newest key of the ring.
 pub fn seal(
     ring: &KeyRing,
-    user_id: i64,
+    user_id: UserId,
     exchange: Exchange,
     creds: &Credentials,
 ) -> Result<UpsertSecret, CryptoError> {
@@ -45,17 +45,16 @@ pub fn seal(
 }
 
 /// Upserts unless an assignment disables the exchange for the user; audits either way.
-pub fn upsert<'a>(tx: &'a Transaction<'a>, cmd: &'a UpsertSecret) -> TxFuture<'a, Result<(), ApiError>> {
+pub fn upsert<'a>(tx: &'a Transaction<'a>, cmd: &'a UpsertSecret) -> TxFuture<'a, Result<(), SecretRefused>> {
     Box::pin(async move {
         let ex = cmd.exchange.as_str();
         let stmt = tx
             .prepare_cached("SELECT enabled FROM strategy_assignments WHERE user_id = $1 AND exchange = $2 FOR SHARE")
             .await?;
-        let enabled = tx
-            .query_opt(&stmt, &[&cmd.user_id, &ex])
-            .await?
-            .map(|r| r.get::<_, bool>(0))
-            .unwrap_or(true);
+        let enabled = match tx.query_opt(&stmt, &[&cmd.user_id, &ex]).await? {
+            Some(row) => row.try_get::<_, bool>(0)?,
+            None => true,
+        };
         if !enabled {
             let event = super::strategy::blocked_event(
                 cmd.user_id,
@@ -64,7 +63,7 @@ pub fn upsert<'a>(tx: &'a Transaction<'a>, cmd: &'a UpsertSecret) -> TxFuture<'a
                 "/users/exchange-secrets",
             );
             audit::record(tx, &event).await?;
-            return Ok(Err(ApiError::ExchangeDisabled(cmd.exchange)));
+            return Ok(Err(SecretRefused::ExchangeDisabled(cmd.exchange)));
         }
         let stmt = tx
             .prepare_cached(
@@ -89,74 +88,79 @@ pub fn upsert<'a>(tx: &'a Transaction<'a>, cmd: &'a UpsertSecret) -> TxFuture<'a
 
 #[derive(Debug, Clone)]
 pub struct DeleteSecret {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub exchange: Exchange,
 }
 
-/// Deletes the user's credentials for an exchange; false when there were none.
-pub fn delete<'a>(tx: &'a Transaction<'a>, cmd: &'a DeleteSecret) -> TxFuture<'a, bool> {
+/// Deletes the user's credentials for an exchange.
+pub fn delete<'a>(tx: &'a Transaction<'a>, cmd: &'a DeleteSecret) -> TxFuture<'a, Result<(), SecretRefused>> {
     Box::pin(async move {
         let ex = cmd.exchange.as_str();
         let stmt = tx
             .prepare_cached("DELETE FROM exchange_secrets WHERE user_id = $1 AND exchange = $2")
             .await?;
         if tx.execute(&stmt, &[&cmd.user_id, &ex]).await? == 0 {
-            return Ok(false);
+            return Ok(Err(SecretRefused::NotFound));
         }
         let event = AuditEvent::new(Some(cmd.user_id), "exchange.secret.delete")
             .entity("exchange_secret", ex)
             .details(json!({ "exchange": ex }));
         audit::record(tx, &event).await?;
-        Ok(true)
+        Ok(Ok(()))
     })
 }
 
 /// One configured exchange of a user (never the key or secret).
 #[derive(Debug, Clone)]
 pub struct SecretStatus {
-    pub exchange: String,
+    pub exchange: Exchange,
     pub updated_at: DateTime<Utc>,
 }
 
-pub async fn list(store: &Store, user_id: i64) -> Result<Vec<SecretStatus>, StoreError> {
+pub async fn list(store: &Store, user_id: UserId) -> Result<Vec<SecretStatus>, StoreError> {
     let client = store.reader().await?;
     let stmt = client
         .prepare_cached("SELECT exchange, updated_at FROM exchange_secrets WHERE user_id = $1 ORDER BY exchange")
         .await?;
-    Ok(client
-        .query(&stmt, &[&user_id])
-        .await?
-        .iter()
-        .map(|r| SecretStatus {
-            exchange: r.get(0),
-            updated_at: r.get(1),
+    let rows = client.query(&stmt, &[&user_id]).await?;
+    let status = |r: &tokio_postgres::Row| -> Result<SecretStatus, tokio_postgres::Error> {
+        Ok(SecretStatus {
+            exchange: r.try_get(0)?,
+            updated_at: r.try_get(1)?,
         })
-        .collect())
+    };
+    Ok(rows.iter().map(status).collect::<Result<_, _>>()?)
 }
 
-/// Loads and decrypts the caller's credentials: 400 `Missing credentials for EX` when there are
-/// none, 500 (without details) when the key ring cannot open them.
-pub async fn load(store: &Store, ring: &KeyRing, user_id: i64, exchange: Exchange) -> Result<Credentials, ApiError> {
+/// Loads and decrypts the caller's credentials: refused as missing when there are none, as
+/// undecryptable (without details) when the key ring cannot open them.
+pub async fn load(
+    store: &Store,
+    ring: &KeyRing,
+    user_id: UserId,
+    exchange: Exchange,
+) -> Result<Credentials, Failure<ExecutionRefused>> {
     let client = store.reader().await?;
     let stmt = client
         .prepare_cached("SELECT api_key_enc, api_secret_enc FROM exchange_secrets WHERE user_id = $1 AND exchange = $2")
         .await
         .map_err(StoreError::from)?;
     let row = client
-        .query_opt(&stmt, &[&user_id, &exchange.as_str()])
+        .query_opt(&stmt, &[&user_id, &exchange])
         .await
         .map_err(StoreError::from)?
-        .ok_or(ApiError::MissingCredentials(exchange))?;
-    let open = |sealed: &str, field: Field| {
+        .ok_or(Failure::Refused(ExecutionRefused::MissingCredentials(exchange)))?;
+    let open = |column: usize, field: Field| {
+        let sealed: &str = row.try_get(column).map_err(StoreError::from)?;
         ring.decrypt(sealed, &associated_data(user_id, exchange, field))
             .map_err(|e| {
-                tracing::error!(user_id, exchange = exchange.as_str(), field = field.as_str(), error = %e, "stored credentials do not decrypt");
-                ApiError::CredentialsUndecryptable(exchange)
+                tracing::error!(%user_id, exchange = exchange.as_str(), field = field.as_str(), error = %e, "stored credentials do not decrypt");
+                Failure::Refused(ExecutionRefused::Undecryptable(exchange))
             })
     };
     Ok(Credentials {
-        api_key: open(row.get::<_, &str>(0), Field::ApiKey)?,
-        api_secret: open(row.get::<_, &str>(1), Field::ApiSecret)?,
+        api_key: open(0, Field::ApiKey)?,
+        api_secret: open(1, Field::ApiSecret)?,
     })
 }
 
@@ -180,7 +184,7 @@ pub struct Reencrypt {
     /// Skip rows already sealed with `new_key_id` (key-ring rotation).
     pub skip_current: bool,
     /// Who asked (an admin), for the audit event; `None` from the CLI.
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
     pub audit_action: &'static str,
 }
 
@@ -213,22 +217,17 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
             failed: 0,
         };
         for row in &rows {
-            let user_id: i64 = row.get(0);
-            let exchange_text: &str = row.get(1);
-            let key_id: &str = row.get(2);
-            let Ok(exchange) = exchange_text.parse::<Exchange>() else {
-                report.failed += 1;
-                continue;
-            };
+            let user_id: UserId = row.try_get(0)?;
+            let exchange: Exchange = row.try_get(1)?;
+            let key_id: &str = row.try_get(2)?;
             if cmd.skip_current && key_id == cmd.new_key_id {
                 continue;
             }
+            let sealed_key: &str = row.try_get(3)?;
+            let sealed_secret: &str = row.try_get(4)?;
             let resealed = (|| -> Result<(String, String), CryptoError> {
                 let mut out = Vec::with_capacity(2);
-                for (sealed, field) in [
-                    (row.get::<_, &str>(3), Field::ApiKey),
-                    (row.get::<_, &str>(4), Field::ApiSecret),
-                ] {
+                for (sealed, field) in [(sealed_key, Field::ApiKey), (sealed_secret, Field::ApiSecret)] {
                     let aad = associated_data(user_id, exchange, field);
                     let plain = match &cmd.open_with {
                         OpenWith::Ring => cmd.ring.decrypt(sealed, &aad)?,
@@ -243,16 +242,13 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
             match resealed {
                 Ok((key_enc, secret_enc)) => {
                     if !cmd.dry_run {
-                        tx.execute(
-                            &update,
-                            &[&user_id, &exchange_text, &cmd.new_key_id, &key_enc, &secret_enc],
-                        )
-                        .await?;
+                        tx.execute(&update, &[&user_id, &exchange, &cmd.new_key_id, &key_enc, &secret_enc])
+                            .await?;
                     }
                     report.updated += 1;
                 }
                 Err(e) => {
-                    tracing::warn!(user_id, exchange = exchange_text, error = %e, "secret not re-encrypted");
+                    tracing::warn!(%user_id, exchange = exchange.as_str(), error = %e, "secret not re-encrypted");
                     report.failed += 1;
                 }
             }

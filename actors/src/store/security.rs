@@ -1,18 +1,18 @@
 //! Security posture (one set-based query) and the smoke-user cleanup (one transaction).
 
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde_json::json;
 
 use super::audit::{self, AuditEvent};
 use super::{Store, StoreError, Transaction, TxFuture};
+use crate::domain::{Role, UserId};
 
 /// One user's posture row.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct PostureUser {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub email: String,
-    pub role: String,
+    pub role: Role,
     pub two_factor_enabled: bool,
     pub binance_secret_configured: bool,
     pub ibkr_secret_configured: bool,
@@ -35,47 +35,40 @@ pub async fn posture(store: &Store, max_age_days: i64) -> Result<Vec<PostureUser
              GROUP BY u.id ORDER BY lower(u.email), u.id",
         )
         .await?;
-    Ok(client
-        .query(&stmt, &[])
-        .await?
-        .iter()
-        .map(|r| {
-            let age: Option<i64> = r.get("age_days");
-            PostureUser {
-                user_id: r.get("id"),
-                email: r.get("email"),
-                role: r.get("role"),
-                two_factor_enabled: r.get("totp_enabled"),
-                binance_secret_configured: r.get("binance"),
-                ibkr_secret_configured: r.get("ibkr"),
-                oldest_secret_age_days: age,
-                stale_secret: age.is_some_and(|a| a > max_age_days),
-            }
-        })
-        .collect())
-}
-
-/// Admins and traders without 2FA count as missing it (service users do not log in by hand).
-pub fn missing_2fa(user: &PostureUser) -> bool {
-    !user.two_factor_enabled && (user.role == "admin" || user.role == "trader")
+    let rows = client.query(&stmt, &[]).await?;
+    let mut users = Vec::with_capacity(rows.len());
+    for r in &rows {
+        let age: Option<i64> = r.try_get("age_days")?;
+        users.push(PostureUser {
+            user_id: r.try_get("id")?,
+            email: r.try_get("email")?,
+            role: r.try_get("role")?,
+            two_factor_enabled: r.try_get("totp_enabled")?,
+            binance_secret_configured: r.try_get("binance")?,
+            ibkr_secret_configured: r.try_get("ibkr")?,
+            oldest_secret_age_days: age,
+            stale_secret: age.is_some_and(|a| a > max_age_days),
+        });
+    }
+    Ok(users)
 }
 
 #[derive(Debug, Clone)]
 pub struct CleanupSmokeUsers {
-    pub admin_id: i64,
+    pub admin_id: UserId,
     pub dry_run: bool,
     pub older_than_days: i64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CleanupUser {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub email: String,
     pub last_activity_at: Option<DateTime<Utc>>,
     pub eligible_for_delete: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct CleanupReport {
     pub dry_run: bool,
     pub older_than_days: i64,
@@ -102,24 +95,20 @@ const SMOKE_USERS_SQL: &str = "\
 /// (their rows cascade from `users`; their audit events go too). Audits `ops.cleanup.smoke_users`.
 pub fn cleanup_smoke_users<'a>(tx: &'a Transaction<'a>, cmd: &'a CleanupSmokeUsers) -> TxFuture<'a, CleanupReport> {
     Box::pin(async move {
-        let now: DateTime<Utc> = tx.query_one("SELECT now()", &[]).await?.get(0);
+        let now: DateTime<Utc> = tx.query_one("SELECT now()", &[]).await?.try_get(0)?;
         let cutoff = now - chrono::Duration::days(cmd.older_than_days);
         let stmt = tx.prepare_cached(SMOKE_USERS_SQL).await?;
-        let users: Vec<CleanupUser> = tx
-            .query(&stmt, &[])
-            .await?
-            .iter()
-            .map(|r| {
-                let last: Option<DateTime<Utc>> = r.get("last_activity_at");
-                CleanupUser {
-                    user_id: r.get("id"),
-                    email: r.get("email"),
-                    last_activity_at: last,
-                    eligible_for_delete: last.is_none_or(|t| t < cutoff),
-                }
-            })
-            .collect();
-        let eligible: Vec<i64> = users
+        let mut users = Vec::new();
+        for r in tx.query(&stmt, &[]).await? {
+            let last: Option<DateTime<Utc>> = r.try_get("last_activity_at")?;
+            users.push(CleanupUser {
+                user_id: r.try_get("id")?,
+                email: r.try_get("email")?,
+                last_activity_at: last,
+                eligible_for_delete: last.is_none_or(|t| t < cutoff),
+            });
+        }
+        let eligible: Vec<UserId> = users
             .iter()
             .filter(|u| u.eligible_for_delete)
             .map(|u| u.user_id)

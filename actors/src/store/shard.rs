@@ -6,14 +6,15 @@ use std::sync::Arc;
 use deadpool_postgres::{Object, Pool};
 use tokio::sync::{mpsc, oneshot};
 
-use super::{StoreError, Transaction, TxFn, TxFuture};
+use super::{ShardKey, StoreError, Transaction, TxFn, TxFuture};
+use crate::domain::UserId;
 
 /// A queued write. `run` may be called more than once (when its batch is retried alone);
 /// only `commit` or `fail` answers the caller.
 pub(super) trait Job: Send {
     /// The user the write concerns: jobs of one user run in order, others side by side.
-    fn key(&self) -> i64;
-    fn lock_user(&self) -> Option<i64>;
+    fn key(&self) -> ShardKey;
+    fn lock_user(&self) -> Option<UserId>;
     fn run<'a>(&'a mut self, tx: &'a Transaction<'a>) -> TxFuture<'a, ()>;
     fn commit(self: Box<Self>);
     fn fail(self: Box<Self>, err: StoreError);
@@ -24,16 +25,16 @@ pub(super) struct FnJob<I, T> {
     pub f: TxFn<I, T>,
     pub output: Option<T>,
     pub reply: Option<oneshot::Sender<Result<T, StoreError>>>,
-    pub lock_user: Option<i64>,
-    pub key: i64,
+    pub lock_user: Option<UserId>,
+    pub key: ShardKey,
 }
 
 impl<I: Send + Sync + 'static, T: Send + 'static> Job for FnJob<I, T> {
-    fn key(&self) -> i64 {
+    fn key(&self) -> ShardKey {
         self.key
     }
 
-    fn lock_user(&self) -> Option<i64> {
+    fn lock_user(&self) -> Option<UserId> {
         self.lock_user
     }
 
@@ -168,7 +169,7 @@ async fn connection<'c>(pool: &Pool, conn: &'c mut Option<Object>) -> Result<&'c
 const LOCK_USERS: &str = "SELECT user_id FROM trading_state WHERE user_id = ANY($1) ORDER BY user_id FOR UPDATE";
 
 async fn commit_batch(client: &mut Object, batch: &mut [Box<dyn Job>]) -> Result<(), StoreError> {
-    let mut lock_ids: Vec<i64> = batch.iter().filter_map(|job| job.lock_user()).collect();
+    let mut lock_ids: Vec<UserId> = batch.iter().filter_map(|job| job.lock_user()).collect();
     lock_ids.sort_unstable();
     lock_ids.dedup();
     // Prepared before BEGIN goes out, so the lock is the first statement the transaction runs
@@ -191,7 +192,7 @@ async fn commit_batch(client: &mut Object, batch: &mut [Box<dyn Job>]) -> Result
 /// round trip is spent waiting for `BEGIN` or the lock to be answered before the jobs start.
 async fn run_jobs(
     client: &Object,
-    lock: Option<(tokio_postgres::Statement, Vec<i64>)>,
+    lock: Option<(tokio_postgres::Statement, Vec<UserId>)>,
     batch: &mut [Box<dyn Job>],
 ) -> Result<(), tokio_postgres::Error> {
     let tx = Transaction::new(client);
@@ -204,13 +205,13 @@ async fn run_jobs(
     };
     // One chain per user, in queue order; the chains run side by side, so their statements
     // are pipelined on the connection instead of waiting for each other's round trips. A job
-    // keyed `EXCLUSIVE` (it touches many users' rows) runs alone between what came before and
+    // keyed `Exclusive` (it touches many users' rows) runs alone between what came before and
     // what comes after it.
     let jobs = async {
-        let mut segment: Vec<(i64, Vec<&mut Box<dyn Job>>)> = Vec::new();
+        let mut segment: Vec<(ShardKey, Vec<&mut Box<dyn Job>>)> = Vec::new();
         for job in batch.iter_mut() {
             let key = job.key();
-            if key == super::EXCLUSIVE {
+            if key == ShardKey::Exclusive {
                 run_chains(&tx, std::mem::take(&mut segment)).await?;
                 job.run(&tx).await?;
                 continue;
@@ -229,7 +230,7 @@ async fn run_jobs(
 
 async fn run_chains(
     tx: &Transaction<'_>,
-    chains: Vec<(i64, Vec<&mut Box<dyn Job>>)>,
+    chains: Vec<(ShardKey, Vec<&mut Box<dyn Job>>)>,
 ) -> Result<(), tokio_postgres::Error> {
     futures::future::try_join_all(chains.into_iter().map(|(_, chain)| async move {
         for job in chain {

@@ -5,13 +5,13 @@ use serde_json::json;
 
 use super::audit::{self, AuditEvent};
 use super::{Store, StoreError, Transaction, TxFuture};
-use crate::domain::{Exchange, StrategyId};
+use crate::domain::{Exchange, StrategyId, UserId};
 use crate::rules::strategy::StrategyResolution;
 
 /// One assignment row, joined with the user's email.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Assignment {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub user_email: String,
     pub exchange: Exchange,
     pub strategy_id: StrategyId,
@@ -19,28 +19,31 @@ pub struct Assignment {
     pub updated_at: DateTime<Utc>,
 }
 
-fn from_row(row: &tokio_postgres::Row) -> Option<Assignment> {
-    Some(Assignment {
-        user_id: row.get("user_id"),
-        user_email: row.get("email"),
-        exchange: row.get::<_, String>("exchange").parse().ok()?,
-        strategy_id: row.get::<_, String>("strategy_id").parse().ok()?,
-        enabled: row.get("enabled"),
-        updated_at: row.get("updated_at"),
+fn from_row(row: &tokio_postgres::Row) -> Result<Assignment, tokio_postgres::Error> {
+    Ok(Assignment {
+        user_id: row.try_get("user_id")?,
+        user_email: row.try_get("email")?,
+        exchange: row.try_get("exchange")?,
+        strategy_id: row.try_get("strategy_id")?,
+        enabled: row.try_get("enabled")?,
+        updated_at: row.try_get("updated_at")?,
     })
 }
 
 /// The strategy that applies to `user_id` on `exchange`.
-pub async fn resolve(store: &Store, user_id: i64, exchange: Exchange) -> Result<StrategyResolution, StoreError> {
+pub async fn resolve(store: &Store, user_id: UserId, exchange: Exchange) -> Result<StrategyResolution, StoreError> {
     let client = store.reader().await?;
     let stmt = client
         .prepare_cached("SELECT strategy_id, enabled FROM strategy_assignments WHERE user_id = $1 AND exchange = $2")
         .await?;
-    let row = client.query_opt(&stmt, &[&user_id, &exchange.as_str()]).await?;
-    Ok(StrategyResolution::resolve(row.and_then(|r| {
-        let strategy: StrategyId = r.get::<_, String>("strategy_id").parse().ok()?;
-        Some((strategy, r.get::<_, bool>("enabled")))
-    })))
+    let assignment = match client.query_opt(&stmt, &[&user_id, &exchange]).await? {
+        Some(row) => Some((
+            row.try_get::<_, StrategyId>("strategy_id")?,
+            row.try_get::<_, bool>("enabled")?,
+        )),
+        None => None,
+    };
+    Ok(StrategyResolution::resolve(assignment))
 }
 
 /// Every assignment, by email then exchange.
@@ -53,13 +56,18 @@ pub async fn list(store: &Store) -> Result<Vec<Assignment>, StoreError> {
              ORDER BY lower(u.email), a.exchange",
         )
         .await?;
-    Ok(client.query(&stmt, &[]).await?.iter().filter_map(from_row).collect())
+    Ok(client
+        .query(&stmt, &[])
+        .await?
+        .iter()
+        .map(from_row)
+        .collect::<Result<_, _>>()?)
 }
 
 /// An admin's upsert of one user's strategy on one exchange.
 #[derive(Debug, Clone)]
 pub struct AssignStrategy {
-    pub admin_id: i64,
+    pub admin_id: UserId,
     pub user_email: String,
     pub exchange: Exchange,
     pub strategy_id: StrategyId,
@@ -84,14 +92,14 @@ pub fn assign<'a>(tx: &'a Transaction<'a>, cmd: &'a AssignStrategy) -> TxFuture<
                 &stmt,
                 &[
                     &cmd.user_email,
-                    &cmd.exchange.as_str(),
-                    &cmd.strategy_id.as_str(),
+                    &cmd.exchange,
+                    &cmd.strategy_id,
                     &cmd.enabled,
                     &cmd.admin_id,
                 ],
             )
             .await?;
-        let Some(assignment) = row.as_ref().and_then(from_row) else {
+        let Some(assignment) = row.as_ref().map(from_row).transpose()? else {
             return Ok(None);
         };
         let event = AuditEvent::new(Some(cmd.admin_id), "strategy.assignment.updated")
@@ -112,7 +120,7 @@ pub fn assign<'a>(tx: &'a Transaction<'a>, cmd: &'a AssignStrategy) -> TxFuture<
 }
 
 /// The audit event of a request refused because the exchange is disabled for the caller.
-pub fn blocked_event(user_id: i64, action: &'static str, exchange: Exchange, route: &str) -> AuditEvent {
+pub fn blocked_event(user_id: UserId, action: &'static str, exchange: Exchange, route: &str) -> AuditEvent {
     AuditEvent::new(Some(user_id), action)
         .entity("exchange", exchange.as_str())
         .details(json!({ "exchange": exchange.as_str(), "route": route, "reason": "exchange_disabled" }))

@@ -6,11 +6,12 @@ use chrono_tz::Tz;
 use rust_decimal::Decimal;
 
 use super::{Store, StoreError};
+use crate::domain::UserId;
 
 /// One user's day.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DailySummaryRow {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub email: String,
     pub day: NaiveDate,
     /// Closed trades counted in the day's risk row.
@@ -24,7 +25,7 @@ pub struct DailySummaryRow {
 }
 
 /// Users with activity on `day` (a trade, a blocked open, realized PnL, or a position opened
-/// that day in `zone`), by user id.
+/// that day in `zone`), by email.
 pub const DAILY_SUMMARY_SQL: &str = "\
 WITH opened AS (
     SELECT user_id, count(*) AS opened
@@ -47,24 +48,24 @@ WHERE COALESCE(r.trades_count, 0) > 0
    OR COALESCE(r.blocked_opens, 0) > 0
    OR COALESCE(r.realized_pnl, 0) <> 0
    OR COALESCE(o.opened, 0) > 0
-ORDER BY u.id";
+ORDER BY lower(u.email), u.id";
 
 pub async fn daily_summaries(store: &Store, day: NaiveDate, zone: Tz) -> Result<Vec<DailySummaryRow>, StoreError> {
     let client = store.reader().await?;
     let stmt = client.prepare_cached(DAILY_SUMMARY_SQL).await?;
     let zone_name = zone.name();
     let rows = client.query(&stmt, &[&day, &zone_name]).await?;
-    Ok(rows
-        .iter()
-        .map(|row| DailySummaryRow {
-            user_id: row.get("id"),
-            email: row.get("email"),
+    let summary = |row: &tokio_postgres::Row| -> Result<DailySummaryRow, tokio_postgres::Error> {
+        Ok(DailySummaryRow {
+            user_id: row.try_get("id")?,
+            email: row.try_get("email")?,
             day,
-            trades: row.get("trades"),
-            realized_pnl: row.get("realized_pnl"),
-            blocked_opens: row.get("blocked_opens"),
-            open_positions: row.get("open_positions"),
-            opened_positions: row.get("opened_positions"),
+            trades: row.try_get("trades")?,
+            realized_pnl: row.try_get("realized_pnl")?,
+            blocked_opens: row.try_get("blocked_opens")?,
+            open_positions: row.try_get("open_positions")?,
+            opened_positions: row.try_get("opened_positions")?,
         })
-        .collect())
+    };
+    Ok(rows.iter().map(summary).collect::<Result<_, _>>()?)
 }

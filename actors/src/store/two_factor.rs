@@ -4,10 +4,11 @@
 
 use super::audit::{self, AuditEvent};
 use super::{Transaction, TxFuture};
+use crate::domain::UserId;
 
 /// Stores a new secret; 2FA stays disabled until a code of it is verified.
 pub struct NewSecret {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub secret: String,
 }
 
@@ -41,7 +42,7 @@ pub enum CodeUse {
 
 /// A code accepted by the pure check, for `step`, against `secret` (the secret it was checked with).
 pub struct AcceptedCode {
-    pub user_id: i64,
+    pub user_id: UserId,
     pub secret: String,
     pub step: i64,
     pub purpose: CodeUse,

@@ -154,7 +154,7 @@ mod tests {
 
     fn user(email: &str) -> UserRow {
         UserRow {
-            id: 7,
+            id: crate::domain::UserId::new(),
             email: email.to_string(),
             password_hash: String::new(),
             display_name: None,

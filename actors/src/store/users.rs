@@ -4,11 +4,11 @@ use tokio_postgres::Row;
 
 use super::audit::{self, AuditEvent};
 use super::{Store, StoreError, Transaction, TxFuture};
-use crate::domain::Role;
+use crate::domain::{Role, UserId};
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
-    pub id: i64,
+    pub id: UserId,
     pub email: String,
     pub password_hash: String,
     pub display_name: Option<String>,
@@ -22,17 +22,17 @@ pub const USER_COLUMNS: &str =
     "id, email, password_hash, display_name, role, totp_secret, totp_enabled, totp_last_step";
 
 impl UserRow {
-    pub fn from_row(row: &Row) -> UserRow {
-        UserRow {
-            id: row.get("id"),
-            email: row.get("email"),
-            password_hash: row.get("password_hash"),
-            display_name: row.get("display_name"),
-            role: row.get::<_, String>("role").parse().unwrap_or(Role::Trader),
-            totp_secret: row.get("totp_secret"),
-            totp_enabled: row.get("totp_enabled"),
-            totp_last_step: row.get("totp_last_step"),
-        }
+    pub fn from_row(row: &Row) -> Result<UserRow, tokio_postgres::Error> {
+        Ok(UserRow {
+            id: row.try_get("id")?,
+            email: row.try_get("email")?,
+            password_hash: row.try_get("password_hash")?,
+            display_name: row.try_get("display_name")?,
+            role: row.try_get("role")?,
+            totp_secret: row.try_get("totp_secret")?,
+            totp_enabled: row.try_get("totp_enabled")?,
+            totp_last_step: row.try_get("totp_last_step")?,
+        })
     }
 }
 
@@ -47,11 +47,12 @@ pub async fn find_by_email(store: &Store, email: &str) -> Result<Option<UserRow>
     Ok(client
         .query_opt(&stmt, &[&email])
         .await?
-        .map(|row| UserRow::from_row(&row)))
+        .map(|row| UserRow::from_row(&row))
+        .transpose()?)
 }
 
 /// A user by id.
-pub async fn find_by_id(store: &Store, id: i64) -> Result<Option<UserRow>, StoreError> {
+pub async fn find_by_id(store: &Store, id: UserId) -> Result<Option<UserRow>, StoreError> {
     let client = store.reader().await?;
     let stmt = client
         .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
@@ -59,7 +60,8 @@ pub async fn find_by_id(store: &Store, id: i64) -> Result<Option<UserRow>, Store
     Ok(client
         .query_opt(&stmt, &[&id])
         .await?
-        .map(|row| UserRow::from_row(&row)))
+        .map(|row| UserRow::from_row(&row))
+        .transpose()?)
 }
 
 /// Every user, by email.
@@ -68,7 +70,12 @@ pub async fn list(store: &Store) -> Result<Vec<UserRow>, StoreError> {
     let stmt = client
         .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users ORDER BY lower(email), id"))
         .await?;
-    Ok(client.query(&stmt, &[]).await?.iter().map(UserRow::from_row).collect())
+    Ok(client
+        .query(&stmt, &[])
+        .await?
+        .iter()
+        .map(UserRow::from_row)
+        .collect::<Result<_, _>>()?)
 }
 
 /// What creating a user needs.
@@ -79,7 +86,7 @@ pub struct NewUser {
     /// The audit action to record (`auth.register.success`, `user.create`, …), if any.
     pub audit_action: Option<&'static str>,
     /// Who did it (an admin), when not the user themself.
-    pub actor_id: Option<i64>,
+    pub actor_id: Option<UserId>,
 }
 
 /// Creates the user and their trading row; `None` when the email is taken.
@@ -91,12 +98,12 @@ pub fn create<'a>(tx: &'a Transaction<'a>, new: &'a NewUser) -> TxFuture<'a, Opt
             ))
             .await?;
         let Some(row) = tx
-            .query_opt(&stmt, &[&new.email, &new.password_hash, &new.role.as_str()])
+            .query_opt(&stmt, &[&new.email, &new.password_hash, &new.role])
             .await?
         else {
             return Ok(None);
         };
-        let user = UserRow::from_row(&row);
+        let user = UserRow::from_row(&row)?;
         let stmt = tx
             .prepare_cached("INSERT INTO trading_state (user_id) VALUES ($1)")
             .await?;
@@ -125,10 +132,10 @@ pub fn set_role<'a>(tx: &'a Transaction<'a>, change: &'a RoleChange) -> TxFuture
                 "UPDATE users SET role = $2, updated_at = now() WHERE lower(email) = lower($1) RETURNING {USER_COLUMNS}"
             ))
             .await?;
-        let Some(row) = tx.query_opt(&stmt, &[&change.email, &change.role.as_str()]).await? else {
+        let Some(row) = tx.query_opt(&stmt, &[&change.email, &change.role]).await? else {
             return Ok(None);
         };
-        let user = UserRow::from_row(&row);
+        let user = UserRow::from_row(&row)?;
         let event = AuditEvent::new(Some(user.id), change.audit_action)
             .entity("user", user.id)
             .details(serde_json::json!({ "role": user.role.as_str() }));

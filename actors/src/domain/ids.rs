@@ -1,0 +1,154 @@
+//! Ids: UUIDs on the wire (strings, as the old service's were) and in the database (`uuid`).
+//! Each kind of id is its own type, so a signal id cannot be passed where a position id goes.
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use uuid::Uuid;
+
+/// What a malformed id is told (FastAPI's wording for a UUID field).
+pub const INVALID_UUID: &str = "Input should be a valid UUID";
+
+macro_rules! id_type {
+    ($(#[$meta:meta])* $name:ident) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(Uuid);
+
+        impl $name {
+            /// A new id, time-ordered (UUID version 7, monotonic within this process).
+            #[allow(clippy::new_without_default)]
+            pub fn new() -> Self {
+                $name(Uuid::now_v7())
+            }
+
+            pub const fn from_uuid(uuid: Uuid) -> Self {
+                $name(uuid)
+            }
+
+            pub const fn as_uuid(&self) -> Uuid {
+                self.0
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = &'static str;
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                Uuid::parse_str(s.trim()).map($name).map_err(|_| INVALID_UUID)
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                self.0.hyphenated().fmt(f)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_str(&self.0.hyphenated())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let raw = <std::borrow::Cow<'de, str>>::deserialize(d)?;
+                raw.parse().map_err(serde::de::Error::custom)
+            }
+        }
+
+        impl<'a> tokio_postgres::types::FromSql<'a> for $name {
+            fn from_sql(
+                ty: &tokio_postgres::types::Type,
+                raw: &'a [u8],
+            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
+                Uuid::from_sql(ty, raw).map($name)
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                <Uuid as tokio_postgres::types::FromSql>::accepts(ty)
+            }
+        }
+
+        impl tokio_postgres::types::ToSql for $name {
+            fn to_sql(
+                &self,
+                ty: &tokio_postgres::types::Type,
+                out: &mut bytes::BytesMut,
+            ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
+                self.0.to_sql(ty, out)
+            }
+
+            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
+                <Uuid as tokio_postgres::types::ToSql>::accepts(ty)
+            }
+
+            tokio_postgres::types::to_sql_checked!();
+        }
+    };
+}
+
+id_type!(
+    /// A user.
+    UserId
+);
+id_type!(
+    /// A trading signal.
+    SignalId
+);
+id_type!(
+    /// A position.
+    PositionId
+);
+id_type!(
+    /// An audit event.
+    AuditEventId
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_round_trip_as_hyphenated_strings() {
+        let id = SignalId::new();
+        let text = id.to_string();
+        assert_eq!(text.len(), 36);
+        assert_eq!(text.parse::<SignalId>(), Ok(id));
+        assert_eq!(
+            serde_json::to_value(id).unwrap(),
+            serde_json::Value::String(text.clone())
+        );
+        assert_eq!(serde_json::from_value::<SignalId>(text.into()).unwrap(), id);
+    }
+
+    #[test]
+    fn the_old_services_ids_parse_and_print_unchanged() {
+        let old = "7d1c2a9e-4b3f-4c8e-9a1d-0f2e3b4c5d6e";
+        assert_eq!(old.parse::<UserId>().unwrap().to_string(), old);
+        assert_eq!(
+            "7D1C2A9E-4B3F-4C8E-9A1D-0F2E3B4C5D6E"
+                .parse::<UserId>()
+                .unwrap()
+                .to_string(),
+            old
+        );
+    }
+
+    #[test]
+    fn malformed_ids_are_refused() {
+        for bad in ["", "1", "42", "not-a-uuid", "7d1c2a9e-4b3f-4c8e-9a1d-0f2e3b4c5d6"] {
+            assert_eq!(bad.parse::<PositionId>(), Err(INVALID_UUID), "{bad:?}");
+        }
+        assert!(serde_json::from_value::<PositionId>(serde_json::json!(7)).is_err());
+    }
+
+    #[test]
+    fn new_ids_are_time_ordered() {
+        let first = UserId::new();
+        let second = UserId::new();
+        assert!(first < second);
+        assert_eq!(first.as_uuid().get_version_num(), 7);
+    }
+}

@@ -1,0 +1,16 @@
+//! Domain types parsed at the edge: once a request or a stored row has become one of these,
+//! nothing re-checks it. Requests are parsed by serde (`Deserialize`), rows by tokio-postgres
+//! (`FromSql`); a value that does not parse is an error there, never a silent default.
+
+mod email;
+mod ids;
+mod names;
+mod sql;
+mod symbol;
+mod trading;
+
+pub use email::{is_service_email, is_test_email, Email};
+pub use ids::{AuditEventId, PositionId, SignalId, UserId};
+pub use names::{Exchange, ExitReason, PositionSide, PositionStatus, Role, Side, SignalStatus, StrategyId, Timeframe};
+pub use symbol::{normalize_symbol, Symbol};
+pub use trading::{NewSignal, Position, Signal};

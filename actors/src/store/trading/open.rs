@@ -1,0 +1,103 @@
+//! Opening a position from an EXECUTING signal.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use rust_decimal::Decimal;
+use serde_json::json;
+use tokio_postgres::types::ToSql;
+
+use super::super::{Transaction, TxFuture};
+use super::{Locked, Traded};
+use crate::domain::{PositionId, SignalId, SignalStatus, UserId};
+use crate::refusals::OpenRefused;
+use crate::rules::risk::{self, RiskProfile, RiskSnapshot};
+
+const OPEN_LOCKED_READ: &str = include_str!("sql/open_locked_read.sql");
+const OPEN_BLOCKED: &str = include_str!("sql/open_blocked.sql");
+const OPEN_IF_SNAPSHOT: &str = include_str!("sql/open_if_snapshot.sql");
+
+pub struct OpenRequest {
+    pub user_id: UserId,
+    pub signal_id: SignalId,
+    /// The id the new position gets.
+    pub position_id: PositionId,
+    pub qty: Decimal,
+    pub profile: RiskProfile,
+    pub day: NaiveDate,
+    pub now: DateTime<Utc>,
+    /// The user's risk snapshot for `day` as the user actor last saw it, when it has one.
+    pub expected: Option<RiskSnapshot>,
+}
+
+/// Opens a position from an EXECUTING signal, or records why not. The batch holds the user's
+/// `trading_state` row lock, so the risk snapshot cannot change under us. When the actor offers
+/// the snapshot it expects and the rules pass on it, one statement opens the position if the
+/// database agrees; otherwise (or when that statement finds it does not) a read locks the signal
+/// and learns the snapshot — or why the signal cannot be opened — and the same write follows.
+pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFuture<'a, Result<Traded, OpenRefused>> {
+    Box::pin(async move {
+        if let Some(expected) = &r.expected {
+            if risk::check_open(&r.profile, expected, r.now).is_ok() {
+                if let Some(opened) = open_if_snapshot(tx, r, expected, Locked::No).await? {
+                    return Ok(Ok(opened));
+                }
+            }
+        }
+        let read = tx.prepare_cached(OPEN_LOCKED_READ).await?;
+        let Some(signal) = tx.query_opt(&read, &[&r.signal_id, &r.user_id, &r.day]).await? else {
+            return Ok(Err(OpenRefused::NotFound));
+        };
+        if signal.try_get::<_, UserId>("user_id")? != r.user_id {
+            return Ok(Err(OpenRefused::Foreign));
+        }
+        let status: SignalStatus = signal.try_get("status")?;
+        if status != SignalStatus::Executing {
+            return Ok(Err(OpenRefused::NotExecuting(status)));
+        }
+        if signal.try_get::<_, Option<Decimal>>("entry_price")?.is_none() {
+            return Ok(Err(OpenRefused::MissingEntryPrice));
+        }
+        let snapshot = super::super::risk::snapshot_from_row(&signal)?;
+        if let Err(block) = risk::check_open(&r.profile, &snapshot, r.now) {
+            let details = json!({ "signal_id": r.signal_id, "reason": block.to_string() });
+            let blocked = tx.prepare_cached(OPEN_BLOCKED).await?;
+            let entity_id = r.signal_id.to_string();
+            tx.execute(
+                &blocked,
+                &[&r.user_id, &r.day, &block.audit_action(), &entity_id, &details],
+            )
+            .await?;
+            return Ok(Err(OpenRefused::Risk(block)));
+        }
+        // Under `Locked::Yes` a missing row is already an error (`query_one`): `None` cannot come.
+        let opened = open_if_snapshot(tx, r, &snapshot, Locked::Yes).await?;
+        Ok(opened.ok_or(OpenRefused::NotExecuting(status)))
+    })
+}
+
+/// The open's write, applied only if the signal is the caller's EXECUTING signal with an entry
+/// price and the user's risk snapshot for the day is `snapshot`. Under `Locked::Yes` it must apply.
+async fn open_if_snapshot(
+    tx: &Transaction<'_>,
+    r: &OpenRequest,
+    snapshot: &RiskSnapshot,
+    locked: Locked,
+) -> Result<Option<Traded>, tokio_postgres::Error> {
+    let insert = tx.prepare_cached(OPEN_IF_SNAPSHOT).await?;
+    let params: [&(dyn ToSql + Sync); 10] = [
+        &r.user_id,
+        &r.signal_id,
+        &r.qty,
+        &r.now,
+        &r.day,
+        &snapshot.open_positions,
+        &snapshot.last_trade_at,
+        &snapshot.trades_today,
+        &snapshot.realized_pnl_today,
+        &r.position_id,
+    ];
+    let row = match locked {
+        Locked::Yes => Some(tx.query_one(&insert, &params).await?),
+        Locked::No => tx.query_opt(&insert, &params).await?,
+    };
+    row.as_ref().map(Traded::from_row).transpose()
+}

@@ -1,0 +1,6 @@
+-- The user's positions, newest first.
+SELECT id, user_id, signal_id, exchange, symbol, side, qty, entry_price, stop_loss, take_profit, status,
+       realized_pnl, fees, exit_price, exit_reason, opened_at, closed_at
+FROM positions
+WHERE user_id = $1
+ORDER BY opened_at DESC, id DESC

@@ -1,0 +1,58 @@
+//! Why the daemon's own operations on accounts refuse a request, by meaning; `Display` is the
+//! contract's message. `http::ApiError` gives each its status and code.
+
+/// Why a request is not let through authentication or authorisation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AuthRefused {
+    #[error("Not authenticated")]
+    NotAuthenticated,
+    /// Bad signature, algorithm or claims, expired, or not a token at all.
+    #[error("Invalid authentication credentials")]
+    InvalidToken,
+    /// The token names a user that no longer exists.
+    #[error("User not found")]
+    UserNotFound,
+    #[error("Insufficient permissions")]
+    Forbidden,
+}
+
+/// Why a login is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginRefused {
+    #[error("Incorrect email or password")]
+    IncorrectCredentials,
+    /// The account must use 2FA and has not enabled it.
+    #[error("2FA must be enabled for this account")]
+    TwoFactorRequired,
+    #[error("OTP required")]
+    OtpRequired,
+    #[error("Invalid OTP")]
+    InvalidOtp,
+    #[error("Too many failed login attempts. Try again later.")]
+    Throttled { retry_after_secs: u64 },
+}
+
+/// Why enabling or disabling 2FA is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TwoFactorRefused {
+    #[error("2FA setup not found. Call /auth/2fa/setup first.")]
+    SetupNotFound,
+    #[error("2FA is not enabled")]
+    NotEnabled,
+    #[error("Invalid OTP")]
+    InvalidOtp,
+}
+
+/// Why creating or finding an account is refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AccountRefused {
+    /// Self-registration with a taken email.
+    #[error("Email already registered")]
+    EmailAlreadyRegistered,
+    /// An admin creating a user with a taken email.
+    #[error("Email already exists")]
+    EmailAlreadyExists,
+    /// An admin named a user that does not exist.
+    #[error("User not found")]
+    UserNotFound,
+}
