@@ -243,11 +243,10 @@ async fn summary_scope_filters_rounding_and_status() {
     let only_alice = summary(&w, "?email_contains=ALICE").await;
     assert_eq!(emails(&only_alice), ["alice@corp.io"]);
     assert_eq!(
-        only_alice["overall_status"], "yellow",
-        "blocked opens today, nothing red"
+        only_alice["overall_status"], "red",
+        "the security block, and so the status, counts every posture user whatever the filter"
     );
     let dave = summary(&w, "?email_contains=dave").await;
-    assert_eq!(dave["overall_status"], "green");
     assert_eq!(dave["operations"]["trades_today_total"], 0);
     assert_eq!(
         emails(&summary(&w, "?exchange=binance").await),
@@ -255,9 +254,10 @@ async fn summary_scope_filters_rounding_and_status() {
     );
     assert_eq!(emails(&summary(&w, "?exchange=IBKR").await), ["bob@corp.io"]);
     assert_eq!(emails(&summary(&w, "?exchange=ALL").await).len(), 4);
-    // A tighter age limit makes alice's 2-day-old secret stale too.
+    // A tighter age limit makes alice's 2-day-old secret stale too, and the service user's
+    // day-old one (the security block counts service users).
     let strict = summary(&w, "?max_secret_age_days=1").await;
-    assert_eq!(strict["security"]["users_with_stale_secrets"], 2);
+    assert_eq!(strict["security"]["users_with_stale_secrets"], 3);
     assert_eq!(strict["security"]["max_secret_age_days"], 1);
 
     // Service users only when asked; test users only without real_only.
@@ -294,6 +294,19 @@ async fn summary_scope_filters_rounding_and_status() {
     .await;
     assert_eq!(status, 422, "{body}");
     assert_eq!(body["detail"][0]["loc"][1], "exchange");
+
+    // With the security findings fixed, the filtered views show their own operations.
+    w.db.sql(&format!(
+        "UPDATE users SET totp_enabled = true WHERE email = '{ADMIN}'; \
+         UPDATE exchange_secrets SET updated_at = now() \
+         WHERE user_id = (SELECT id FROM users WHERE email = 'bob@corp.io')"
+    ));
+    let only_alice = summary(&w, "?email_contains=ALICE").await;
+    assert_eq!(
+        only_alice["overall_status"], "yellow",
+        "blocked opens today, nothing red"
+    );
+    assert_eq!(summary(&w, "?email_contains=dave").await["overall_status"], "green");
     drop(w.db);
 }
 

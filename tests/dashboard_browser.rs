@@ -173,7 +173,12 @@ fn json_rows(body: &Value) -> Vec<(String, String)> {
         .as_array()
         .unwrap()
         .iter()
-        .map(|u| (u["user_id"].as_str().unwrap().to_string(), u["email"].as_str().unwrap().to_string()))
+        .map(|u| {
+            (
+                u["user_id"].as_str().unwrap().to_string(),
+                u["email"].as_str().unwrap().to_string(),
+            )
+        })
         .collect()
 }
 
@@ -277,16 +282,17 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
     db.sql(&format!(
         "INSERT INTO users (email, password_hash, role, totp_enabled)
          SELECT 'trader' || i || '@corp.io', 'x', 'trader', i % 2 = 0 FROM generate_series(1, 6) i;
+         CREATE TEMP VIEW traders AS
+         SELECT id, substring(email FROM '^trader(\\d+)@')::int AS n FROM users WHERE email LIKE 'trader%';
          INSERT INTO exchange_secrets (user_id, exchange, key_id, api_key_enc, api_secret_enc)
-         SELECT id, CASE WHEN id % 2 = 0 THEN 'IBKR' ELSE 'BINANCE' END, 'k1', 'x', 'x'
-         FROM users WHERE email LIKE 'trader%';
+         SELECT id, CASE WHEN n % 2 = 0 THEN 'IBKR' ELSE 'BINANCE' END, 'k1', 'x', 'x' FROM traders;
          INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl)
-         SELECT id, '{today}'::date - d, (id + d) % 4, (id % 3 - 1) * 1.23456
-         FROM users, generate_series(0, 6) d WHERE email LIKE 'trader%';
-         INSERT INTO trading_state (user_id, open_positions) SELECT id, id % 3 FROM users WHERE email LIKE 'trader%';
+         SELECT id, '{today}'::date - d, (n + d) % 4, (n % 3 - 1) * 1.23456
+         FROM traders, generate_series(0, 6) d;
+         INSERT INTO trading_state (user_id, open_positions) SELECT id, n % 3 FROM traders;
          INSERT INTO audit_events (user_id, action, created_at)
          SELECT id, 'position.open.blocked.cooldown', now() - interval '1 minute'
-         FROM users WHERE email LIKE 'trader%' AND id % 2 = 1;
+         FROM traders WHERE n % 2 = 1;
          INSERT INTO audit_events (user_id, action, created_at)
          SELECT id, 'execution.binance.test_order.error', now() - interval '1 day'
          FROM users WHERE email LIKE 'trader%';

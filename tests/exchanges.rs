@@ -947,7 +947,7 @@ async fn security_posture_and_smoke_cleanup() {
     let (new_smoke, _) = user(&db, "smoke.new@example.invalid", "trader");
     let (silent_smoke, _) = user(&db, "smoke.silent@example.invalid", "trader");
     db.sql(&format!(
-        "UPDATE users SET totp_enabled = true WHERE id IN ({admin_id}, {fresh_id})"
+        "UPDATE users SET totp_enabled = true WHERE id IN ('{admin_id}', '{fresh_id}')"
     ));
     save_secret(&d, &fresh, "BINANCE", API_KEY, API_SECRET).await;
     save_secret(&d, &stale, "BINANCE", API_KEY, API_SECRET).await;

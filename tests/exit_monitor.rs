@@ -289,7 +289,7 @@ async fn polled_prices_close_within_one_interval_and_the_time_limit_fires_after_
         &s.db,
         &format!(
             "SELECT status || '/' || exit_reason FROM positions WHERE id = '{}'",
-            body["id"]
+            id_of(&body["id"])
         ),
         "CLOSED/stop_loss_hit",
     );
@@ -301,7 +301,7 @@ async fn polled_prices_close_within_one_interval_and_the_time_limit_fires_after_
     assert_eq!(
         s.db.sql(&format!(
             "SELECT realized_pnl FROM positions WHERE id = '{}'",
-            body["id"]
+            id_of(&body["id"])
         )),
         "-5.10000000"
     );

@@ -240,7 +240,7 @@ async fn open_and_close_refusals_have_the_contract_messages() {
     let (status, body) = call(
         &d,
         Method::POST,
-        "/positions/close?position_id=999999&exit_price=1",
+        "/positions/close?position_id=0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b&exit_price=1",
         &alice,
         None,
     )
@@ -389,7 +389,7 @@ async fn an_open_is_judged_by_the_database_when_the_actors_view_is_stale() {
     let cases = [
         (
             "trades@desk.io",
-            "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ({uid}, {today}, 3, 0)",
+            "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ('{uid}', {today}, 3, 0)",
             "Risk block: max trades reached",
         ),
         (
@@ -404,7 +404,7 @@ async fn an_open_is_judged_by_the_database_when_the_actors_view_is_stale() {
         ),
         (
             "stop@desk.io",
-            "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ({uid}, {today}, 1, -1000000)",
+            "INSERT INTO risk_daily (user_id, day, trades_count, realized_pnl) VALUES ('{uid}', {today}, 1, -1000000)",
             "Risk block: daily stop reached",
         ),
     ];
