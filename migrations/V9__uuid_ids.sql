@@ -47,6 +47,10 @@ ALTER TABLE risk_daily ADD COLUMN user_uid uuid;
 UPDATE risk_daily r SET user_uid = u.uid FROM users u WHERE u.id = r.user_id;
 ALTER TABLE exchange_secrets ADD COLUMN user_uid uuid;
 UPDATE exchange_secrets e SET user_uid = u.uid FROM users u WHERE u.id = e.user_id;
+-- A stored secret is sealed with its owner's id in the associated data; rows sealed under the
+-- integer id keep naming it there until they are saved or re-encrypted again.
+ALTER TABLE exchange_secrets ADD COLUMN sealed_for text;
+UPDATE exchange_secrets SET sealed_for = user_id::text;
 ALTER TABLE strategy_assignments ADD COLUMN user_uid uuid, ADD COLUMN updated_by_uid uuid;
 UPDATE strategy_assignments a SET user_uid = u.uid FROM users u WHERE u.id = a.user_id;
 UPDATE strategy_assignments a SET updated_by_uid = u.uid FROM users u WHERE u.id = a.updated_by;

@@ -845,6 +845,40 @@ async fn key_ring_rotation_dry_run_then_real_then_new_ring() {
     assert_eq!(audit_count(&db, &uid, "exchange.secret.upsert"), 2);
 }
 
+/// A secret saved before ids were UUIDs was sealed for the user's integer id, which the
+/// migration keeps beside it: it still opens, and re-encryption seals it for the UUID.
+#[tokio::test]
+async fn a_secret_sealed_for_the_old_integer_id_opens_and_is_resealed_for_the_uuid() {
+    use actors::crypto::{associated_data, Field, KeyRing};
+    use actors::domain::Exchange;
+    let db = TestDb::new();
+    let (uid, token) = user(&db, "trader.preuuid@desk.io", "trader");
+    let ring = KeyRing::from_texts("ENCRYPTION_KEYS", &[("old".to_string(), ENCRYPTION_KEY)]).unwrap();
+    let seal = |plain: &str, field| {
+        ring.encrypt(plain, &associated_data(42, Exchange::Binance, field))
+            .unwrap()
+    };
+    db.sql(&format!(
+        "INSERT INTO exchange_secrets (user_id, exchange, key_id, api_key_enc, api_secret_enc, sealed_for) \
+         VALUES ('{uid}', 'BINANCE', 'old', '{}', '{}', '42')",
+        seal(API_KEY, Field::ApiKey),
+        seal(API_SECRET, Field::ApiSecret)
+    ));
+    let expected = hmac_hex(API_SECRET, b"BINANCE|BTCUSDT|BUY|1")[..12].to_string();
+    let old_ring = format!("old:{ENCRYPTION_KEY}");
+    {
+        let d = Daemon::start_with(&db, &[("ENCRYPTION_KEYS", old_ring.as_str())]);
+        let (status, body) = preview(&d, &token, "BINANCE").await;
+        assert_eq!((status, &body["signature_preview"]), (200, &json!(expected)), "{body}");
+    }
+    let out = cli_with(&db.url, &format!("new:{HEX_KEY},{old_ring}"), &["secrets", "reencrypt"]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("updated=1"), "{out:?}");
+    assert_eq!(db.sql("SELECT sealed_for IS NULL FROM exchange_secrets"), "t");
+    let d = Daemon::start_with(&db, &[("ENCRYPTION_KEYS", format!("new:{HEX_KEY}").as_str())]);
+    let (status, body) = preview(&d, &token, "BINANCE").await;
+    assert_eq!((status, &body["signature_preview"]), (200, &json!(expected)), "{body}");
+}
+
 #[tokio::test]
 async fn legacy_reencrypt_endpoint_with_old_and_new_key() {
     let db = TestDb::new();

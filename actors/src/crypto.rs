@@ -18,7 +18,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::domain::{Exchange, UserId};
+use crate::domain::Exchange;
 
 /// Text that must never be printed: exchange API keys and secrets, key material.
 #[derive(Clone, PartialEq, Eq)]
@@ -168,10 +168,11 @@ impl fmt::Debug for KeyRing {
 const FORMAT_VERSION: &str = "v1";
 const NONCE_LEN: usize = 12;
 
-/// The associated data of one value: user, exchange and field.
-pub fn associated_data(user_id: UserId, exchange: Exchange, field: Field) -> Vec<u8> {
+/// The associated data of one value: owner, exchange and field. The owner is the user's id
+/// (a row sealed before ids were UUIDs names the integer id it was sealed for).
+pub fn associated_data(owner: impl fmt::Display, exchange: Exchange, field: Field) -> Vec<u8> {
     format!(
-        "crypto-saas|{FORMAT_VERSION}|user:{user_id}|exchange:{}|field:{}",
+        "crypto-saas|{FORMAT_VERSION}|user:{owner}|exchange:{}|field:{}",
         exchange.as_str(),
         field.as_str()
     )
@@ -308,6 +309,7 @@ pub fn mask(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::UserId;
 
     fn user(n: u128) -> UserId {
         UserId::from_uuid(uuid::Uuid::from_u128(n))

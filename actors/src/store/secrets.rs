@@ -70,7 +70,8 @@ pub fn upsert<'a>(tx: &'a Transaction<'a>, cmd: &'a UpsertSecret) -> TxFuture<'a
                 "INSERT INTO exchange_secrets (user_id, exchange, key_id, api_key_enc, api_secret_enc) \
                  VALUES ($1, $2, $3, $4, $5) \
                  ON CONFLICT (user_id, exchange) DO UPDATE SET key_id = EXCLUDED.key_id, \
-                   api_key_enc = EXCLUDED.api_key_enc, api_secret_enc = EXCLUDED.api_secret_enc, updated_at = now()",
+                   api_key_enc = EXCLUDED.api_key_enc, api_secret_enc = EXCLUDED.api_secret_enc, \
+                   sealed_for = NULL, updated_at = now()",
             )
             .await?;
         tx.execute(
@@ -132,6 +133,11 @@ pub async fn list(store: &Store, user_id: UserId) -> Result<Vec<SecretStatus>, S
     Ok(rows.iter().map(status).collect::<Result<_, _>>()?)
 }
 
+/// Whom a stored row was sealed for: its user, or the integer id its user had before V9.
+fn sealed_owner(user_id: UserId, sealed_for: Option<String>) -> String {
+    sealed_for.unwrap_or_else(|| user_id.to_string())
+}
+
 /// Loads and decrypts the caller's credentials: refused as missing when there are none, as
 /// undecryptable (without details) when the key ring cannot open them.
 pub async fn load(
@@ -142,7 +148,9 @@ pub async fn load(
 ) -> Result<Credentials, Failure<ExecutionRefused>> {
     let client = store.reader().await?;
     let stmt = client
-        .prepare_cached("SELECT api_key_enc, api_secret_enc FROM exchange_secrets WHERE user_id = $1 AND exchange = $2")
+        .prepare_cached(
+            "SELECT api_key_enc, api_secret_enc, sealed_for FROM exchange_secrets WHERE user_id = $1 AND exchange = $2",
+        )
         .await
         .map_err(StoreError::from)?;
     let row = client
@@ -150,9 +158,10 @@ pub async fn load(
         .await
         .map_err(StoreError::from)?
         .ok_or(Failure::Refused(ExecutionRefused::MissingCredentials(exchange)))?;
+    let owner = sealed_owner(user_id, row.try_get(2).map_err(StoreError::from)?);
     let open = |column: usize, field: Field| {
         let sealed: &str = row.try_get(column).map_err(StoreError::from)?;
-        ring.decrypt(sealed, &associated_data(user_id, exchange, field))
+        ring.decrypt(sealed, &associated_data(&owner, exchange, field))
             .map_err(|e| {
                 tracing::error!(%user_id, exchange = exchange.as_str(), field = field.as_str(), error = %e, "stored credentials do not decrypt");
                 Failure::Refused(ExecutionRefused::Undecryptable(exchange))
@@ -200,14 +209,14 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
     Box::pin(async move {
         let stmt = tx
             .prepare_cached(
-                "SELECT user_id, exchange, key_id, api_key_enc, api_secret_enc FROM exchange_secrets \
+                "SELECT user_id, exchange, key_id, api_key_enc, api_secret_enc, sealed_for FROM exchange_secrets \
                  ORDER BY user_id, exchange FOR UPDATE",
             )
             .await?;
         let rows = tx.query(&stmt, &[]).await?;
         let update = tx
             .prepare_cached(
-                "UPDATE exchange_secrets SET key_id = $3, api_key_enc = $4, api_secret_enc = $5 \
+                "UPDATE exchange_secrets SET key_id = $3, api_key_enc = $4, api_secret_enc = $5, sealed_for = NULL \
                  WHERE user_id = $1 AND exchange = $2",
             )
             .await?;
@@ -225,15 +234,17 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
             }
             let sealed_key: &str = row.try_get(3)?;
             let sealed_secret: &str = row.try_get(4)?;
+            let owner = sealed_owner(user_id, row.try_get(5)?);
             let resealed = (|| -> Result<(String, String), CryptoError> {
                 let mut out = Vec::with_capacity(2);
                 for (sealed, field) in [(sealed_key, Field::ApiKey), (sealed_secret, Field::ApiSecret)] {
-                    let aad = associated_data(user_id, exchange, field);
+                    let aad = associated_data(&owner, exchange, field);
                     let plain = match &cmd.open_with {
                         OpenWith::Ring => cmd.ring.decrypt(sealed, &aad)?,
                         OpenWith::Key(key) => crypto::open_with(key, sealed, &aad)?,
                     };
-                    out.push(crypto::seal(&cmd.new_key_id, &cmd.new_key, plain.expose(), &aad)?);
+                    let new_aad = associated_data(user_id, exchange, field);
+                    out.push(crypto::seal(&cmd.new_key_id, &cmd.new_key, plain.expose(), &new_aad)?);
                 }
                 let secret = out.pop().unwrap_or_default();
                 let key = out.pop().unwrap_or_default();
