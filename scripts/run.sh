@@ -12,7 +12,8 @@ choose_database
 echo "database: $DATABASE_CHOICE"
 echo "  url:  $(shown_url "$DATABASE_URL")"
 echo "  data: $DATABASE_DATA_DIR"
-ensure_dev_env .local/dev.env
+env_file="${DEV_ENV_FILE:-.local/dev.env}"
+ensure_dev_env "$env_file"
 
 if [ -n "${CRYPTO_SAAS_BIN:-}" ]; then
   bin="$CRYPTO_SAAS_BIN"
@@ -27,9 +28,9 @@ host="${HOST:-127.0.0.1}" port="${PORT:-8000}"
 cat <<MSG
 
 crypto-saas on http://$host:$port  (API docs: /docs, dashboard: /ops/dashboard)
-log in as the development admin $admin_email (its password is DEV_ADMIN_PASSWORD in .local/dev.env):
+log in as the development admin $admin_email (its password is DEV_ADMIN_PASSWORD in $env_file):
   curl -s -X POST http://$host:$port/auth/login -d "username=$admin_email" \\
-    --data-urlencode "password=\$(sed -n 's/^DEV_ADMIN_PASSWORD=//p' .local/dev.env)"
+    --data-urlencode "password=\$(sed -n 's/^DEV_ADMIN_PASSWORD=//p' $env_file)"
 
 MSG
 exec "$bin" serve

@@ -764,3 +764,81 @@ async fn the_image_healthcheck_tells_a_live_daemon_from_nothing() {
     }
     assert!(degraded, "the health check fails once the database is gone");
 }
+
+/// Starts scripts/run.sh, logs the development admin in once it listens, stops it; returns what
+/// it printed on standard output and its logs (standard error, a pipe).
+async fn run_sh_once(db_url: &str, env_file: &Path) -> (String, String) {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = std::process::Command::new("bash")
+        .arg(repo().join("scripts/run.sh"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DATABASE_URL", db_url)
+        .env("CRYPTO_SAAS_BIN", binary())
+        .env("DEV_ENV_FILE", env_file)
+        .env("PORT", "0")
+        .env("EXIT_MONITOR_MODE", "off")
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut printed = String::new();
+    let base = loop {
+        let mut line = String::new();
+        assert!(stdout.read_line(&mut line).unwrap() > 0, "run.sh ended:\n{printed}");
+        printed.push_str(&line);
+        if let Some(rest) = line.trim().strip_prefix("listening on ") {
+            break rest.to_string();
+        }
+    };
+    let keys = std::fs::read_to_string(env_file).unwrap();
+    let password = keys
+        .lines()
+        .find_map(|l| l.strip_prefix("DEV_ADMIN_PASSWORD="))
+        .unwrap()
+        .to_string();
+    let form = [("username", "admin@crypto-saas.local"), ("password", password.as_str())];
+    let answer = client()
+        .post(format!("{base}/auth/login"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status().as_u16(), 200, "serve created the development admin");
+    let _ = child.kill();
+    let _ = child.wait();
+    let mut logs = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut logs).unwrap();
+    for value in keys.lines().filter_map(|l| l.split_once('=').map(|(_, v)| v)) {
+        assert!(
+            !printed.contains(value) && !logs.contains(value),
+            "a generated secret was printed:\n{printed}{logs}"
+        );
+    }
+    (printed, logs)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_sh_names_its_database_migrates_once_and_logs_plainly() {
+    let db = EmptyDb::new();
+    let dir = Scratch::new("run");
+    let env_file = dir.0.join("dev.env");
+    let migrations = std::fs::read_dir(repo().join("migrations")).unwrap().count();
+
+    let (printed, logs) = run_sh_once(&db.url, &env_file).await;
+    assert!(
+        printed.contains("database: DATABASE_URL from the environment"),
+        "{printed}"
+    );
+    assert!(printed.contains("  data: "), "{printed}");
+    assert_eq!(logs.matches("applying migration:").count(), migrations, "{logs}");
+    assert!(!logs.contains('\u{1b}'), "no colour codes in a pipe:\n{logs}");
+
+    // The second start finds the schema in place: nothing to apply, and no NOTICE about it.
+    let (_, logs) = run_sh_once(&db.url, &env_file).await;
+    assert_eq!(logs.matches("applying migration:").count(), 0, "{logs}");
+    assert_eq!(logs.matches("no migrations to apply").count(), 1, "{logs}");
+    assert!(!logs.contains("NOTICE"), "{logs}");
+    assert!(!logs.contains('\u{1b}'), "{logs}");
+}
