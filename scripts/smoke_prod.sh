@@ -3,6 +3,8 @@
 # present, a dry-run prepare, Binance and IBKR test orders, and their audit events.
 # Settings: BASE_URL, EMAIL, PASSWORD (or TOKEN), optional OTP or TOTP_SECRET, SYMBOL_CRYPTO,
 # SYMBOL_IBKR, CRYPTO_QTY, IBKR_QTY, ALLOW_BINANCE_TEST_ERROR (true), REQUIRE_IBKR_SECRET (false).
+# With SMOKE_BINANCE_API_KEY and SMOKE_BINANCE_API_SECRET (what the old workflow seeded), the
+# account is registered when it does not exist yet and those testnet credentials are stored first.
 set -euo pipefail
 # shellcheck source=lib/ops.sh
 source "$(dirname "$0")/lib/ops.sh"
@@ -25,6 +27,16 @@ check_health
 section B "Auth"
 TOKEN="${TOKEN:-}"
 logged_in=false
+seed=false
+if [ -n "${SMOKE_BINANCE_API_KEY:-}" ] && [ -n "${SMOKE_BINANCE_API_SECRET:-}" ]; then seed=true; fi
+if [ "$seed" = true ] && [ -z "$TOKEN" ] && [ -n "${EMAIL:-}" ] && [ -n "${PASSWORD:-}" ]; then
+  api POST /auth/register "" "$(ops_py json email=@EMAIL password=@PASSWORD)"
+  case "$HTTP_STATUS" in
+    201) pass "smoke user registered" ;;
+    400) info "smoke user exists already" ;;
+    *) info "smoke user not registered ($(why)): create it with POST /users as an admin" ;;
+  esac
+fi
 if [ -n "$TOKEN" ]; then
   pass "auth token provided"
 elif [ -z "${EMAIL:-}" ] || [ -z "${PASSWORD:-}" ]; then
@@ -34,6 +46,9 @@ else
   [ -n "$TOKEN" ] && logged_in=true
 fi
 [ -n "$TOKEN" ] || ops_finish
+if [ "$seed" = true ]; then
+  store_secret "$TOKEN" BINANCE "$SMOKE_BINANCE_API_KEY" "$SMOKE_BINANCE_API_SECRET" "smoke BINANCE" || true
+fi
 
 section C "Exchange secrets"
 api GET /users/exchange-secrets "$TOKEN"

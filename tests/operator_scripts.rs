@@ -176,7 +176,7 @@ async fn disable(d: &Daemon, admin: &str, email: &str, exchange: &str) {
 /// The two operating accounts and the admin, as the daily workflows expect them: USER1 on
 /// BINANCE, USER2 on IBKR, each barred from the other's exchange, everyone with 2FA.
 struct Desk {
-    _db: TestDb,
+    db: TestDb,
     daemon: Daemon,
     binance: Fake,
     totp: [String; 3],
@@ -201,7 +201,7 @@ impl Desk {
             enable_2fa(&daemon, &t2).await,
         ];
         Desk {
-            _db: db,
+            db,
             daemon,
             binance,
             totp,
@@ -344,6 +344,23 @@ async fn smoke_prod_checks_secrets_orders_and_audit() {
         "nothing runs after a failed login:\n{}",
         run.out
     );
+
+    // As the old workflow did: a new smoke account is registered and its testnet secret stored.
+    let seeded = [
+        ("BASE_URL", d.base.as_str()),
+        ("EMAIL", "smoke.new@desk.test"),
+        ("PASSWORD", PASSWORD),
+        ("SMOKE_BINANCE_API_KEY", BINANCE_KEY),
+        ("SMOKE_BINANCE_API_SECRET", BINANCE_SECRET),
+    ];
+    script("smoke_prod.sh", &[], &seeded, &dir.0)
+        .await
+        .passed(&[
+            "smoke user registered",
+            "smoke BINANCE secret stored",
+            "binance test-order",
+        ])
+        .clean(&[PASSWORD, BINANCE_SECRET]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -411,14 +428,23 @@ async fn security_posture_daily_writes_the_snapshot_and_fails_on_missing_2fa() {
     assert_eq!(snapshot["overall_status"], "green", "{snapshot}");
     assert_eq!(snapshot["trends_7d"].as_array().map(Vec::len), Some(7));
 
-    // A real trader without 2FA and a secret older than the limit.
+    // A real trader without 2FA, secrets older than the limit, and errors rising two days
+    // running (1, 5, then 12 today) to the threshold of 10.
     trader(&desk.daemon, "carol@desk.test").await;
-    desk._db
+    desk.db
         .sql("UPDATE exchange_secrets SET updated_at = now() - interval '40 days'");
+    for (days_ago, count) in [(2, 1), (1, 5), (0, 12)] {
+        desk.db.sql(&format!(
+            "INSERT INTO audit_events (user_id, action, entity_type, created_at) \
+             SELECT u.id, 'execution.binance.test_order.error', 'order', now() - interval '{days_ago} days' \
+             FROM users u, generate_series(1, {count}) WHERE u.email = '{USER1}'"
+        ));
+    }
     script("security_posture_daily.sh", &[], &desk.env(&[]), &dir.0)
         .await
         .failed("users missing 2FA: 1")
         .failed("users with stale secrets: 2")
+        .failed("preventive incident: errors rose two days running, errors_today=12>=10")
         .clean(&desk.secrets());
 }
 
