@@ -17,7 +17,10 @@ require_vars DATABASE_URL
 echo "== Backup DB =="
 echo "DATABASE_URL=$(redact_url "$DATABASE_URL") FILE=$FILE"
 
-mkdir -p "$(dirname "$FILE")"
+if ! mkdir -p "$(dirname "$FILE")" 2>/dev/null; then
+  fail "cannot create the directory of $FILE"
+  ops_finish
+fi
 if pg_dump --format=custom --no-owner --no-privileges --file "$FILE" "$DATABASE_URL" 2>"$OPS_TMP/pg_dump.err"; then
   pass "pg_dump custom-format archive written ($(stat -c %s "$FILE") bytes)"
 else

@@ -579,6 +579,22 @@ async fn backup_and_restore_round_trip() {
             "checksum written",
         ]);
     assert!(dir.0.join("desk.dump.sha256").exists());
+    // A database that is not there fails the backup, and its password is never shown.
+    let missing = format!("{}/cs_no_such_db", server_url().rsplit_once('/').unwrap().0).replacen(
+        "postgres@",
+        "postgres:Pg-pass-never-shown@",
+        1,
+    );
+    let nowhere = dir.0.join("missing.dump");
+    script(
+        "backup_db.sh",
+        &[nowhere.to_str().unwrap()],
+        &[("DATABASE_URL", missing.as_str())],
+        &dir.0,
+    )
+    .await
+    .failed("pg_dump failed")
+    .clean(&["Pg-pass-never-shown"]);
 
     let target = EmptyDb::new();
     let restore = |args: &'static [&'static str]| {
@@ -707,6 +723,17 @@ async fn bootstrap_dev_prepares_database_and_keys_once() {
         keys,
         "keys are generated once"
     );
+
+    // A binary that cannot migrate fails the bootstrap.
+    let broken = [
+        ("DATABASE_URL", db.url.as_str()),
+        ("CRYPTO_SAAS_BIN", "/bin/false"),
+        ("DEV_ENV_FILE", env_file.to_str().unwrap()),
+    ];
+    script("bootstrap_dev.sh", &[], &broken, &dir.0)
+        .await
+        .failed("migrate failed")
+        .clean(&values);
 }
 
 /// The image's HEALTHCHECK command, from the Dockerfile, with the binary built here.

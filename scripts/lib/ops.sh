@@ -11,7 +11,20 @@ OPS_FAIL=0
 OPS_TIMEOUT="${OPS_TIMEOUT:-30}"
 OPS_TMP="$(mktemp -d)"
 chmod 700 "$OPS_TMP"
-trap 'rm -rf "$OPS_TMP"' EXIT
+OPS_DONE=0
+# Whatever stops a script early (a missing tool, an unexpected error under `set -e`), it still
+# ends with a FAIL line and the Summary line the workflows read.
+ops_on_exit() {
+  local rc=$?
+  rm -rf "$OPS_TMP"
+  if [ "$OPS_DONE" = 0 ] && [ "$rc" -ne 0 ]; then
+    echo "FAIL | stopped before its checks ended (exit $rc)"
+    echo
+    echo "Summary: PASS=$OPS_PASS FAIL=$((OPS_FAIL + 1))"
+  fi
+  exit "$rc"
+}
+trap ops_on_exit EXIT
 
 pass() { echo "PASS | $1"; OPS_PASS=$((OPS_PASS + 1)); }
 fail() { echo "FAIL | $1"; OPS_FAIL=$((OPS_FAIL + 1)); }
@@ -20,6 +33,7 @@ section() { echo; echo "[$1] $2"; }
 
 # Prints the summary line and exits 0 only when nothing failed.
 ops_finish() {
+  OPS_DONE=1
   echo
   echo "Summary: PASS=$OPS_PASS FAIL=$OPS_FAIL"
   [ "$OPS_FAIL" -eq 0 ] && exit 0
