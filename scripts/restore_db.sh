@@ -4,12 +4,15 @@
 # when FILE.sha256 exists. The target must be empty (no tables): a non-empty database is refused
 # unless --force (or RESTORE_FORCE=true) is given, and then its objects are dropped and replaced.
 # Stop the daemons first; restore runs in one transaction, so a failure leaves the target as it was.
+# DRY_RUN=true runs every check (checksum, archive, target) and restores nothing. The old script's
+# CONFIRM_RESTORE=YES is not needed for an empty target and is not enough for a non-empty one.
 set -euo pipefail
 # shellcheck source=lib/ops.sh
 source "$(dirname "$0")/lib/ops.sh"
 
 FILE="${BACKUP_FILE:-}"
 FORCE="${RESTORE_FORCE:-false}"
+DRY_RUN="${DRY_RUN:-false}"
 for arg in "$@"; do
   case "$arg" in
     --force) FORCE=true ;;
@@ -21,7 +24,7 @@ require_cmd pg_restore psql sha256sum
 require_vars DATABASE_URL FILE
 
 echo "== Restore DB =="
-echo "DATABASE_URL=$(redact_url "$DATABASE_URL") FILE=$FILE FORCE=$FORCE"
+echo "DATABASE_URL=$(redact_url "$DATABASE_URL") FILE=$FILE FORCE=$FORCE DRY_RUN=$DRY_RUN"
 
 [ -f "$FILE" ] || { fail "backup file not found: $FILE"; ops_finish; }
 if [ -f "$FILE.sha256" ]; then
@@ -57,6 +60,10 @@ else
   ops_finish
 fi
 
+if is_true "$DRY_RUN"; then
+  info "DRY_RUN: nothing restored"
+  ops_finish
+fi
 if pg_restore "${clean[@]}" --no-owner --no-privileges --exit-on-error --single-transaction \
   --dbname "$DATABASE_URL" "$FILE" 2>"$OPS_TMP/pg_restore.err"; then
   pass "archive restored"

@@ -597,6 +597,17 @@ async fn backup_and_restore_round_trip() {
     .clean(&["Pg-pass-never-shown"]);
 
     let target = EmptyDb::new();
+    let dry = [("DATABASE_URL", target.url.as_str()), ("DRY_RUN", "true")];
+    script("restore_db.sh", &[file], &dry, &dir.0)
+        .await
+        .passed(&["checksum matches", "target database is empty"]);
+    assert_eq!(
+        psql(
+            &target.url,
+            "SELECT count(*) FROM pg_tables WHERE schemaname = 'public'"
+        ),
+        "0"
+    );
     let restore = |args: &'static [&'static str]| {
         let mut all = vec![file];
         all.extend_from_slice(args);
