@@ -59,10 +59,13 @@ validate() {
   posture "$ADMIN_TOKEN" true "$POSTURE_MAX_SECRET_AGE_DAYS"
   if [ -z "$POSTURE" ]; then
     fail "$stage posture read failed: $(why)"
-  elif [ "$(posture_field users_missing_2fa)" -eq 0 ]; then
-    pass "$stage posture 2FA ok"
   else
-    fail "$stage posture users missing 2FA: $(posture_field users_missing_2fa)"
+    local missing; missing="$(posture_field users_missing_2fa)"
+    if [ "${missing:-1}" -eq 0 ]; then
+      pass "$stage posture 2FA ok"
+    else
+      fail "$stage posture users missing 2FA: ${missing:-<unknown>}"
+    fi
   fi
   [ "$OPS_FAIL" -eq "$before" ]
 }
