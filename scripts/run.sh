@@ -1,46 +1,36 @@
 #!/usr/bin/env bash
 # Starts the daemon on a fresh machine: a working local database (DATABASE_URL when it answers,
-# else a local PostgreSQL), keys generated once into .local/dev.env, migrations, a development
-# admin, and instructions to log in. Ctrl-C stops it.
+# else a local PostgreSQL), keys generated once into .local/dev.env, a development admin, and
+# instructions to log in. `serve` migrates (once) and creates the admin. Ctrl-C stops it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-source scripts/lib/postgres.sh
-mkdir -p .local
+# shellcheck source=lib/dev.sh
+source scripts/lib/dev.sh
+DATABASE_URL_WAS_SET="${DATABASE_URL:-}"
 
-if [ -n "${DATABASE_URL:-}" ] && pg_answers "$DATABASE_URL"; then
-  echo "using DATABASE_URL"
+choose_database
+echo "database: $DATABASE_CHOICE"
+echo "  url:  $(shown_url "$DATABASE_URL")"
+echo "  data: $DATABASE_DATA_DIR"
+env_file="${DEV_ENV_FILE:-.local/dev.env}"
+ensure_dev_env "$env_file"
+
+if [ -n "${CRYPTO_SAAS_BIN:-}" ]; then
+  bin="$CRYPTO_SAAS_BIN"
 else
-  server="$(ensure_postgres)"
-  psql "$server" -qtAc "SELECT 1 FROM pg_database WHERE datname = 'crypto_saas'" | grep -q 1 \
-    || psql "$server" -qc "CREATE DATABASE crypto_saas"
-  export DATABASE_URL="${server%/*}/crypto_saas"
+  cargo build --release --bin crypto-saas
+  bin=target/release/crypto-saas
 fi
-
-if [ ! -f .local/dev.env ]; then
-  {
-    echo "SECRET_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
-    echo "ENCRYPTION_KEY=$(head -c 32 /dev/urandom | base64 | tr -d '\n')"
-    echo "DEV_ADMIN_PASSWORD=$(head -c 18 /dev/urandom | base64 | tr -d '/+=\n')"
-  } > .local/dev.env
-  chmod 600 .local/dev.env
-fi
-set -a; source .local/dev.env; set +a
-export SECRET_KEY="${SECRET_KEY}" ENCRYPTION_KEY="${ENCRYPTION_KEY}"
-
-cargo build --release --bin crypto-saas
-bin=target/release/crypto-saas
-"$bin" migrate
 admin_email="${DEV_ADMIN_EMAIL:-admin@crypto-saas.local}"
-if printf '%s\n' "$DEV_ADMIN_PASSWORD" | "$bin" admin create --email "$admin_email" --password-stdin >/dev/null 2>&1; then
-  echo "created the development admin"
-fi
+# The daemon creates this admin at start-up (or leaves an existing one as it is).
+export BOOTSTRAP_ADMIN_EMAIL="$admin_email" BOOTSTRAP_ADMIN_PASSWORD="$DEV_ADMIN_PASSWORD"
 host="${HOST:-127.0.0.1}" port="${PORT:-8000}"
 cat <<MSG
 
 crypto-saas on http://$host:$port  (API docs: /docs, dashboard: /ops/dashboard)
-log in as the development admin:
-  curl -s -X POST http://$host:$port/auth/login -d "username=$admin_email" --data-urlencode "password=$DEV_ADMIN_PASSWORD"
-(the password is kept in .local/dev.env)
+log in as the development admin $admin_email (its password is DEV_ADMIN_PASSWORD in $env_file):
+  curl -s -X POST http://$host:$port/auth/login -d "username=$admin_email" \\
+    --data-urlencode "password=\$(sed -n 's/^DEV_ADMIN_PASSWORD=//p' $env_file)"
 
 MSG
 exec "$bin" serve

@@ -1,4 +1,4 @@
-//! The `crypto-saas` command line: serve, migrate, admin create/promote, config check.
+//! The `crypto-saas` command line: serve, migrate, healthcheck, admin create/promote, config check.
 
 use std::io::Read;
 use std::path::PathBuf;
@@ -35,6 +35,13 @@ pub enum Command {
     },
     /// Apply pending database migrations and exit.
     Migrate,
+    /// Exit 0 when the daemon's /healthz answers `{"status":"ok"}` within two seconds, 1 otherwise
+    /// (the container health check). Needs no secrets: the default URL comes from HOST and PORT.
+    Healthcheck {
+        /// The health URL to ask (default http://HOST:PORT/healthz; 0.0.0.0 means this host).
+        #[arg(long)]
+        url: Option<String>,
+    },
     /// Manage administrators without SQL.
     Admin {
         #[command(subcommand)]
@@ -132,6 +139,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(port = app.port(), "crypto-saas serving");
             app.run_until_stopped().await?;
             tracing::info!("crypto-saas stopped");
+            Ok(())
+        }
+        Command::Healthcheck { url } => {
+            let url = match url {
+                Some(url) => url,
+                None => {
+                    let raw =
+                        RawConfig::gather(config_file.as_deref(), &[]).map_err(|errors| anyhow!(errors.join("\n")))?;
+                    raw.health_url()
+                }
+            };
+            healthcheck(&url).await?;
+            println!("healthy: {url}");
             Ok(())
         }
         Command::Migrate => {
@@ -295,6 +315,26 @@ fn database_url(file: Option<PathBuf>) -> anyhow::Result<SecretString> {
     let raw = RawConfig::gather(file.as_deref(), &[]).map_err(|errors| anyhow!(errors.join("\n")))?;
     raw.database_url()
         .ok_or_else(|| anyhow!("invalid configuration:\n  - DATABASE_URL is required but not set"))
+}
+
+/// How long the health check waits for the whole answer: a container runtime kills it after its
+/// own timeout anyway, and a daemon slower than this is not healthy.
+const HEALTHCHECK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
+
+async fn healthcheck(url: &str) -> anyhow::Result<()> {
+    let client = reqwest::Client::builder().timeout(HEALTHCHECK_TIMEOUT).build()?;
+    let response = client
+        .get(url)
+        .send()
+        .await
+        .with_context(|| format!("no answer from {url}"))?;
+    let status = response.status();
+    let body: serde_json::Value = response.json().await.unwrap_or_default();
+    if status.is_success() && body["status"] == "ok" {
+        Ok(())
+    } else {
+        bail!("{url} answered {status}: {body}")
+    }
 }
 
 fn random_password() -> String {

@@ -523,6 +523,18 @@ fn redact_url_password(url: &str) -> String {
 }
 
 impl RawConfig {
+    /// The daemon's own /healthz URL from HOST and PORT (a wildcard address means this host).
+    pub fn health_url(&self) -> String {
+        let host = match self.get("HOST").map(str::trim).unwrap_or("127.0.0.1") {
+            "" | "0.0.0.0" => "127.0.0.1".to_string(),
+            "::" | "[::]" => "[::1]".to_string(),
+            h if h.contains(':') && !h.starts_with('[') => format!("[{h}]"),
+            h => h.to_string(),
+        };
+        let port = self.get("PORT").map(str::trim).unwrap_or("8000");
+        format!("http://{host}:{port}/healthz")
+    }
+
     /// Only the database URL, for the commands that need nothing else.
     pub fn database_url(&self) -> Option<SecretString> {
         self.get("DATABASE_URL")
@@ -574,6 +586,23 @@ mod tests {
         assert!(
             errors.iter().any(|e| e.contains("DB_WRITE_SHARDS must be a number")),
             "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn health_url_follows_host_and_port() {
+        let url = |pairs: &[(&str, &str)]| {
+            let overrides: Vec<(&str, String)> = pairs.iter().map(|(k, v)| (*k, v.to_string())).collect();
+            RawConfig::gather(None, &overrides).unwrap().health_url()
+        };
+        assert_eq!(
+            url(&[("HOST", "0.0.0.0"), ("PORT", "9000")]),
+            "http://127.0.0.1:9000/healthz"
+        );
+        assert_eq!(url(&[("HOST", "::"), ("PORT", "1")]), "http://[::1]:1/healthz");
+        assert_eq!(
+            url(&[("HOST", "10.0.0.5"), ("PORT", "8000")]),
+            "http://10.0.0.5:8000/healthz"
         );
     }
 

@@ -34,6 +34,8 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<usize> {
         .await
         .context("cannot connect to the database named by DATABASE_URL")?;
     let driver = tokio::spawn(connection);
+    // The runner's `CREATE TABLE IF NOT EXISTS` otherwise logs a NOTICE at every start.
+    client.batch_execute("SET client_min_messages = warning").await?;
     client.execute("SELECT pg_advisory_lock(727274)", &[]).await?;
     let report = embedded::migrations::runner().run_async(&mut client).await;
     client.execute("SELECT pg_advisory_unlock(727274)", &[]).await?;

@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2012 # ls lists version directories (plain numbers) for sort -V
 # Sourced by the scripts: makes sure a PostgreSQL server answers and prints its admin URL.
 # Order: $DATABASE_SERVER_URL (default the local server on 5432) when it answers; the system
 # cluster, started; else a project-local cluster under .local/pg started with the system's
