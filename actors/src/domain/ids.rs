@@ -58,34 +58,7 @@ macro_rules! id_type {
             }
         }
 
-        impl<'a> tokio_postgres::types::FromSql<'a> for $name {
-            fn from_sql(
-                ty: &tokio_postgres::types::Type,
-                raw: &'a [u8],
-            ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-                Uuid::from_sql(ty, raw).map($name)
-            }
-
-            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-                <Uuid as tokio_postgres::types::FromSql>::accepts(ty)
-            }
-        }
-
-        impl tokio_postgres::types::ToSql for $name {
-            fn to_sql(
-                &self,
-                ty: &tokio_postgres::types::Type,
-                out: &mut bytes::BytesMut,
-            ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-                self.0.to_sql(ty, out)
-            }
-
-            fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-                <Uuid as tokio_postgres::types::ToSql>::accepts(ty)
-            }
-
-            tokio_postgres::types::to_sql_checked!();
-        }
+        $crate::domain::sql::stored_as!($name, Uuid, |id| id.0, |uuid| Ok::<_, std::convert::Infallible>($name(uuid)));
     };
 }
 

@@ -62,36 +62,13 @@ impl fmt::Display for Symbol {
     }
 }
 
-impl<'a> tokio_postgres::types::FromSql<'a> for Symbol {
-    fn from_sql(
-        ty: &tokio_postgres::types::Type,
-        raw: &'a [u8],
-    ) -> Result<Self, Box<dyn std::error::Error + Sync + Send>> {
-        // Stored symbols were valid when written (or imported as the old service kept them).
-        let text = <String as tokio_postgres::types::FromSql>::from_sql(ty, raw)?;
-        Ok(Symbol(text))
-    }
-
-    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        <String as tokio_postgres::types::FromSql>::accepts(ty)
-    }
-}
-
-impl tokio_postgres::types::ToSql for Symbol {
-    fn to_sql(
-        &self,
-        ty: &tokio_postgres::types::Type,
-        out: &mut bytes::BytesMut,
-    ) -> Result<tokio_postgres::types::IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        self.0.to_sql(ty, out)
-    }
-
-    fn accepts(ty: &tokio_postgres::types::Type) -> bool {
-        <String as tokio_postgres::types::ToSql>::accepts(ty)
-    }
-
-    tokio_postgres::types::to_sql_checked!();
-}
+// Stored symbols were valid when written (or imported as the old service kept them).
+super::sql::stored_as!(Symbol, &str, |symbol| symbol.as_str(), |text| Ok::<
+    _,
+    std::convert::Infallible,
+>(Symbol(
+    text.to_string()
+)));
 
 #[cfg(test)]
 mod tests {
