@@ -31,6 +31,7 @@ const RISK_ID: &str = "dddddddd-eeee-4fff-8aaa-bbbbbbbbbb10";
 const AUDIT_LOGIN: &str = "eeeeeeee-ffff-4aaa-8bbb-cccccccccc11";
 const AUDIT_OPEN: &str = "eeeeeeee-ffff-4aaa-8bbb-cccccccccc12";
 const AUDIT_SYSTEM: &str = "eeeeeeee-ffff-4aaa-8bbb-cccccccccc13";
+const AUDIT_BLOCKED: &str = "eeeeeeee-ffff-4aaa-8bbb-cccccccccc14";
 const API_KEY: &str = "AKIAlegacyKEY98765";
 const API_SECRET: &str = "legacy-binance-secret-VALUE";
 
@@ -83,7 +84,7 @@ impl LegacyDb {
     }
 
     /// Two users (one with 2FA), a Binance secret, an assignment, two signals, two positions
-    /// (one whose signal is gone), today's risk row and three audit events.
+    /// (one whose signal is gone), today's risk row and four audit events (one a blocked open).
     fn seeded() -> LegacyDb {
         let db = LegacyDb::new();
         let fernet = old_fernet(LEGACY_KEY);
@@ -114,7 +115,9 @@ impl LegacyDb {
                  ('{AUDIT_LOGIN}', '{ALICE}', 'auth.login.success', 'user', '{ALICE}', NULL, '2024-05-01 09:59:00+00'),
                  ('{AUDIT_OPEN}', '{ALICE}', 'position.open', 'position', '{POSITION_CLOSED}', '{{\"qty\": 0.3}}',
                   '2024-04-01 11:00:00+00'),
-                 ('{AUDIT_SYSTEM}', NULL, 'security.key_rotation', NULL, NULL, NULL, '2024-02-01 00:00:00+00');"
+                 ('{AUDIT_SYSTEM}', NULL, 'security.key_rotation', NULL, NULL, NULL, '2024-02-01 00:00:00+00'),
+                 ('{AUDIT_BLOCKED}', '{ALICE}', 'position.open.blocked.max_trades', 'signal', '{SIGNAL_NEW}', NULL,
+                  '2024-05-01 12:00:00+00');"
         ));
         db
     }
@@ -201,10 +204,22 @@ async fn full_import_is_served_by_the_daemon_and_upgrades_bcrypt_at_login() {
         ("signals", 2),
         ("positions", 2),
         ("daily_risk_state", 1),
-        ("audit_log", 3),
+        ("audit_log", 4),
     ] {
         assert_eq!(summary_of(&stdout, table), (read, read, 0), "{table}:\n{stdout}");
     }
+    // The dashboard's per-day roll-up counts the imported blocked open, as a rebuild would, and
+    // its trigger is on again for the daemon's own events.
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT day || ' ' || blocked_opens || ' ' || errors FROM audit_daily WHERE user_id = '{ALICE}'"
+        )),
+        "2024-05-01 1 0"
+    );
+    assert_eq!(
+        db.sql("SELECT tgenabled FROM pg_trigger WHERE tgname = 'audit_daily_insert'"),
+        "O"
+    );
     assert!(!stdout.contains(API_SECRET) && !stderr.contains(API_SECRET) && !stderr.contains(LEGACY_KEY));
 
     // Money is the floats' shortest decimal form; ids and times are kept.
@@ -313,7 +328,7 @@ async fn dry_run_writes_nothing_and_a_second_import_changes_nothing() {
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
     assert!(stdout.contains("dry run: nothing was written"), "{stdout}");
-    assert_eq!(summary_of(&stdout, "audit_log"), (3, 3, 0));
+    assert_eq!(summary_of(&stdout, "audit_log"), (4, 4, 0));
     assert_eq!(summary_of(&stdout, "exchange_secret"), (1, 1, 0));
     assert_eq!(snapshot(&db), empty, "a dry run writes nothing");
 
@@ -325,7 +340,7 @@ async fn dry_run_writes_nothing_and_a_second_import_changes_nothing() {
     let out = import(&db, &legacy, LEGACY_KEY, &[]);
     let (stdout, stderr) = text(&out);
     assert!(out.status.success(), "{stdout}\n{stderr}");
-    for (table, read) in [("users", 2), ("user_two_factor", 1), ("signals", 2), ("audit_log", 3)] {
+    for (table, read) in [("users", 2), ("user_two_factor", 1), ("signals", 2), ("audit_log", 4)] {
         assert_eq!(summary_of(&stdout, table), (read, 0, read), "{table}:\n{stdout}");
     }
     assert_eq!(snapshot(&db), after_first, "a second import changes nothing");
@@ -336,7 +351,7 @@ async fn dry_run_writes_nothing_and_a_second_import_changes_nothing() {
     ));
     let out = import(&db, &legacy, LEGACY_KEY, &[]);
     let (stdout, _) = text(&out);
-    assert_eq!(summary_of(&stdout, "audit_log"), (4, 1, 3), "{stdout}");
+    assert_eq!(summary_of(&stdout, "audit_log"), (5, 1, 4), "{stdout}");
     assert_eq!(summary_of(&stdout, "signals"), (2, 0, 2), "{stdout}");
 }
 

@@ -18,12 +18,13 @@ use tokio_postgres::types::{FromSql, ToSql, Type};
 use uuid::Uuid;
 
 use super::legacy::{self, LegacyTable};
-use super::ImportError;
+use super::{ImportError, Progress};
 
 /// What converting a row may need besides the row.
 pub struct Context<'a> {
     pub legacy_fernet: &'a Fernet,
     pub ring: &'a KeyRing,
+    pub progress: Progress,
 }
 
 /// The old service's Fernet key: urlsafe_base64(SHA-256(ENCRYPTION_KEY as UTF-8)).

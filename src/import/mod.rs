@@ -26,6 +26,18 @@ use convert::{AssignmentRow, AuditRow, PositionRow, RiskRow, SecretRow, SignalRo
 /// A progress line on stderr every this many rows of a table.
 const PROGRESS_EVERY: u64 = 250_000;
 
+/// Progress lines on stderr, each with the time since the import started.
+#[derive(Clone, Copy)]
+pub struct Progress {
+    started: Instant,
+}
+
+impl Progress {
+    pub fn say(&self, what: impl fmt::Display) {
+        eprintln!("import-legacy: [{:6.1} s] {what}", self.started.elapsed().as_secs_f64());
+    }
+}
+
 /// An old row that cannot be imported. The text names the table and the row's id, never a
 /// secret's value.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -107,10 +119,12 @@ impl fmt::Display for Summary {
 /// secrets under `ring`.
 pub async fn run(target_url: &str, ring: &KeyRing, options: &Options) -> anyhow::Result<Summary> {
     let started = Instant::now();
+    let progress = Progress { started };
     let fernet = convert::legacy_fernet(&options.legacy_key);
     let context = convert::Context {
         legacy_fernet: &fernet,
         ring,
+        progress,
     };
     let legacy = legacy::LegacyDb::open(options.from.expose_secret()).await?;
 
@@ -141,13 +155,13 @@ pub async fn run(target_url: &str, ring: &KeyRing, options: &Options) -> anyhow:
     read.push(stage::<AuditRow>(&legacy, &tx, &context).await?);
     legacy.close().await;
 
-    eprintln!("import-legacy: checking for conflicts");
+    progress.say("checking for conflicts");
     write::check(&tx).await?;
-    let imported = write::insert(&tx).await?;
+    let imported = write::insert(&tx, progress).await?;
     if options.dry_run {
         tx.rollback().await?;
     } else {
-        eprintln!("import-legacy: committing");
+        progress.say("committing");
         tx.commit().await.context("committing the import")?;
     }
     drop(target);

@@ -10,7 +10,7 @@ use tokio_postgres::Transaction;
 
 use super::convert::{Context, Row, Staged};
 use super::legacy::LegacyDb;
-use super::{ImportError, PROGRESS_EVERY};
+use super::{ImportError, Progress, PROGRESS_EVERY};
 
 /// Creates `R`'s staging table and streams the old table into it; returns the rows read.
 pub async fn stage<R: Staged>(legacy: &LegacyDb, tx: &Transaction<'_>, context: &Context<'_>) -> anyhow::Result<u64> {
@@ -41,12 +41,13 @@ pub async fn stage<R: Staged>(legacy: &LegacyDb, tx: &Transaction<'_>, context: 
             .with_context(|| format!("staging {table}"))?;
         count += 1;
         if count.is_multiple_of(PROGRESS_EVERY) {
-            eprintln!("import-legacy: {table}: {count} rows read");
+            context.progress.say(format_args!("{table}: {count} rows read"));
         }
     }
     writer.finish().await.with_context(|| format!("staging {table}"))?;
     // Temporary tables are never analysed automatically; the checks' joins need the row counts.
     tx.batch_execute(&format!("ANALYZE {}", R::STAGING)).await?;
+    context.progress.say(format_args!("{table}: {count} rows staged"));
     Ok(count)
 }
 
@@ -180,11 +181,11 @@ pub async fn check(tx: &Transaction<'_>) -> anyhow::Result<()> {
 }
 
 /// Rows each table took: (old table name, imported).
-pub async fn insert(tx: &Transaction<'_>) -> anyhow::Result<Vec<(&'static str, u64)>> {
+pub async fn insert(tx: &Transaction<'_>, progress: Progress) -> anyhow::Result<Vec<(&'static str, u64)>> {
     let count = |row: tokio_postgres::Row, i: usize| row.get::<_, i64>(i) as u64;
     let mut imported = Vec::new();
 
-    eprintln!("import-legacy: writing users");
+    progress.say("writing users");
     // A new user gets the trading row the daemon creates with every user.
     let row = tx
         .query_one(
@@ -222,7 +223,7 @@ pub async fn insert(tx: &Transaction<'_>) -> anyhow::Result<Vec<(&'static str, u
         ),
     ];
     for (table, sql) in plain {
-        eprintln!("import-legacy: writing {table}");
+        progress.say(format_args!("writing {table}"));
         let n = tx
             .execute(*sql, &[])
             .await
@@ -230,7 +231,7 @@ pub async fn insert(tx: &Transaction<'_>) -> anyhow::Result<Vec<(&'static str, u
         imported.push((*table, n));
     }
 
-    eprintln!("import-legacy: writing positions");
+    progress.say("writing positions");
     // A position whose signal is gone keeps no signal (as the schema does when a signal is
     // deleted); each user's trading row counts the open positions it got.
     let row = tx
@@ -253,26 +254,48 @@ pub async fn insert(tx: &Transaction<'_>) -> anyhow::Result<Vec<(&'static str, u
         .context("writing positions")?;
     imported.push(("positions", count(row, 0)));
 
-    let rest: &[(&str, &str)] = &[
-        (
-            "daily_risk_state",
-            "INSERT INTO risk_daily (id, user_id, day, trades_count, realized_pnl) \
+    let rest: &[(&str, &str)] = &[(
+        "daily_risk_state",
+        "INSERT INTO risk_daily (id, user_id, day, trades_count, realized_pnl) \
              SELECT id, user_id, day, trades_count, realized_pnl FROM import_risk_daily ON CONFLICT DO NOTHING",
-        ),
-        (
-            "audit_log",
-            "INSERT INTO audit_events (id, user_id, action, entity_type, entity_id, details, created_at) \
-             SELECT id, user_id, action, entity_type, entity_id, details, created_at FROM import_audit_events \
-             ON CONFLICT (id) DO NOTHING",
-        ),
-    ];
+    )];
     for (table, sql) in rest {
-        eprintln!("import-legacy: writing {table}");
+        progress.say(format_args!("writing {table}"));
         let n = tx
             .execute(*sql, &[])
             .await
             .with_context(|| format!("writing {table}"))?;
         imported.push((*table, n));
     }
+
+    progress.say("writing audit_log");
+    // The dashboard's per-day roll-up is kept by a row trigger that costs a PL/pgSQL call and an
+    // upsert per counted event; here the new events are counted once, by user and day, instead.
+    // The trigger is off only inside this transaction (DDL rolls back with it).
+    tx.batch_execute("ALTER TABLE audit_events DISABLE TRIGGER audit_daily_insert")
+        .await
+        .context("writing audit_log")?;
+    let row = tx
+        .query_one(
+            "WITH ins AS (INSERT INTO audit_events (id, user_id, action, entity_type, entity_id, details, created_at) \
+                 SELECT id, user_id, action, entity_type, entity_id, details, created_at FROM import_audit_events \
+                 ON CONFLICT (id) DO NOTHING RETURNING user_id, action, created_at), \
+             counted AS (INSERT INTO audit_daily (user_id, day, blocked_opens, errors) \
+                 SELECT ins.user_id, (ins.created_at AT TIME ZONE z.zone)::date, \
+                   count(*) FILTER (WHERE audit_is_blocked_open(ins.action)), count(*) FILTER (WHERE audit_is_error(ins.action)) \
+                 FROM ins, audit_daily_zone z \
+                 WHERE ins.user_id IS NOT NULL AND (audit_is_blocked_open(ins.action) OR audit_is_error(ins.action)) \
+                 GROUP BY 1, 2 \
+                 ON CONFLICT (user_id, day) DO UPDATE SET blocked_opens = audit_daily.blocked_opens + EXCLUDED.blocked_opens, \
+                   errors = audit_daily.errors + EXCLUDED.errors) \
+             SELECT count(*) FROM ins",
+            &[],
+        )
+        .await
+        .context("writing audit_log")?;
+    tx.batch_execute("ALTER TABLE audit_events ENABLE TRIGGER audit_daily_insert")
+        .await
+        .context("writing audit_log")?;
+    imported.push(("audit_log", count(row, 0)));
     Ok(imported)
 }
