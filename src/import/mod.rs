@@ -98,7 +98,7 @@ impl fmt::Display for Summary {
                 t.table,
                 t.read,
                 t.imported,
-                t.read - t.imported
+                t.read.saturating_sub(t.imported)
             )?;
         }
         let seconds = self.elapsed.as_secs_f64();
