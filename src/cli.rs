@@ -57,6 +57,19 @@ pub enum Command {
         #[command(subcommand)]
         command: ConfigCommand,
     },
+    /// Copy the old service's database into this one (DATABASE_URL, migrated first): every table,
+    /// each row keeping its id and timestamps; rows already there are left as they are.
+    ImportLegacy {
+        /// The old service's database URL.
+        #[arg(long = "from", env = "LEGACY_DATABASE_URL", hide_env_values = true)]
+        from: String,
+        /// The old service's ENCRYPTION_KEY (its exchange secrets are Fernet tokens under it).
+        #[arg(long, env = "LEGACY_ENCRYPTION_KEY", hide_env_values = true)]
+        legacy_encryption_key: String,
+        /// Read, check and decrypt everything and print what would be imported; write nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Load-test helpers (users in the reserved `.test` domain only).
     Loadtest {
         #[command(subcommand)]
@@ -282,6 +295,27 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 "dry_run={dry_run} scanned={} updated={} key_id={new_id}",
                 report.scanned, report.updated
             );
+            Ok(())
+        }
+        Command::ImportLegacy {
+            from,
+            legacy_encryption_key,
+            dry_run,
+        } => {
+            let settings = load(config_file, &[])?;
+            let target = settings.database_url.expose_secret();
+            if !dry_run {
+                crate::startup::migrate(target).await?;
+            }
+            let options = crate::import::Options {
+                from: SecretString::from(from),
+                legacy_key: SecretString::from(legacy_encryption_key),
+                dry_run,
+            };
+            let summary = crate::import::run(target, &settings.key_ring()?, &options)
+                .await
+                .map_err(|e| e.context("import stopped; nothing was written"))?;
+            print!("{summary}");
             Ok(())
         }
         Command::Config {

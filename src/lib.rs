@@ -4,6 +4,7 @@ pub mod auth;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod import;
 pub mod loadtest;
 pub mod openapi;
 pub mod routes;

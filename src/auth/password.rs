@@ -1,4 +1,6 @@
-//! Argon2id password hashing (OWASP parameters), always off the async threads.
+//! Argon2id password hashing (OWASP parameters), always off the async threads. The old
+//! service's bcrypt hashes (imported with `import-legacy`) verify too, and the login route
+//! replaces them with argon2id at the first successful login.
 
 use crate::http::ApiError;
 use argon2::password_hash::{rand_core::OsRng, PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
@@ -89,6 +91,26 @@ async fn on_pool<T: Send + 'static>(work: impl FnOnce() -> T + Send + 'static) -
     answer.await.map_err(|_| ApiError::Internal)
 }
 
+/// Whether `stored` is a bcrypt hash (the old service's passlib `$2b$` form, or its `$2a$`/`$2y$`
+/// variants), which the next successful login replaces.
+pub fn is_legacy(stored: &str) -> bool {
+    ["$2a$", "$2b$", "$2y$"].iter().any(|prefix| stored.starts_with(prefix))
+}
+
+fn verify_now(password: &SecretString, stored: &str) -> bool {
+    if is_legacy(stored) {
+        // bcrypt reads at most 72 bytes of the password, as passlib did when it made the hash.
+        return bcrypt::verify(password.expose_secret().as_bytes(), stored).unwrap_or(false);
+    }
+    PasswordHash::new(stored)
+        .map(|parsed| {
+            hasher()
+                .verify_password(password.expose_secret().as_bytes(), &parsed)
+                .is_ok()
+        })
+        .unwrap_or(false)
+}
+
 pub async fn hash(password: SecretString) -> Result<String, ApiError> {
     on_pool(move || {
         let salt = SaltString::generate(&mut OsRng);
@@ -105,16 +127,7 @@ pub async fn hash(password: SecretString) -> Result<String, ApiError> {
 pub async fn verify(password: SecretString, stored: Option<String>) -> Result<bool, ApiError> {
     let known = stored.is_some();
     let stored = stored.unwrap_or_else(|| DUMMY_HASH.to_string());
-    let ok = on_pool(move || {
-        PasswordHash::new(&stored)
-            .map(|parsed| {
-                hasher()
-                    .verify_password(password.expose_secret().as_bytes(), &parsed)
-                    .is_ok()
-            })
-            .unwrap_or(false)
-    })
-    .await?;
+    let ok = on_pool(move || verify_now(&password, &stored)).await?;
     Ok(ok && known)
 }
 
@@ -130,5 +143,17 @@ mod tests {
             .unwrap());
         assert!(!verify(SecretString::from("wrong"), Some(h)).await.unwrap());
         assert!(!verify(SecretString::from("anything"), None).await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn bcrypt_hashes_of_the_old_service_verify() {
+        let legacy = bcrypt::hash("old password", 4).unwrap();
+        assert!(is_legacy(&legacy), "{legacy}");
+        assert!(verify(SecretString::from("old password"), Some(legacy.clone()))
+            .await
+            .unwrap());
+        assert!(!verify(SecretString::from("wrong"), Some(legacy)).await.unwrap());
+        let current = hash(SecretString::from("old password")).await.unwrap();
+        assert!(!is_legacy(&current));
     }
 }

@@ -106,7 +106,8 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
 
     let user = state.user_cache.refresh(&state.store, &email).await?;
     let stored = user.as_ref().map(|u| u.password_hash.clone());
-    let password_ok = password::verify(SecretString::from(form.password), stored).await?;
+    let given = SecretString::from(form.password);
+    let password_ok = password::verify(given.clone(), stored).await?;
     let user = match user {
         Some(user) if password_ok => user,
         _ => {
@@ -151,10 +152,33 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
     }
 
     throttle.clear_account(&email);
+    if password::is_legacy(&user.password_hash) {
+        upgrade_legacy_hash(&state, &user, given).await;
+    }
     // Someone who logs in is about to trade: their actor loads now, not on the first order.
     state.users.wake(user.id);
     let token = state.jwt.issue(&user.email, user.role.as_str());
     Ok(HttpResponse::Ok().json(json!({ "access_token": token, "token_type": "bearer" })))
+}
+
+/// Replaces an imported bcrypt hash by argon2id. A failure (hashing pool full, database busy)
+/// is logged and the login still succeeds: the next one tries again.
+async fn upgrade_legacy_hash(state: &Shared, user: &UserRow, given: SecretString) {
+    let upgrade = async {
+        let change = users::PasswordUpgrade {
+            user_id: user.id,
+            old_hash: user.password_hash.clone(),
+            new_hash: password::hash(given).await?,
+        };
+        state
+            .store
+            .write(user.id.into(), None, change, users::upgrade_password_hash)
+            .await?;
+        Ok::<_, ApiError>(())
+    };
+    if let Err(error) = upgrade.await {
+        tracing::warn!(user_id = %user.id, ?error, "the bcrypt password hash was not upgraded");
+    }
 }
 
 #[post("/auth/2fa/setup")]

@@ -143,3 +143,34 @@ pub fn set_role<'a>(tx: &'a Transaction<'a>, change: &'a RoleChange) -> TxFuture
         Ok(Some(user))
     })
 }
+
+/// Replaces an old-service (bcrypt) hash by an argon2id one after a login proved the password.
+pub struct PasswordUpgrade {
+    pub user_id: UserId,
+    /// The hash the login verified: a password changed meanwhile is not overwritten.
+    pub old_hash: String,
+    pub new_hash: String,
+}
+
+/// `true` when the hash was replaced; audited as `auth.password.rehash`.
+pub fn upgrade_password_hash<'a>(tx: &'a Transaction<'a>, change: &'a PasswordUpgrade) -> TxFuture<'a, bool> {
+    Box::pin(async move {
+        let stmt = tx
+            .prepare_cached(
+                "UPDATE users SET password_hash = $3, updated_at = now() WHERE id = $1 AND password_hash = $2",
+            )
+            .await?;
+        if tx
+            .execute(&stmt, &[&change.user_id, &change.old_hash, &change.new_hash])
+            .await?
+            == 0
+        {
+            return Ok(false);
+        }
+        let event = AuditEvent::new(Some(change.user_id), "auth.password.rehash")
+            .entity("user", change.user_id)
+            .details(serde_json::json!({ "from": "bcrypt", "to": "argon2id" }));
+        audit::record(tx, &event).await?;
+        Ok(true)
+    })
+}
