@@ -22,7 +22,7 @@ const OPERATOR_DOCS: &[&str] = &[
 
 /// The `name.sh` words of a text (a path before them is dropped).
 fn script_names(text: &str) -> BTreeSet<String> {
-    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '.' || c == '/'))
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_' || c == '-' || c == '.' || c == '/'))
         .filter(|word| word.ends_with(".sh"))
         .map(|word| word.rsplit('/').next().unwrap().to_string())
         .collect()
