@@ -39,9 +39,9 @@ pub trait Staged: Sized {
     const LEGACY: &'static LegacyTable;
     /// The staging table (temporary, dropped at commit).
     const STAGING: &'static str;
-    /// Its column definitions, in the order of [`Staged::values`].
-    const COLUMNS: &'static str;
-    const TYPES: &'static [Type];
+    /// Its columns (name and type) in the order of [`Staged::values`]: the staging table's
+    /// definition and the binary COPY's types both come from here.
+    const COLUMNS: &'static [(&'static str, Type)];
 
     fn convert(row: &Row<'_>, context: &Context<'_>) -> Result<Self, ImportError>;
     fn values(&self) -> Vec<&(dyn ToSql + Sync)>;
@@ -151,9 +151,14 @@ pub struct UserRow {
 impl Staged for UserRow {
     const LEGACY: &'static LegacyTable = &legacy::USERS;
     const STAGING: &'static str = "import_users";
-    const COLUMNS: &'static str =
-        "id uuid, email text, password_hash text, role text, totp_secret text, totp_enabled boolean";
-    const TYPES: &'static [Type] = &[Type::UUID, Type::TEXT, Type::TEXT, Type::TEXT, Type::TEXT, Type::BOOL];
+    const COLUMNS: &'static [(&'static str, Type)] = &[
+        ("id", Type::UUID),
+        ("email", Type::TEXT),
+        ("password_hash", Type::TEXT),
+        ("role", Type::TEXT),
+        ("totp_secret", Type::TEXT),
+        ("totp_enabled", Type::BOOL),
+    ];
 
     fn convert(row: &Row<'_>, _: &Context<'_>) -> Result<Self, ImportError> {
         let password_hash = row.text(2, "hashed_password")?;
@@ -201,17 +206,15 @@ pub struct SecretRow {
 impl Staged for SecretRow {
     const LEGACY: &'static LegacyTable = &legacy::EXCHANGE_SECRETS;
     const STAGING: &'static str = "import_exchange_secrets";
-    const COLUMNS: &'static str = "id uuid, user_id uuid, exchange text, key_id text, api_key_enc text, \
-                                   api_secret_enc text, created_at timestamptz, updated_at timestamptz";
-    const TYPES: &'static [Type] = &[
-        Type::UUID,
-        Type::UUID,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TIMESTAMPTZ,
-        Type::TIMESTAMPTZ,
+    const COLUMNS: &'static [(&'static str, Type)] = &[
+        ("id", Type::UUID),
+        ("user_id", Type::UUID),
+        ("exchange", Type::TEXT),
+        ("key_id", Type::TEXT),
+        ("api_key_enc", Type::TEXT),
+        ("api_secret_enc", Type::TEXT),
+        ("created_at", Type::TIMESTAMPTZ),
+        ("updated_at", Type::TIMESTAMPTZ),
     ];
 
     fn convert(row: &Row<'_>, context: &Context<'_>) -> Result<Self, ImportError> {
@@ -263,16 +266,14 @@ pub struct AssignmentRow {
 impl Staged for AssignmentRow {
     const LEGACY: &'static LegacyTable = &legacy::ASSIGNMENTS;
     const STAGING: &'static str = "import_strategy_assignments";
-    const COLUMNS: &'static str = "id uuid, user_id uuid, exchange text, strategy_id text, enabled boolean, \
-                                   created_at timestamptz, updated_at timestamptz";
-    const TYPES: &'static [Type] = &[
-        Type::UUID,
-        Type::UUID,
-        Type::TEXT,
-        Type::TEXT,
-        Type::BOOL,
-        Type::TIMESTAMPTZ,
-        Type::TIMESTAMPTZ,
+    const COLUMNS: &'static [(&'static str, Type)] = &[
+        ("id", Type::UUID),
+        ("user_id", Type::UUID),
+        ("exchange", Type::TEXT),
+        ("strategy_id", Type::TEXT),
+        ("enabled", Type::BOOL),
+        ("created_at", Type::TIMESTAMPTZ),
+        ("updated_at", Type::TIMESTAMPTZ),
     ];
 
     fn convert(row: &Row<'_>, _: &Context<'_>) -> Result<Self, ImportError> {
@@ -320,22 +321,19 @@ pub struct SignalRow {
 impl Staged for SignalRow {
     const LEGACY: &'static LegacyTable = &legacy::SIGNALS;
     const STAGING: &'static str = "import_signals";
-    const COLUMNS: &'static str = "id uuid, user_id uuid, symbol text, module text, base_risk_percent numeric, \
-                                   entry_price numeric, stop_loss numeric, take_profit numeric, status text, \
-                                   reason_codes text, created_at timestamptz, updated_at timestamptz";
-    const TYPES: &'static [Type] = &[
-        Type::UUID,
-        Type::UUID,
-        Type::TEXT,
-        Type::TEXT,
-        Type::NUMERIC,
-        Type::NUMERIC,
-        Type::NUMERIC,
-        Type::NUMERIC,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TIMESTAMPTZ,
-        Type::TIMESTAMPTZ,
+    const COLUMNS: &'static [(&'static str, Type)] = &[
+        ("id", Type::UUID),
+        ("user_id", Type::UUID),
+        ("symbol", Type::TEXT),
+        ("module", Type::TEXT),
+        ("base_risk_percent", Type::NUMERIC),
+        ("entry_price", Type::NUMERIC),
+        ("stop_loss", Type::NUMERIC),
+        ("take_profit", Type::NUMERIC),
+        ("status", Type::TEXT),
+        ("reason_codes", Type::TEXT),
+        ("created_at", Type::TIMESTAMPTZ),
+        ("updated_at", Type::TIMESTAMPTZ),
     ];
 
     fn convert(row: &Row<'_>, _: &Context<'_>) -> Result<Self, ImportError> {
@@ -393,24 +391,21 @@ pub struct PositionRow {
 impl Staged for PositionRow {
     const LEGACY: &'static LegacyTable = &legacy::POSITIONS;
     const STAGING: &'static str = "import_positions";
-    const COLUMNS: &'static str = "id uuid, user_id uuid, signal_id uuid, symbol text, side text, qty numeric, \
-                                   entry_price numeric, stop_loss numeric, take_profit numeric, status text, \
-                                   opened_at timestamptz, closed_at timestamptz, realized_pnl numeric, fees numeric";
-    const TYPES: &'static [Type] = &[
-        Type::UUID,
-        Type::UUID,
-        Type::UUID,
-        Type::TEXT,
-        Type::TEXT,
-        Type::NUMERIC,
-        Type::NUMERIC,
-        Type::NUMERIC,
-        Type::NUMERIC,
-        Type::TEXT,
-        Type::TIMESTAMPTZ,
-        Type::TIMESTAMPTZ,
-        Type::NUMERIC,
-        Type::NUMERIC,
+    const COLUMNS: &'static [(&'static str, Type)] = &[
+        ("id", Type::UUID),
+        ("user_id", Type::UUID),
+        ("signal_id", Type::UUID),
+        ("symbol", Type::TEXT),
+        ("side", Type::TEXT),
+        ("qty", Type::NUMERIC),
+        ("entry_price", Type::NUMERIC),
+        ("stop_loss", Type::NUMERIC),
+        ("take_profit", Type::NUMERIC),
+        ("status", Type::TEXT),
+        ("opened_at", Type::TIMESTAMPTZ),
+        ("closed_at", Type::TIMESTAMPTZ),
+        ("realized_pnl", Type::NUMERIC),
+        ("fees", Type::NUMERIC),
     ];
 
     fn convert(row: &Row<'_>, _: &Context<'_>) -> Result<Self, ImportError> {
@@ -465,8 +460,13 @@ pub struct RiskRow {
 impl Staged for RiskRow {
     const LEGACY: &'static LegacyTable = &legacy::DAILY_RISK;
     const STAGING: &'static str = "import_risk_daily";
-    const COLUMNS: &'static str = "id uuid, user_id uuid, day date, trades_count integer, realized_pnl numeric";
-    const TYPES: &'static [Type] = &[Type::UUID, Type::UUID, Type::DATE, Type::INT4, Type::NUMERIC];
+    const COLUMNS: &'static [(&'static str, Type)] = &[
+        ("id", Type::UUID),
+        ("user_id", Type::UUID),
+        ("day", Type::DATE),
+        ("trades_count", Type::INT4),
+        ("realized_pnl", Type::NUMERIC),
+    ];
 
     fn convert(row: &Row<'_>, _: &Context<'_>) -> Result<Self, ImportError> {
         Ok(RiskRow {
@@ -506,16 +506,14 @@ pub struct AuditRow {
 impl Staged for AuditRow {
     const LEGACY: &'static LegacyTable = &legacy::AUDIT;
     const STAGING: &'static str = "import_audit_events";
-    const COLUMNS: &'static str = "id uuid, user_id uuid, action text, entity_type text, entity_id text, \
-                                   details text, created_at timestamptz";
-    const TYPES: &'static [Type] = &[
-        Type::UUID,
-        Type::UUID,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TEXT,
-        Type::TIMESTAMPTZ,
+    const COLUMNS: &'static [(&'static str, Type)] = &[
+        ("id", Type::UUID),
+        ("user_id", Type::UUID),
+        ("action", Type::TEXT),
+        ("entity_type", Type::TEXT),
+        ("entity_id", Type::TEXT),
+        ("details", Type::TEXT),
+        ("created_at", Type::TIMESTAMPTZ),
     ];
 
     fn convert(row: &Row<'_>, _: &Context<'_>) -> Result<Self, ImportError> {

@@ -6,6 +6,7 @@
 use anyhow::Context as _;
 use futures::{pin_mut, StreamExt};
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
 use tokio_postgres::Transaction;
 
 use super::convert::{Context, Row, Staged};
@@ -15,10 +16,14 @@ use super::{ImportError, Progress, PROGRESS_EVERY};
 /// Creates `R`'s staging table and streams the old table into it; returns the rows read.
 pub async fn stage<R: Staged>(legacy: &LegacyDb, tx: &Transaction<'_>, context: &Context<'_>) -> anyhow::Result<u64> {
     let table = R::LEGACY.name;
+    let columns: Vec<String> = R::COLUMNS
+        .iter()
+        .map(|(name, ty)| format!("{name} {}", ty.name()))
+        .collect();
     tx.batch_execute(&format!(
         "CREATE TEMPORARY TABLE {} ({}) ON COMMIT DROP",
         R::STAGING,
-        R::COLUMNS
+        columns.join(", ")
     ))
     .await
     .with_context(|| format!("creating the staging table for {table}"))?;
@@ -26,7 +31,8 @@ pub async fn stage<R: Staged>(legacy: &LegacyDb, tx: &Transaction<'_>, context: 
         .copy_in(format!("COPY {} FROM STDIN (FORMAT binary)", R::STAGING).as_str())
         .await
         .with_context(|| format!("staging {table}"))?;
-    let writer = BinaryCopyInWriter::new(sink, R::TYPES);
+    let types: Vec<Type> = R::COLUMNS.iter().map(|(_, ty)| ty.clone()).collect();
+    let writer = BinaryCopyInWriter::new(sink, &types);
     pin_mut!(writer);
     let rows = legacy.rows(R::LEGACY).await?;
     pin_mut!(rows);
