@@ -4,7 +4,7 @@
 
 mod common;
 
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 use base64::Engine;
 use common::*;
@@ -49,38 +49,22 @@ const TARGET_TABLES: &[&str] = &[
 ];
 
 /// A database of the old service's schema, dropped when the test ends.
-struct LegacyDb {
-    name: String,
-    url: String,
-}
+struct LegacyDb(TestDb);
 
 impl LegacyDb {
     fn new() -> LegacyDb {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos();
-        let name = format!("cs_legacy_{nanos:x}{:x}", std::process::id());
-        psql(&server_url(), &format!("CREATE DATABASE {name} TEMPLATE template0"));
-        let (base, _) = server_url()
-            .rsplit_once('/')
-            .map(|(b, d)| (b.to_string(), d.to_string()))
-            .unwrap();
-        let db = LegacyDb {
-            url: format!("{base}/{name}"),
-            name,
-        };
+        let db = TestDb::empty();
         let schema = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/legacy_schema.sql");
         let out = Command::new("psql")
             .args([db.url.as_str(), "-q", "-v", "ON_ERROR_STOP=1", "-f", schema])
             .output()
             .expect("psql");
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        db
+        LegacyDb(db)
     }
 
     fn sql(&self, sql: &str) -> String {
-        psql(&self.url, sql)
+        self.0.sql(sql)
     }
 
     /// Two users (one with 2FA), a Binance secret, an assignment, two signals, two positions
@@ -123,21 +107,6 @@ impl LegacyDb {
     }
 }
 
-impl Drop for LegacyDb {
-    fn drop(&mut self) {
-        let _ = Command::new("psql")
-            .args([
-                server_url().as_str(),
-                "-q",
-                "-c",
-                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name),
-            ])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status();
-    }
-}
-
 /// The old service's Fernet: the key is urlsafe_base64(SHA-256(ENCRYPTION_KEY)).
 fn old_fernet(key: &str) -> fernet::Fernet {
     let key = base64::engine::general_purpose::URL_SAFE.encode(Sha256::digest(key.as_bytes()));
@@ -147,7 +116,7 @@ fn old_fernet(key: &str) -> fernet::Fernet {
 /// Runs the import with the daemon's settings (the legacy key from the environment).
 fn import(target: &TestDb, legacy: &LegacyDb, legacy_key: &str, extra: &[&str]) -> Output {
     Command::new(binary())
-        .args(["import-legacy", "--from", legacy.url.as_str()])
+        .args(["import-legacy", "--from", legacy.0.url.as_str()])
         .args(extra)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -39,12 +39,7 @@ pub struct TestDb {
 impl TestDb {
     /// A fresh database with the schema migrated (so tests may seed rows before a daemon starts).
     pub fn new() -> TestDb {
-        let name = format!("cs_test_{}", uuid_like());
-        admin_sql(&format!("CREATE DATABASE {name} TEMPLATE template0"));
-        let db = TestDb {
-            url: with_database(&server_url(), &name),
-            name,
-        };
+        let db = TestDb::empty();
         let out = cli(&db.url, &["migrate"], None);
         assert!(
             out.status.success(),
@@ -54,18 +49,19 @@ impl TestDb {
         db
     }
 
+    /// A fresh database without any schema.
+    pub fn empty() -> TestDb {
+        let name = format!("cs_test_{}", uuid_like());
+        admin_sql(&format!("CREATE DATABASE {name} TEMPLATE template0"));
+        TestDb {
+            url: with_database(&server_url(), &name),
+            name,
+        }
+    }
+
     /// Runs SQL against this test's database, returning psql's unaligned output.
     pub fn sql(&self, sql: &str) -> String {
-        let out = Command::new("psql")
-            .args([self.url.as_str(), "-qtA", "-v", "ON_ERROR_STOP=1", "-c", sql])
-            .output()
-            .expect("psql");
-        assert!(
-            out.status.success(),
-            "psql failed: {sql}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout).trim().to_string()
+        psql(&self.url, sql)
     }
 }
 
