@@ -11,6 +11,7 @@ use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::{Notifier, NotifierConfig, Redacted};
 use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
+use actors::store::changes::ChangeFeed;
 use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
 use actors::user_actor::{ActorDeps, ExitMode};
@@ -78,7 +79,9 @@ impl Application {
             tracing::info!(zone, "audit_daily rebuilt for the risk zone");
         }
         let user_cache = Arc::new(UserCache::default());
-        user_cache.start_listener(settings.database_url.expose_secret().to_string());
+        let changes = ChangeFeed::builder()
+            .on(actors::store::user_cache::CHANNEL, user_cache.clone())
+            .start(settings.database_url.expose_secret().to_string());
         let (market, notifier) = start_exit_monitor(&settings, &store);
         let users = UserRegistry::new(ActorDeps {
             persistence: Arc::new(store.clone()),
@@ -112,6 +115,7 @@ impl Application {
             .context("building the exchange HTTP clients")?;
         let state = Arc::new(AppState {
             user_cache,
+            changes,
             keyring,
             exchanges,
             jwt: JwtKeys::new(&settings.secret_key),

@@ -5,6 +5,7 @@ use std::sync::Arc;
 use actors::market::MarketHub;
 use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
+use actors::store::changes::ChangeFeed;
 use actors::store::user_cache::UserCache;
 use actors::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -21,6 +22,8 @@ pub struct AppState {
     pub users: UserRegistry,
     /// Who tokens name, kept fresh by Postgres notifications.
     pub user_cache: Arc<UserCache>,
+    /// The daemon's one LISTEN connection; kept alive for as long as the state lives.
+    pub changes: Arc<ChangeFeed>,
     /// Failed-login counters per account and per client address.
     pub login_throttle: LoginThrottle,
     /// Who holds open positions in which market; the fan-out of price ticks.

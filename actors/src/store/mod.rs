@@ -8,6 +8,7 @@
 
 pub mod audit;
 pub mod audit_queries;
+pub mod changes;
 pub mod dashboard;
 pub mod loadtest;
 pub mod risk;

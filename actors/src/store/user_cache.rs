@@ -1,17 +1,15 @@
 //! A cache of the identities requests authenticate as (id, role, 2FA state), so a request does
 //! not pay a database round trip to learn who its token names. It is only trusted while a
-//! `LISTEN user_changed` connection is up: the `users` trigger notifies every daemon of each
+//! `LISTEN user_changed` connection is up (the daemon's `ChangeFeed`): the `users` trigger notifies every daemon of each
 //! update or delete, and the entry is dropped at once (a demoted admin loses admin routes on
 //! the next request). While that connection is down, every lookup goes to the database.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use tokio_postgres::AsyncMessage;
-
+use super::changes::ChangeSubscriber;
 use super::users::{self, UserRow};
 use super::{Store, StoreError};
 
@@ -95,55 +93,23 @@ impl UserCache {
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (UserRow, Instant)>> {
         self.entries.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
-
-    /// Keeps a LISTEN connection open for as long as the cache lives, reconnecting with backoff.
-    pub fn start_listener(self: &Arc<Self>, database_url: String) {
-        let cache = Arc::downgrade(self);
-        tokio::spawn(async move {
-            let mut backoff = Duration::from_millis(200);
-            loop {
-                let Some(strong) = cache.upgrade() else { return };
-                match listen(&strong, &database_url).await {
-                    Ok(()) => backoff = Duration::from_millis(200),
-                    Err(err) => tracing::warn!(error = %err, "user-change listener disconnected"),
-                }
-                strong.forget_all();
-                drop(strong);
-                tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(5));
-            }
-        });
-    }
 }
 
-async fn listen(cache: &UserCache, database_url: &str) -> Result<(), tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
-    let (tx, mut notifications) = futures::channel::mpsc::unbounded();
-    let driver = tokio::spawn(async move {
-        let mut messages = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
-                Ok(message) => {
-                    if tx.unbounded_send(message).is_err() {
-                        break;
-                    }
-                }
-                Err(err) => return Err(err),
-            }
-        }
-        Ok(())
-    });
-    client.batch_execute("LISTEN user_changed").await?;
-    cache.listening.store(true, Ordering::Release);
-    while let Some(message) = notifications.next().await {
-        if let AsyncMessage::Notification(n) = message {
-            cache.invalidate(n.payload());
-        }
+/// The `user_changed` channel: the `users` trigger (V6) sends the email of each row updated or
+/// deleted.
+pub const CHANNEL: &str = "user_changed";
+
+impl ChangeSubscriber for UserCache {
+    fn notified(&self, email: &str) {
+        self.invalidate(email);
     }
-    cache.forget_all();
-    match driver.await {
-        Ok(result) => result,
-        Err(_) => Ok(()),
+
+    fn connected(&self) {
+        self.listening.store(true, Ordering::Release);
+    }
+
+    fn disconnected(&self) {
+        self.forget_all();
     }
 }
 

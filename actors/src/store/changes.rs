@@ -1,0 +1,184 @@
+//! One LISTEN connection per daemon for every kind of shared state held in memory (identities
+//! today; trading state, risk profiles and the like as they come). PostgreSQL announces each
+//! change with `pg_notify(channel, payload)`, from a trigger or from the statement that made it,
+//! and the feed hands it to the subscriber of that channel. A subscriber may trust what it holds
+//! only between `connected` and `disconnected`: a notification sent while no connection listened
+//! is lost, so after `disconnected` it must read the database (or drop what it holds) until the
+//! next `connected`, when it reloads.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures::StreamExt;
+use tokio_postgres::AsyncMessage;
+
+/// What holds shared state in memory and is told when it changes.
+pub trait ChangeSubscriber: Send + Sync + 'static {
+    /// A change was announced on this subscriber's channel.
+    fn notified(&self, payload: &str);
+    /// LISTEN is in place: from now on every change is announced. Changes made before may have
+    /// been missed, so state held from before must be reloaded (or dropped).
+    fn connected(&self);
+    /// The connection is gone: changes are no longer announced until the next `connected`.
+    fn disconnected(&self);
+}
+
+#[derive(Default)]
+pub struct ChangeFeedBuilder {
+    subscribers: Vec<(&'static str, Arc<dyn ChangeSubscriber>)>,
+}
+
+impl ChangeFeedBuilder {
+    /// `channel` must be a plain SQL identifier (it is sent in `LISTEN`); one subscriber each.
+    pub fn on(mut self, channel: &'static str, subscriber: Arc<dyn ChangeSubscriber>) -> Self {
+        assert!(
+            channel.chars().all(|c| c.is_ascii_lowercase() || c == '_'),
+            "channel names are lowercase identifiers"
+        );
+        assert!(
+            self.subscribers.iter().all(|(c, _)| *c != channel),
+            "one subscriber per channel"
+        );
+        self.subscribers.push((channel, subscriber));
+        self
+    }
+
+    /// Keeps the connection open for as long as the feed lives, reconnecting with backoff.
+    pub fn start(self, database_url: String) -> Arc<ChangeFeed> {
+        let feed = Arc::new(ChangeFeed {
+            subscribers: self.subscribers,
+            live: AtomicBool::new(false),
+        });
+        let weak = Arc::downgrade(&feed);
+        tokio::spawn(async move {
+            let mut backoff = Duration::from_millis(200);
+            loop {
+                let Some(feed) = weak.upgrade() else { return };
+                match feed.listen(&database_url).await {
+                    Ok(()) => backoff = Duration::from_millis(200),
+                    Err(err) => tracing::warn!(error = %err, "change listener disconnected"),
+                }
+                feed.set_live(false);
+                drop(feed);
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(5));
+            }
+        });
+        feed
+    }
+}
+
+pub struct ChangeFeed {
+    subscribers: Vec<(&'static str, Arc<dyn ChangeSubscriber>)>,
+    live: AtomicBool,
+}
+
+impl ChangeFeed {
+    pub fn builder() -> ChangeFeedBuilder {
+        ChangeFeedBuilder::default()
+    }
+
+    /// Whether changes are being announced right now.
+    pub fn is_live(&self) -> bool {
+        self.live.load(Ordering::Acquire)
+    }
+
+    fn set_live(&self, live: bool) {
+        if self.live.swap(live, Ordering::AcqRel) == live {
+            return;
+        }
+        for (_, subscriber) in &self.subscribers {
+            if live {
+                subscriber.connected();
+            } else {
+                subscriber.disconnected();
+            }
+        }
+    }
+
+    fn dispatch(&self, channel: &str, payload: &str) {
+        if let Some((_, subscriber)) = self.subscribers.iter().find(|(c, _)| *c == channel) {
+            subscriber.notified(payload);
+        }
+    }
+
+    async fn listen(&self, database_url: &str) -> Result<(), tokio_postgres::Error> {
+        let (client, mut connection) = tokio_postgres::connect(database_url, tokio_postgres::NoTls).await?;
+        let (tx, mut messages) = futures::channel::mpsc::unbounded();
+        let driver = tokio::spawn(async move {
+            let mut incoming = futures::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(message) = incoming.next().await {
+                if tx.unbounded_send(message?).is_err() {
+                    break;
+                }
+            }
+            Ok::<(), tokio_postgres::Error>(())
+        });
+        let statements: String = self
+            .subscribers
+            .iter()
+            .map(|(channel, _)| format!("LISTEN {channel};"))
+            .collect();
+        client.batch_execute(&statements).await?;
+        self.set_live(true);
+        while let Some(message) = messages.next().await {
+            if let AsyncMessage::Notification(n) = message {
+                self.dispatch(n.channel(), n.payload());
+            }
+        }
+        self.set_live(false);
+        driver.await.unwrap_or(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex;
+
+    #[derive(Default)]
+    struct Recorder(Mutex<Vec<String>>);
+
+    impl ChangeSubscriber for Recorder {
+        fn notified(&self, payload: &str) {
+            self.0.lock().unwrap().push(format!("notified {payload}"));
+        }
+        fn connected(&self) {
+            self.0.lock().unwrap().push("connected".into());
+        }
+        fn disconnected(&self) {
+            self.0.lock().unwrap().push("disconnected".into());
+        }
+    }
+
+    fn feed(subscribers: Vec<(&'static str, Arc<dyn ChangeSubscriber>)>) -> ChangeFeed {
+        ChangeFeed {
+            subscribers,
+            live: AtomicBool::new(false),
+        }
+    }
+
+    #[test]
+    fn each_channel_reaches_only_its_subscriber() {
+        let users = Arc::new(Recorder::default());
+        let other = Arc::new(Recorder::default());
+        let feed = feed(vec![("user_changed", users.clone()), ("other_changed", other.clone())]);
+        feed.dispatch("user_changed", "a@x.test");
+        feed.dispatch("nobody_listens", "b@x.test");
+        assert_eq!(*users.0.lock().unwrap(), ["notified a@x.test"]);
+        assert!(other.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn subscribers_hear_each_change_of_liveness_once() {
+        let users = Arc::new(Recorder::default());
+        let feed = feed(vec![("user_changed", users.clone())]);
+        feed.set_live(true);
+        feed.set_live(true);
+        feed.set_live(false);
+        feed.set_live(false);
+        assert!(!feed.is_live());
+        assert_eq!(*users.0.lock().unwrap(), ["connected", "disconnected"]);
+    }
+}
