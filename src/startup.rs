@@ -12,6 +12,7 @@ use actors::notifier::{Notifier, NotifierConfig, Redacted};
 use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
 use actors::store::changes::ChangeFeed;
+use actors::store::trading_control::TradingControls;
 use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
 use actors::user_actor::{ActorDeps, ExitMode};
@@ -79,8 +80,10 @@ impl Application {
             tracing::info!(zone, "audit_daily rebuilt for the risk zone");
         }
         let user_cache = Arc::new(UserCache::default());
+        let trading = TradingControls::new(store.clone());
         let changes = ChangeFeed::builder()
             .on(actors::store::user_cache::CHANNEL, user_cache.clone())
+            .on(actors::store::trading_control::CHANNEL, trading.clone())
             .start(settings.database_url.expose_secret().to_string());
         let (market, notifier) = start_exit_monitor(&settings, &store);
         let users = UserRegistry::new(ActorDeps {
@@ -95,6 +98,7 @@ impl Application {
                 ExitMonitorMode::Close => ExitMode::Close,
                 ExitMonitorMode::Off => ExitMode::Off,
             },
+            trading: trading.clone(),
         });
         // Ticks (polled or pushed) go to the user actors; at boot, start the actors of every
         // user with an open position so the monitor watches them (start-up is recovery).
@@ -115,6 +119,7 @@ impl Application {
             .context("building the exchange HTTP clients")?;
         let state = Arc::new(AppState {
             user_cache,
+            trading,
             changes,
             keyring,
             exchanges,

@@ -6,6 +6,7 @@ use actors::market::MarketHub;
 use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
 use actors::store::changes::ChangeFeed;
+use actors::store::trading_control::TradingControls;
 use actors::store::user_cache::UserCache;
 use actors::store::Store;
 use metrics_exporter_prometheus::PrometheusHandle;
@@ -22,6 +23,8 @@ pub struct AppState {
     pub users: UserRegistry,
     /// Who tokens name, kept fresh by Postgres notifications.
     pub user_cache: Arc<UserCache>,
+    /// The operators' kill switches (global and per user), kept current by notifications.
+    pub trading: Arc<TradingControls>,
     /// The daemon's one LISTEN connection; kept alive for as long as the state lives.
     pub changes: Arc<ChangeFeed>,
     /// Failed-login counters per account and per client address.

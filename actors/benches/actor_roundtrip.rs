@@ -79,6 +79,7 @@ fn registry() -> UserRegistry {
         market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),
         notifier: Notifier::disabled(),
         exit_mode: ExitMode::Alert,
+        trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
     })
 }
 

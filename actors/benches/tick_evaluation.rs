@@ -112,6 +112,7 @@ fn bench(c: &mut Criterion) {
                 market: market.clone(),
                 notifier: Notifier::disabled(),
                 exit_mode: ExitMode::Alert,
+                trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
             });
             market.set_sink(Arc::new(registry.clone()));
             flush(&registry, users).await; // start every actor: they subscribe their positions

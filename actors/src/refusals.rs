@@ -4,6 +4,7 @@
 
 use crate::domain::{Exchange, PositionStatus, SignalStatus};
 use crate::rules::risk::OpenBlock;
+use crate::rules::trading_control::TradingBlocked;
 use crate::store::StoreError;
 
 /// Why a position was not opened from a signal.
@@ -17,6 +18,8 @@ pub enum OpenRefused {
     NotExecuting(SignalStatus),
     #[error("Signal missing entry_price")]
     MissingEntryPrice,
+    #[error("{0}")]
+    Trading(TradingBlocked),
     #[error("{0}")]
     Risk(OpenBlock),
 }

@@ -23,6 +23,7 @@ use crate::refusals::{CloseRefused, Failure, OpenRefused};
 use crate::rules::risk::{self, ProfileSelector, RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_exit, ExitInput};
 use crate::store::trading::{self, ActorState, AlertOutcome, CloseRequest, ExitAlert, HeldTerms, OpenRequest, Traded};
+use crate::store::trading_control::TradingSwitches;
 use crate::store::{Store, StoreError};
 
 /// A command a user actor answers, and the answer it gives.
@@ -167,6 +168,8 @@ pub struct ActorDeps {
     pub market: Arc<MarketHub>,
     pub notifier: Notifier,
     pub exit_mode: ExitMode,
+    /// The operators' switches: new exposure refused, automatic closes paused when halted.
+    pub trading: Arc<dyn TradingSwitches>,
 }
 
 pub(crate) struct UserActor {
@@ -272,6 +275,7 @@ impl UserActor {
     }
 
     async fn open(&mut self, command: OpenPosition) -> Result<Position, Failure<OpenRefused>> {
+        let trading_blocked = self.deps.trading.gate(self.user_id).await?.new_exposure().err();
         let now = Utc::now();
         let day = risk::risk_day(now, self.deps.zone);
         let request = OpenRequest {
@@ -283,6 +287,7 @@ impl UserActor {
             day,
             now,
             expected: self.expected_risk(day),
+            trading_blocked,
         };
         let result = self.settle(day, self.deps.persistence.open_position(request).await);
         match &result {
@@ -409,11 +414,31 @@ impl UserActor {
                 decision.should_exit.then_some((p.id, decision.reasons))
             })
             .collect();
+        if fired.is_empty() {
+            return;
+        }
+        let mode = match self.deps.exit_mode {
+            ExitMode::Close if self.auto_close_paused().await => ExitMode::Alert,
+            mode => mode,
+        };
         for (position_id, reasons) in fired {
-            match self.deps.exit_mode {
+            match mode {
                 ExitMode::Close => self.auto_close(position_id, &tick, reasons[0]).await,
                 ExitMode::Alert => self.alert(position_id, &tick, reasons).await,
                 ExitMode::Off => {}
+            }
+        }
+    }
+
+    /// Whether an operator halted trading for this user (or everyone): positions are then alerted,
+    /// not closed. When the switches cannot be read, closing goes ahead — a stop loss left
+    /// unexecuted is the worse failure.
+    async fn auto_close_paused(&self) -> bool {
+        match self.deps.trading.gate(self.user_id).await {
+            Ok(gate) => gate.auto_close_paused(),
+            Err(err) => {
+                tracing::warn!(user_id = %self.user_id, error = %err, "trading switches unreadable; auto-close goes ahead");
+                false
             }
         }
     }

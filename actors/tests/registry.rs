@@ -107,6 +107,7 @@ fn registry(stub: Arc<Stub>, idle: Duration) -> UserRegistry {
         market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),
         notifier: Notifier::disabled(),
         exit_mode: ExitMode::Alert,
+        trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
     })
 }
 

@@ -7,6 +7,7 @@ use actix_web::{HttpResponse, ResponseError};
 use actors::mailbox::MailboxError;
 use actors::refusals::{CloseRefused, ExecutionRefused, Failure, OpenRefused, SecretRefused};
 use actors::rules::risk::OpenBlock;
+use actors::rules::trading_control::TradingBlocked;
 use actors::store::StoreError;
 use serde::Serialize;
 
@@ -30,6 +31,8 @@ pub enum ApiError {
     Secret(#[from] SecretRefused),
     #[error(transparent)]
     Execution(#[from] ExecutionRefused),
+    #[error(transparent)]
+    Trading(#[from] TradingBlocked),
     /// The request does not have the shape the route takes (FastAPI's 422 list).
     #[error("validation failed: {} issue(s)", .0.len())]
     Validation(Vec<ValidationIssue>),
@@ -125,6 +128,7 @@ impl ApiError {
                 OpenRefused::Foreign => (S::FORBIDDEN, "signal_of_another_user"),
                 OpenRefused::NotExecuting(_) => (S::CONFLICT, "signal_not_executing"),
                 OpenRefused::MissingEntryPrice => (S::BAD_REQUEST, "signal_missing_entry_price"),
+                OpenRefused::Trading(blocked) => (S::CONFLICT, trading_blocked_code(blocked)),
                 OpenRefused::Risk(block) => (S::CONFLICT, risk_block_code(block)),
             },
             ApiError::Close(refused) => match refused {
@@ -142,6 +146,7 @@ impl ApiError {
                 ExecutionRefused::Undecryptable(_) => (S::INTERNAL_SERVER_ERROR, "credentials_undecryptable"),
                 ExecutionRefused::UpstreamFailed { .. } => (S::BAD_GATEWAY, "upstream_order_failed"),
             },
+            ApiError::Trading(blocked) => (S::CONFLICT, trading_blocked_code(blocked)),
             ApiError::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_error"),
             ApiError::BadExchangePath => (S::BAD_REQUEST, "bad_exchange"),
             ApiError::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
@@ -160,6 +165,13 @@ impl ApiError {
             ApiError::Unavailable => Some(RETRY_AFTER_SECS),
             _ => None,
         }
+    }
+}
+
+fn trading_blocked_code(blocked: &TradingBlocked) -> &'static str {
+    match blocked {
+        TradingBlocked::Global(_) => "trading_disabled_globally",
+        TradingBlocked::User(_) => "trading_disabled_for_user",
     }
 }
 

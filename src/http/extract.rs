@@ -127,6 +127,18 @@ impl<T: DeserializeOwned + 'static> FromRequest for Query<T> {
     }
 }
 
+/// The `{name}` segment of the matched path parsed into `T` (an id): a malformed one is 422
+/// naming it, as FastAPI answers.
+pub fn path_param<T>(req: &HttpRequest, name: &str) -> Result<T, ApiError>
+where
+    T: std::str::FromStr,
+    T::Err: std::fmt::Display,
+{
+    let raw = req.match_info().get(name).unwrap_or_default();
+    raw.parse()
+        .map_err(|err: T::Err| ApiError::invalid("path", name, err.to_string()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

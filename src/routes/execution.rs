@@ -22,6 +22,7 @@ use crate::auth::AuthUser;
 use crate::http::extract::Json;
 use crate::http::{ApiError, HttpResult};
 use crate::routes::strategy::require_enabled;
+use crate::routes::trading_control::require_trading;
 use crate::state::Shared;
 
 fn venue(path: &str) -> HttpResult<Exchange> {
@@ -92,6 +93,7 @@ pub async fn pretrade(
     body: Json<PretradeIn>,
 ) -> HttpResult<HttpResponse> {
     let exchange = venue(&path)?;
+    require_trading(&state, user.id, "pretrade.check", exchange).await?;
     let b = body.0;
     let now = Utc::now();
     let profile = state.settings.profile_selector().for_email(&user.email);
@@ -220,6 +222,7 @@ pub struct PrepareIn {
 pub async fn prepare(state: Shared, user: AuthUser, body: Json<PrepareIn>) -> HttpResult<HttpResponse> {
     let b = body.0;
     let exchange = b.exchange;
+    require_trading(&state, user.id, "execution.prepare", exchange).await?;
     require_enabled(&state, user.id, exchange, "/ops/execution/prepare").await?;
     let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
     let symbol = b.symbol.upper();
@@ -266,6 +269,7 @@ async fn test_order_inputs(
     route: &str,
     body: TestOrderIn,
 ) -> HttpResult<(actors::crypto::Credentials, TestOrder)> {
+    require_trading(state, user_id, "execution.test_order", exchange).await?;
     require_enabled(state, user_id, exchange, route).await?;
     let creds = secrets::load(&state.store, &state.keyring, user_id, exchange).await?;
     let order = TestOrder {

@@ -14,6 +14,7 @@ pub mod secrets;
 pub mod security;
 pub mod signals;
 pub mod strategy;
+pub mod trading_control;
 pub mod users;
 
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
@@ -29,6 +30,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     market::configure(cfg);
     secrets::configure(cfg);
     strategy::configure(cfg);
+    trading_control::configure(cfg);
     execution::configure(cfg);
     security::configure(cfg);
 }

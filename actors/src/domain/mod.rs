@@ -11,6 +11,8 @@ mod trading;
 
 pub use email::{is_service_email, is_test_email, Email};
 pub use ids::{AuditEventId, PositionId, SignalId, UserId};
-pub use names::{Exchange, ExitReason, PositionSide, PositionStatus, Role, Side, SignalStatus, StrategyId, Timeframe};
+pub use names::{
+    Exchange, ExitReason, PositionSide, PositionStatus, Role, Side, SignalStatus, StrategyId, Timeframe, TradingState,
+};
 pub use symbol::{normalize_symbol, Symbol};
 pub use trading::{NewSignal, Position, Signal};

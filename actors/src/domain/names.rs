@@ -85,6 +85,12 @@ name_set!(
 );
 
 name_set!(
+    /// Whether trading is allowed, globally or for one user: `REDUCING` takes no new exposure,
+    /// `HALTED` nothing new at all (automatic closes pause too). Declared from least to most strict.
+    TradingState, "state", to_ascii_uppercase, { Active => "ACTIVE", Reducing => "REDUCING", Halted => "HALTED" }
+);
+
+name_set!(
     /// A reason to exit a position, in the contract's order (the derive order is that order).
     ExitReason, "exit_reason", to_ascii_lowercase, {
         StopLossHit => "stop_loss_hit",

@@ -4,3 +4,4 @@
 pub mod dashboard;
 pub mod risk;
 pub mod strategy;
+pub mod trading_control;

@@ -18,6 +18,7 @@ mod shard;
 pub mod strategy;
 pub mod summary;
 pub mod trading;
+pub mod trading_control;
 pub mod two_factor;
 mod tx;
 pub mod user_cache;

@@ -5,11 +5,13 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use tokio_postgres::types::ToSql;
 
+use super::super::audit::{self, AuditEvent};
 use super::super::{Transaction, TxFuture};
 use super::{Locked, Traded};
 use crate::domain::{PositionId, SignalId, SignalStatus, UserId};
 use crate::refusals::OpenRefused;
 use crate::rules::risk::{self, RiskProfile, RiskSnapshot};
+use crate::rules::trading_control::TradingBlocked;
 
 const OPEN_LOCKED_READ: &str = include_str!("sql/open_locked_read.sql");
 const OPEN_BLOCKED: &str = include_str!("sql/open_blocked.sql");
@@ -26,6 +28,9 @@ pub struct OpenRequest {
     pub now: DateTime<Utc>,
     /// The user's risk snapshot for `day` as the user actor last saw it, when it has one.
     pub expected: Option<RiskSnapshot>,
+    /// The operator's switch that refuses new exposure now, if one does. It is judged after the
+    /// signal's own checks (a missing signal is still 404), before the risk limits.
+    pub trading_blocked: Option<TradingBlocked>,
 }
 
 /// Opens a position from an EXECUTING signal, or records why not. The batch holds the user's
@@ -35,7 +40,7 @@ pub struct OpenRequest {
 /// and learns the snapshot — or why the signal cannot be opened — and the same write follows.
 pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFuture<'a, Result<Traded, OpenRefused>> {
     Box::pin(async move {
-        if let Some(expected) = &r.expected {
+        if let (Some(expected), None) = (&r.expected, r.trading_blocked) {
             if risk::check_open(&r.profile, expected, r.now).is_ok() {
                 if let Some(opened) = open_if_snapshot(tx, r, expected, Locked::No).await? {
                     return Ok(Ok(opened));
@@ -55,6 +60,18 @@ pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFu
         }
         if signal.try_get::<_, Option<Decimal>>("entry_price")?.is_none() {
             return Ok(Err(OpenRefused::MissingEntryPrice));
+        }
+        if let Some(blocked) = r.trading_blocked {
+            let event = AuditEvent::new(Some(r.user_id), "execution.blocked.kill_switch")
+                .entity("signal", r.signal_id)
+                .details(json!({
+                    "action": "position.open",
+                    "scope": blocked.scope(),
+                    "state": blocked.state(),
+                    "signal_id": r.signal_id,
+                }));
+            audit::record(tx, &event).await?;
+            return Ok(Err(OpenRefused::Trading(blocked)));
         }
         let snapshot = super::super::risk::snapshot_from_row(&signal)?;
         if let Err(block) = risk::check_open(&r.profile, &snapshot, r.now) {
