@@ -521,3 +521,147 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
     std::fs::write(out.join("dashboard-trader-403.png"), c.screenshot().await.unwrap()).unwrap();
     c.close().await.unwrap();
 }
+
+/// The smallest rendered height (px) of the trend chart's labels.
+async fn smallest_chart_label(c: &Client) -> f64 {
+    c.execute(
+        "var texts = Array.from(document.querySelectorAll('#trend-chart text'));
+         return texts.length ? Math.min.apply(null, texts.map(function (t) { return t.getBoundingClientRect().height; })) : 0;",
+        vec![],
+    )
+    .await
+    .unwrap()
+    .as_f64()
+    .unwrap()
+}
+
+async fn trading_state(d: &Daemon, token: &str, path: &str) -> Value {
+    let (status, body) = call(d, reqwest::Method::GET, path, token, None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+#[tokio::test]
+async fn an_admin_halts_reduces_and_resumes_trading_from_the_page() {
+    let driver = start_driver().await;
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let admin_email = "ops.lead@corp.io";
+    account(&db, &d, admin_email, "admin");
+    let trader_id = account(&db, &d, "tina.trader@corp.io", "trader");
+    let api_token = mint(admin_email, "admin");
+    let global = "/ops/admin/trading-control";
+    let theirs = format!("/ops/admin/users/{trader_id}/trading-control");
+
+    let c = browser(&driver).await;
+    c.set_window_size(1366, 900).await.unwrap();
+    sign_in(&c, &d, admin_email, "admin").await;
+    wait_for(
+        &c,
+        "the trading state",
+        "document.getElementById('trading-state').getAttribute('data-state')",
+    )
+    .await;
+    assert_eq!(text_of(&c, "#trading-state").await, "ACTIVE");
+
+    // The badge says why it is red: neither account has 2FA yet.
+    let expected = summary_json(&d, &api_token, "").await;
+    assert_eq!(expected["overall_status"], "red");
+    assert_eq!(expected["status_reasons"], json!(["2 users without 2FA"]));
+    assert_eq!(text_of(&c, "#status-why").await, "2 users without 2FA");
+    // The favicon is inline: the browser has nothing to fetch (and no 404 to log).
+    let icon = c
+        .execute("return document.querySelector('link[rel=icon]').href", vec![])
+        .await
+        .unwrap();
+    assert!(icon.as_str().unwrap().starts_with("data:"), "{icon}");
+
+    // Halting without a reason is refused in the page, before any request.
+    c.find(Locator::Css("#t-halt")).await.unwrap().click().await.unwrap();
+    let err = wait_for(&c, "the reason error", "document.getElementById('error').textContent").await;
+    assert!(err.as_str().unwrap().contains("at least 8 characters"), "{err}");
+    let reason = "venue incident, pausing the desk";
+    c.find(Locator::Css("#t-reason"))
+        .await
+        .unwrap()
+        .send_keys(reason)
+        .await
+        .unwrap();
+    // Halting asks first; dismissing the question changes nothing.
+    c.find(Locator::Css("#t-halt")).await.unwrap().click().await.unwrap();
+    let question = c.get_alert_text().await.unwrap();
+    assert!(question.contains("Halt all new trading for everyone"), "{question}");
+    c.dismiss_alert().await.unwrap();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(trading_state(&d, &api_token, global).await["state"], "ACTIVE");
+    c.find(Locator::Css("#t-halt")).await.unwrap().click().await.unwrap();
+    c.accept_alert().await.unwrap();
+    wait_for(
+        &c,
+        "the halted badge",
+        "document.getElementById('trading-state').getAttribute('data-state') === 'HALTED'",
+    )
+    .await;
+    let body = trading_state(&d, &api_token, global).await;
+    assert_eq!((&body["state"], &body["reason"]), (&json!("HALTED"), &json!(reason)));
+    assert!(text_of(&c, "#trading-note").await.contains(reason));
+
+    // Reduce one user: the users table shows it in that user's row.
+    c.find(Locator::Css("#t-scope"))
+        .await
+        .unwrap()
+        .select_by_value(&trader_id)
+        .await
+        .unwrap();
+    c.find(Locator::Css("#t-reason"))
+        .await
+        .unwrap()
+        .send_keys("winding down before leave")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#t-reduce")).await.unwrap().click().await.unwrap();
+    let cell = format!(
+        "(function () {{ var tr = document.querySelector('#users-table tr[data-user-id=\"{trader_id}\"]');
+           return tr && tr.cells[tr.cells.length - 1].textContent === 'REDUCING'; }})()"
+    );
+    wait_for(&c, "the user's REDUCING cell", &cell).await;
+    assert_eq!(trading_state(&d, &api_token, &theirs).await["state"], "REDUCING");
+    assert_eq!(trading_state(&d, &api_token, global).await["state"], "HALTED");
+
+    // Resume everyone.
+    c.find(Locator::Css("#t-scope"))
+        .await
+        .unwrap()
+        .select_by_value("")
+        .await
+        .unwrap();
+    c.find(Locator::Css("#t-resume")).await.unwrap().click().await.unwrap();
+    wait_for(
+        &c,
+        "the active badge",
+        "document.getElementById('trading-state').getAttribute('data-state') === 'ACTIVE'",
+    )
+    .await;
+    assert_eq!(trading_state(&d, &api_token, global).await["state"], "ACTIVE");
+    assert_eq!(
+        db.sql("SELECT count(*) FROM audit_events WHERE action = 'trading.control.updated'"),
+        "3"
+    );
+
+    // The 7-day chart keeps legible labels at phone width.
+    let desktop = smallest_chart_label(&c).await;
+    c.set_window_size(390, 844).await.unwrap();
+    wait_for(&c, "the narrow layout", "window.innerWidth <= 400").await;
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let phone = smallest_chart_label(&c).await;
+    assert!(
+        phone >= 10.0 && desktop >= 10.0,
+        "chart labels {desktop:.1}px on a desktop, {phone:.1}px on a phone"
+    );
+    std::fs::write(
+        output_dir().join("dashboard-trading-phone.png"),
+        c.screenshot().await.unwrap(),
+    )
+    .unwrap();
+    c.close().await.unwrap();
+}

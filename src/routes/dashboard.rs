@@ -6,13 +6,14 @@
 
 use actix_web::http::header;
 use actix_web::{get, HttpResponse};
-use actors::domain::{Exchange, Role, UserId};
+use actors::domain::{Exchange, Role, TradingState, UserId};
 use actors::rules::dashboard::{
-    missing_2fa, overall_status, profile_productivity, round4, utilization_pct, DayWindow, OverallStatus, ProfileInput,
-    ProfileProductivity,
+    missing_2fa, overall_status, profile_productivity, round4, status_reasons, utilization_pct, DayWindow,
+    OverallStatus, ProfileInput, ProfileProductivity,
 };
 use actors::rules::risk::RiskProfile;
 use actors::store::dashboard::{self as sql, ScopeFilter};
+use actors::store::trading_control::{self, TradingControl};
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -235,6 +236,27 @@ struct SummaryUser {
     open_positions_now: i32,
     blocked_open_attempts_today: i64,
     realized_pnl_today: Decimal,
+    /// Beyond the contract: the user's own kill switch.
+    trading_state: TradingState,
+}
+
+#[derive(Serialize)]
+struct TradingControlOut {
+    state: TradingState,
+    reason: Option<String>,
+    updated_by: Option<String>,
+    updated_at: Option<chrono::DateTime<Utc>>,
+}
+
+impl From<TradingControl> for TradingControlOut {
+    fn from(c: TradingControl) -> Self {
+        TradingControlOut {
+            state: c.state,
+            reason: c.reason,
+            updated_by: c.updated_by,
+            updated_at: c.updated_at,
+        }
+    }
 }
 
 #[derive(Serialize)]
@@ -242,6 +264,10 @@ struct SummaryOut {
     generated_at: String,
     day: NaiveDate,
     overall_status: OverallStatus,
+    /// Beyond the contract: what made the status yellow or red (empty when green).
+    status_reasons: Vec<String>,
+    /// Beyond the contract: the global kill switch.
+    trading_control: TradingControlOut,
     generated_for: String,
     security: Security,
     operations: Operations,
@@ -260,12 +286,13 @@ pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>
     let first = today.days_before(6, zone);
     let since = now - chrono::Duration::hours(i64::from(query.0.recent_hours));
 
-    // Three statements, whatever the number of users. The scope and the recent events run side
-    // by side; the trend needs the scope's ids, and runs while the users table is built and
-    // serialized (joining polls the query first, which sends it).
-    let (rows, (errors, pretrade_blocked)) = tokio::try_join!(
+    // Four statements, whatever the number of users. The scope, the recent events and the kill
+    // switch run side by side; the trend needs the scope's ids, and runs while the users table is
+    // built and serialized (joining polls the query first, which sends it).
+    let (rows, (errors, pretrade_blocked), global) = tokio::try_join!(
         sql::scope_users(&state.store, &filter, &today, now),
         sql::recent_events(&state.store, since),
+        trading_control::read(&state.store, None),
     )?;
     let ids: Vec<UserId> = rows.iter().filter(|r| r.in_scope).map(|r| r.user_id).collect();
     let (trends, scope) = tokio::join!(sql::trends(&state.store, &ids, first.day, today.day), async {
@@ -277,6 +304,8 @@ pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>
         generated_at: now.to_rfc3339_opts(SecondsFormat::Micros, false),
         day: today.day,
         overall_status: overall_status(scope.security.missing, scope.security.stale, scope.blocked),
+        status_reasons: status_reasons(scope.security.missing, scope.security.stale, scope.blocked),
+        trading_control: global.into(),
         generated_for: admin.0.email,
         security: Security {
             total_users: scope.security.total_users,
@@ -365,6 +394,7 @@ fn summarise_scope(state: &AppState, rows: Vec<sql::ScopeUserRow>) -> HttpResult
             open_positions_now: r.open_positions_now,
             blocked_open_attempts_today: r.blocked_open_attempts_today,
             realized_pnl_today: round4(r.realized_pnl_today),
+            trading_state: r.trading_state,
         })
         .collect();
     let users = serde_json::value::to_raw_value(&users).map_err(|err| {
@@ -426,9 +456,12 @@ mod tests {
     #[test]
     fn page_is_self_contained() {
         assert!(PAGE.contains(TRACKER_PLACEHOLDER));
-        for external in ["http://", "https://", "//cdn", "<link ", "src=\""] {
+        for external in ["http://", "https://", "//cdn", "src=\""] {
             assert!(!PAGE.contains(external), "page references {external}");
         }
+        // The one link is the favicon, inline, so the browser asks the server for nothing.
+        assert_eq!(PAGE.matches("<link ").count(), 1);
+        assert!(PAGE.contains(r#"<link rel="icon" href="data:,">"#));
         assert!(!PAGE.contains("innerHTML"), "page must not insert HTML");
     }
 

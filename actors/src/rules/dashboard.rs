@@ -104,6 +104,27 @@ pub fn overall_status(
     }
 }
 
+/// Why the status is what it is, in the order the rule weighs them (empty when green): a red
+/// badge on a fresh install (its development admin has no 2FA yet) says so instead of just red.
+pub fn status_reasons(users_missing_2fa: i64, users_with_stale_secrets: i64, blocked_opens_today: i64) -> Vec<String> {
+    let plural = |n: i64, one: &str, many: &str| format!("{n} {}", if n == 1 { one } else { many });
+    let mut reasons = Vec::new();
+    if users_missing_2fa > 0 {
+        reasons.push(plural(users_missing_2fa, "user without 2FA", "users without 2FA"));
+    }
+    if users_with_stale_secrets > 0 {
+        reasons.push(plural(
+            users_with_stale_secrets,
+            "user with stale exchange secrets",
+            "users with stale exchange secrets",
+        ));
+    }
+    if blocked_opens_today > 0 {
+        reasons.push(plural(blocked_opens_today, "open blocked today", "opens blocked today"));
+    }
+    reasons
+}
+
 /// One user's contribution to the productivity table.
 #[derive(Debug, Clone)]
 pub struct ProfileInput<'a> {
@@ -197,6 +218,24 @@ mod tests {
         assert_eq!(round4(d("1.234567")), d("1.2346"));
         assert_eq!(round4(d("-0.00005")), d("0"));
         assert_eq!(round2(d("0.125")), d("0.12"));
+    }
+
+    #[test]
+    fn status_reasons_name_each_finding() {
+        assert!(status_reasons(0, 0, 0).is_empty());
+        assert_eq!(status_reasons(1, 0, 0), ["1 user without 2FA"]);
+        assert_eq!(
+            status_reasons(2, 1, 3),
+            [
+                "2 users without 2FA",
+                "1 user with stale exchange secrets",
+                "3 opens blocked today"
+            ]
+        );
+        for (missing, stale, blocked) in [(1, 0, 0), (0, 1, 0), (0, 0, 1), (0, 0, 0), (3, 2, 1)] {
+            let green = overall_status(missing, stale, blocked) == OverallStatus::Green;
+            assert_eq!(status_reasons(missing, stale, blocked).is_empty(), green);
+        }
     }
 
     #[test]

@@ -21,7 +21,7 @@ use rust_decimal::Decimal;
 use tokio_postgres::types::Type;
 
 use super::{Store, StoreError};
-use crate::domain::{Role, UserId};
+use crate::domain::{Role, TradingState, UserId};
 pub use crate::rules::dashboard::DayWindow;
 
 /// Audit actions that count as errors (`*.error`, `execution.blocked.*`), for the last hours'
@@ -139,6 +139,8 @@ pub struct ScopeUserRow {
     pub realized_pnl_today: Decimal,
     pub open_positions_now: i32,
     pub blocked_open_attempts_today: i64,
+    /// The user's own kill switch (the global one is not folded in).
+    pub trading_state: TradingState,
 }
 
 /// The posture users (after `real_only`), each with posture, today's counters and whether the
@@ -181,6 +183,7 @@ pub async fn scope_users(
             open_positions_now: r.try_get(9)?,
             blocked_open_attempts_today: r.try_get(10)?,
             in_scope: r.try_get(11)?,
+            trading_state: r.try_get(12)?,
         })
     };
     Ok(rows.iter().map(scoped).collect::<Result<_, _>>()?)
@@ -199,13 +202,15 @@ const SCOPE_USERS: &str = "SELECT u.id, u.email, u.role, u.totp_enabled,
             AND ($3::text IS NULL OR strpos(lower(u.email), lower($3::text)) > 0)
             AND ($4::text IS NULL
                  OR ($4::text = 'BINANCE' AND sb.user_id IS NOT NULL)
-                 OR ($4::text = 'IBKR' AND si.user_id IS NOT NULL))
+                 OR ($4::text = 'IBKR' AND si.user_id IS NOT NULL)),
+            COALESCE(tc.state, 'ACTIVE')
      FROM users u
      LEFT JOIN exchange_secrets sb ON sb.user_id = u.id AND sb.exchange = 'BINANCE'
      LEFT JOIN exchange_secrets si ON si.user_id = u.id AND si.exchange = 'IBKR'
      LEFT JOIN risk_daily rd ON rd.user_id = u.id AND rd.day = $7
      LEFT JOIN trading_state ts ON ts.user_id = u.id
      LEFT JOIN audit_daily ad ON ad.user_id = u.id AND ad.day = $7
+     LEFT JOIN trading_control tc ON tc.user_id = u.id
      WHERE (NOT $1::bool OR NOT u.test_account)
      ORDER BY u.email COLLATE \"C\", u.id";
 
