@@ -2,5 +2,6 @@
 //! nothing else re-implements them.
 
 pub mod dashboard;
+pub mod exit_guard;
 pub mod risk;
 pub mod strategy;
