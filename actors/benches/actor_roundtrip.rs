@@ -79,6 +79,7 @@ fn registry() -> UserRegistry {
         market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),
         notifier: Notifier::disabled(),
         exit_mode: ExitMode::Alert,
+        max_auto_closes_per_minute: 50,
     })
 }
 

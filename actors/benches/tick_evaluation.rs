@@ -112,6 +112,7 @@ fn bench(c: &mut Criterion) {
                 market: market.clone(),
                 notifier: Notifier::disabled(),
                 exit_mode: ExitMode::Alert,
+                max_auto_closes_per_minute: 50,
             });
             market.set_sink(Arc::new(registry.clone()));
             flush(&registry, users).await; // start every actor: they subscribe their positions
