@@ -80,6 +80,16 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
     ("EXIT_MONITOR_MODE", Some("alert"), "alert | close | off"),
     ("PRICE_POLL_INTERVAL_SECONDS", Some("5"), "seconds between price polls"),
     (
+        "EXIT_MAX_TICK_JUMP_PCT",
+        Some("20"),
+        "a tick further than this percent from the last accepted price waits for confirmation",
+    ),
+    (
+        "EXIT_MAX_AUTO_CLOSES_PER_MINUTE",
+        Some("50"),
+        "automatic closes per minute across the cluster; beyond it, alerts",
+    ),
+    (
         "INCIDENT_TRACKER_URL",
         Some("https://github.com/crypto-saas/ops/issues/new"),
         "where the dashboard's Open Incident button goes",
@@ -182,6 +192,10 @@ pub struct Settings {
     pub telegram_api_base_url: String,
     pub exit_monitor_mode: ExitMonitorMode,
     pub price_poll_interval_secs: u64,
+    /// `EXIT_MAX_TICK_JUMP_PCT` (> 0) as the guard it configures.
+    pub exit_tick_guard: actors::rules::exit_guard::TickJumpGuard,
+    /// `EXIT_MAX_AUTO_CLOSES_PER_MINUTE` (≥ 1).
+    pub exit_max_auto_closes_per_minute: u32,
     pub incident_tracker_url: String,
     pub log_json: bool,
     pub log_level: String,
@@ -364,6 +378,16 @@ impl RawConfig {
         };
         let port: u16 = number(self, "PORT", &mut errors);
         let price_poll_interval_secs: u64 = number(self, "PRICE_POLL_INTERVAL_SECONDS", &mut errors);
+        let exit_tick_guard =
+            actors::rules::exit_guard::TickJumpGuard::new(number(self, "EXIT_MAX_TICK_JUMP_PCT", &mut errors))
+                .unwrap_or_else(|| {
+                    errors.push("EXIT_MAX_TICK_JUMP_PCT must be greater than 0".into());
+                    Default::default()
+                });
+        let exit_max_auto_closes_per_minute: u32 = number(self, "EXIT_MAX_AUTO_CLOSES_PER_MINUTE", &mut errors);
+        if exit_max_auto_closes_per_minute == 0 {
+            errors.push("EXIT_MAX_AUTO_CLOSES_PER_MINUTE must be at least 1".into());
+        }
         let db_pool_size: usize = number(self, "DB_POOL_SIZE", &mut errors);
         let db_write_shards: usize = match self.get("DB_WRITE_SHARDS").map(str::trim) {
             // One shard per core: each shard's batches keep one Postgres backend busy, and
@@ -436,6 +460,8 @@ impl RawConfig {
                 .to_string(),
             exit_monitor_mode,
             price_poll_interval_secs,
+            exit_tick_guard,
+            exit_max_auto_closes_per_minute,
             incident_tracker_url: self.get("INCIDENT_TRACKER_URL").unwrap_or_default().to_string(),
             log_json,
             log_level: self.get("LOG_LEVEL").unwrap_or("info").to_string(),
@@ -585,6 +611,54 @@ mod tests {
         let errors = parse_with(&[("DB_WRITE_SHARDS", "many")]).unwrap_err();
         assert!(
             errors.iter().any(|e| e.contains("DB_WRITE_SHARDS must be a number")),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn exit_guard_settings_have_defaults_and_bounds() {
+        let settings = parse_with(&[]).unwrap();
+        assert_eq!(settings.exit_tick_guard.max_jump_pct(), rust_decimal::Decimal::from(20));
+        assert_eq!(settings.exit_max_auto_closes_per_minute, 50);
+        let settings = parse_with(&[
+            ("EXIT_MAX_TICK_JUMP_PCT", "12.5"),
+            ("EXIT_MAX_AUTO_CLOSES_PER_MINUTE", "1"),
+        ])
+        .unwrap();
+        assert_eq!(settings.exit_tick_guard.max_jump_pct(), "12.5".parse().unwrap());
+        assert_eq!(settings.exit_max_auto_closes_per_minute, 1);
+        let errors = parse_with(&[
+            ("EXIT_MAX_TICK_JUMP_PCT", "0"),
+            ("EXIT_MAX_AUTO_CLOSES_PER_MINUTE", "0"),
+        ])
+        .unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e == "EXIT_MAX_TICK_JUMP_PCT must be greater than 0"),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e == "EXIT_MAX_AUTO_CLOSES_PER_MINUTE must be at least 1"),
+            "{errors:?}"
+        );
+        let errors = parse_with(&[
+            ("EXIT_MAX_TICK_JUMP_PCT", "-5"),
+            ("EXIT_MAX_AUTO_CLOSES_PER_MINUTE", "many"),
+        ])
+        .unwrap_err();
+        assert!(
+            errors
+                .iter()
+                .any(|e| e == "EXIT_MAX_TICK_JUMP_PCT must be greater than 0"),
+            "{errors:?}"
+        );
+        assert!(
+            errors
+                .iter()
+                .any(|e| e.starts_with("EXIT_MAX_AUTO_CLOSES_PER_MINUTE must be a number")),
             "{errors:?}"
         );
     }

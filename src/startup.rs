@@ -12,6 +12,7 @@ use actors::notifier::{Notifier, NotifierConfig, Redacted};
 use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
 use actors::store::changes::ChangeFeed;
+use actors::store::tick_suspects::TickSuspects;
 use actors::store::trading_control::TradingControls;
 use actors::store::user_cache::UserCache;
 use actors::store::{Store, StoreError};
@@ -99,6 +100,7 @@ impl Application {
                 ExitMonitorMode::Off => ExitMode::Off,
             },
             trading: trading.clone(),
+            max_auto_closes_per_minute: settings.exit_max_auto_closes_per_minute,
         });
         // Ticks (polled or pushed) go to the user actors; at boot, start the actors of every
         // user with an open position so the monitor watches them (start-up is recovery).
@@ -226,8 +228,13 @@ fn start_exit_monitor(settings: &Settings, store: &Store) -> (Arc<MarketHub>, No
         chat_id: settings.telegram_chat_id.clone(),
         ..NotifierConfig::default()
     });
-    // Counts ticks until the user-actor registry is wired in as the sink (just below).
-    let market = Arc::new(MarketHub::new(Arc::new(NullTickSink::default())));
+    // Counts ticks until the user-actor registry is wired in as the sink (just below). Every
+    // tick of a held symbol passes the tick-jump guard first; held ticks are audited off the
+    // tick path.
+    let market = Arc::new(
+        MarketHub::new(Arc::new(NullTickSink::default()))
+            .with_tick_guard(settings.exit_tick_guard, Arc::new(TickSuspects::start(store.clone()))),
+    );
     if settings.exit_monitor_mode != ExitMonitorMode::Off {
         let interval = std::time::Duration::from_secs(settings.price_poll_interval_secs.max(1));
         let client = prices::http_client(std::time::Duration::from_secs(10));

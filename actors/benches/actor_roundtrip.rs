@@ -80,6 +80,7 @@ fn registry() -> UserRegistry {
         notifier: Notifier::disabled(),
         exit_mode: ExitMode::Alert,
         trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
+        max_auto_closes_per_minute: 50,
     })
 }
 

@@ -4,13 +4,16 @@
 //! spread over 100 to 10,000 users, delivered to a counting sink. Other symbols hold the same
 //! number of subscriptions, so the numbers show that a tick costs what its own symbol's
 //! subscribers cost, not what all subscriptions cost. (The lead extends this to the full
-//! actor evaluation.) Run: `cargo bench -p actors --bench market_publish`.
+//! actor evaluation.) `guarded` runs the same publishes through the tick-jump guard (one map
+//! lookup under a mutex per tick), with prices inside its band so every tick is delivered.
+//! Run: `cargo bench -p actors --bench market_publish`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use actors::domain::{Exchange, UserId};
-use actors::market::{MarketHub, PriceTick, TickSink};
+use actors::market::{MarketHub, PriceTick, SuspectSink, SuspectTick, TickSink};
+use actors::rules::exit_guard::TickJumpGuard;
 use criterion::{black_box, criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use rust_decimal::Decimal;
 
@@ -24,11 +27,22 @@ impl TickSink for Counting {
     }
 }
 
+struct NoSuspects;
+
+impl SuspectSink for NoSuspects {
+    fn report(&self, suspect: SuspectTick) {
+        black_box(suspect);
+    }
+}
+
 /// A hub where `symbol` has `positions` subscriptions over `users` users (round robin), plus
 /// nine other symbols with as many again.
-fn hub_with(positions: usize, users: usize) -> (Arc<Counting>, MarketHub) {
+fn hub_with(positions: usize, users: usize, guarded: bool) -> (Arc<Counting>, MarketHub) {
     let sink = Arc::new(Counting::default());
-    let hub = MarketHub::new(sink.clone());
+    let mut hub = MarketHub::new(sink.clone());
+    if guarded {
+        hub = hub.with_tick_guard(TickJumpGuard::default(), Arc::new(NoSuspects));
+    }
     for other in 0..10 {
         let symbol = if other == 0 {
             "BTCUSDT".to_string()
@@ -47,7 +61,12 @@ fn hub_with(positions: usize, users: usize) -> (Arc<Counting>, MarketHub) {
 }
 
 fn publish_one_symbol(c: &mut Criterion) {
-    let mut group = c.benchmark_group("publish_one_symbol");
+    publish_group(c, "publish_one_symbol", false);
+    publish_group(c, "publish_one_symbol_guarded", true);
+}
+
+fn publish_group(c: &mut Criterion, name: &str, guarded: bool) {
+    let mut group = c.benchmark_group(name);
     let price = Decimal::new(4_900_050, 2);
     for (positions, users) in [
         (1_000, 100),
@@ -56,7 +75,7 @@ fn publish_one_symbol(c: &mut Criterion) {
         (10_000, 10_000),
         (100_000, 10_000),
     ] {
-        let (sink, hub) = hub_with(positions, users);
+        let (sink, hub) = hub_with(positions, users, guarded);
         group.throughput(Throughput::Elements(users as u64));
         group.bench_with_input(
             BenchmarkId::new(format!("{positions}_positions"), format!("{users}_users")),

@@ -113,6 +113,7 @@ fn bench(c: &mut Criterion) {
                 notifier: Notifier::disabled(),
                 exit_mode: ExitMode::Alert,
                 trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
+                max_auto_closes_per_minute: 50,
             });
             market.set_sink(Arc::new(registry.clone()));
             flush(&registry, users).await; // start every actor: they subscribe their positions

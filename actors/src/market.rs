@@ -5,17 +5,23 @@
 //! number of users subscribed to that symbol, not the number of subscriptions overall. Each
 //! symbol keeps its subscribers in a copy-on-write list: `publish` takes an `Arc` of the list
 //! under a short read lock and delivers outside any lock, so a sink may call back into the hub.
+//!
+//! With a tick guard (`with_tick_guard`), every tick of a held symbol first passes the pure
+//! `rules::exit_guard` rule: one lookup in a small map under a mutex per tick (not per
+//! subscriber). A held tick is not delivered, is counted (`market_ticks_held_total`), and is
+//! reported to a `SuspectSink` at most once per market and hour by this daemon.
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use chrono::{DateTime, Utc};
 use metrics::counter;
 use rust_decimal::Decimal;
 
 use crate::domain::{normalize_symbol, Exchange, UserId};
+use crate::rules::exit_guard::{MarketPrices, TickJumpGuard, TickVerdict};
 
 /// One price for one market at one moment, as delivered to a user.
 #[derive(Debug, Clone, PartialEq)]
@@ -61,11 +67,41 @@ struct SymbolSubs {
 
 type Key = (Exchange, Arc<str>);
 
+/// A tick the guard held back, as reported for the audit trail.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SuspectTick {
+    pub exchange: Exchange,
+    pub symbol: Arc<str>,
+    pub price: Decimal,
+    pub last_accepted_price: Decimal,
+    pub jump_pct: Option<Decimal>,
+    pub at: DateTime<Utc>,
+}
+
+/// Where held ticks are reported (the audit of `market.tick.suspect`). Must not block.
+pub trait SuspectSink: Send + Sync + 'static {
+    fn report(&self, suspect: SuspectTick);
+}
+
+/// The guard's state per market: the rule's memory and the hour last reported from here.
+#[derive(Default)]
+struct Guarded {
+    prices: MarketPrices,
+    reported_hour: Option<i64>,
+}
+
+struct Guard {
+    rule: TickJumpGuard,
+    markets: Mutex<HashMap<Key, Guarded>>,
+    suspects: Arc<dyn SuspectSink>,
+}
+
 /// The registry of subscriptions and the tick fan-out. Shared (`Arc<MarketHub>`) by HTTP
 /// handlers, pollers and actors.
 pub struct MarketHub {
     subs: RwLock<HashMap<Key, SymbolSubs>>,
     sink: RwLock<Arc<dyn TickSink>>,
+    guard: Option<Guard>,
 }
 
 impl fmt::Debug for MarketHub {
@@ -81,7 +117,20 @@ impl MarketHub {
         MarketHub {
             subs: RwLock::new(HashMap::new()),
             sink: RwLock::new(sink),
+            guard: None,
         }
+    }
+
+    /// Screens every tick of a held symbol with `rule` before delivery; held ticks go to
+    /// `suspects`. The guard remembers a market's last accepted price while nobody holds it
+    /// (one small entry per market ever held), so a position opened again is still guarded.
+    pub fn with_tick_guard(mut self, rule: TickJumpGuard, suspects: Arc<dyn SuspectSink>) -> MarketHub {
+        self.guard = Some(Guard {
+            rule,
+            markets: Mutex::new(HashMap::new()),
+            suspects,
+        });
+        self
     }
 
     /// Replaces the sink (for wiring a registry that itself needs the hub).
@@ -194,7 +243,7 @@ impl MarketHub {
     /// Symbols are normalised; a symbol nobody holds costs one map lookup.
     pub fn publish(&self, exchange: Exchange, prices: Vec<(String, Decimal)>) -> usize {
         let at = Utc::now();
-        let ticked: Vec<(Arc<Vec<UserId>>, PriceTick)> = {
+        let mut ticked: Vec<(Arc<Vec<UserId>>, PriceTick)> = {
             let subs = self.read();
             prices
                 .into_iter()
@@ -211,6 +260,9 @@ impl MarketHub {
                 })
                 .collect()
         };
+        if let Some(guard) = &self.guard {
+            guard.screen(exchange, at, &mut ticked);
+        }
         let sink = self.sink.read().unwrap_or_else(|e| e.into_inner()).clone();
         let mut delivered = 0;
         for (users, tick) in ticked {
@@ -221,6 +273,44 @@ impl MarketHub {
         }
         counter!("market_tick_deliveries_total", "exchange" => exchange.as_str()).increment(delivered as u64);
         delivered
+    }
+}
+
+impl Guard {
+    /// Drops the ticks the rule holds, and reports each held market once per hour.
+    fn screen(&self, exchange: Exchange, at: DateTime<Utc>, ticked: &mut Vec<(Arc<Vec<UserId>>, PriceTick)>) {
+        let hour = at.timestamp().div_euclid(3600);
+        let mut held = 0u64;
+        let mut reports = Vec::new();
+        {
+            let mut markets = self.markets.lock().unwrap_or_else(|e| e.into_inner());
+            ticked.retain(|(_, tick)| {
+                let market = markets.entry((tick.exchange, tick.symbol.clone())).or_default();
+                let TickVerdict::Held(suspect) = self.rule.judge(&mut market.prices, tick.price) else {
+                    return true;
+                };
+                held += 1;
+                if market.reported_hour != Some(hour) {
+                    market.reported_hour = Some(hour);
+                    reports.push(SuspectTick {
+                        exchange: tick.exchange,
+                        symbol: tick.symbol.clone(),
+                        price: suspect.price,
+                        last_accepted_price: suspect.last_accepted_price,
+                        jump_pct: suspect.jump_pct,
+                        at,
+                    });
+                }
+                false
+            });
+        }
+        if held > 0 {
+            counter!("market_ticks_held_total", "exchange" => exchange.as_str()).increment(held);
+            tracing::warn!(%exchange, held, "price ticks held by the tick-jump guard");
+        }
+        for report in reports {
+            self.suspects.report(report);
+        }
     }
 }
 
@@ -351,6 +441,100 @@ mod tests {
         assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(1))]), 2);
         assert_eq!(sink.1.load(Ordering::Relaxed), 2);
         assert!(hub.symbols(Exchange::Binance).is_empty());
+    }
+
+    #[derive(Default)]
+    struct Suspects(Mutex<Vec<SuspectTick>>);
+
+    impl SuspectSink for Suspects {
+        fn report(&self, suspect: SuspectTick) {
+            self.0.lock().unwrap().push(suspect);
+        }
+    }
+
+    fn guarded_hub() -> (Arc<Recording>, Arc<Suspects>, MarketHub) {
+        let sink = Arc::new(Recording::default());
+        let suspects = Arc::new(Suspects::default());
+        let rule = TickJumpGuard::new(dec(20)).unwrap();
+        let hub = MarketHub::new(sink.clone()).with_tick_guard(rule, suspects.clone());
+        (sink, suspects, hub)
+    }
+
+    fn prices(sink: &Recording) -> Vec<Decimal> {
+        sink.take().into_iter().map(|(_, _, p)| p).collect()
+    }
+
+    #[test]
+    fn the_guard_holds_a_jump_until_a_second_tick_confirms_it() {
+        let (sink, suspects, hub) = guarded_hub();
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(1));
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(2));
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(100))]), 2);
+        // 30 % down: held for every subscriber, nothing delivered.
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTC/USDT".into(), dec(70))]), 0);
+        // Back to normal: delivered, the suspect dropped.
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(99))]), 2);
+        // A real move: the second tick near the first one is delivered.
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(70))]), 0);
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(71))]), 2);
+        // (sorted by user, then price)
+        assert_eq!(
+            prices(&sink),
+            vec![dec(71), dec(99), dec(100), dec(71), dec(99), dec(100)]
+        );
+        // Two suspects in one hour: reported once.
+        let reported = suspects.0.lock().unwrap().clone();
+        assert_eq!(reported.len(), 1, "{reported:?}");
+        assert_eq!(
+            (
+                reported[0].exchange,
+                &*reported[0].symbol,
+                reported[0].price,
+                reported[0].last_accepted_price,
+                reported[0].jump_pct
+            ),
+            (Exchange::Binance, "BTCUSDT", dec(70), dec(100), Some(dec(30)))
+        );
+    }
+
+    #[test]
+    fn the_guard_keeps_markets_apart_and_ignores_symbols_nobody_holds() {
+        let (sink, suspects, hub) = guarded_hub();
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(1));
+        hub.subscribe(Exchange::Ibkr, "BTCUSDT", u(2));
+        hub.publish(
+            Exchange::Binance,
+            vec![("BTCUSDT".into(), dec(100)), ("ETHUSDT".into(), dec(1))],
+        );
+        // The first IBKR tick is that market's first: accepted however far from Binance's.
+        assert_eq!(hub.publish(Exchange::Ibkr, vec![("BTCUSDT".into(), dec(500))]), 1);
+        // ETHUSDT had no subscriber: the guard never saw it, so its first held tick is accepted.
+        hub.subscribe(Exchange::Binance, "ETHUSDT", u(3));
+        assert_eq!(hub.publish(Exchange::Binance, vec![("ETHUSDT".into(), dec(1000))]), 1);
+        assert_eq!(sink.take().len(), 3);
+        assert!(suspects.0.lock().unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_guard_remembers_a_market_while_nobody_holds_it() {
+        let (sink, suspects, hub) = guarded_hub();
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(1));
+        hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(100))]);
+        assert!(hub.unsubscribe(Exchange::Binance, "BTCUSDT", u(1)));
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(2));
+        assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(10))]), 0);
+        assert_eq!(prices(&sink), vec![dec(100)]);
+        assert_eq!(suspects.0.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn without_a_guard_every_tick_is_delivered() {
+        let (sink, hub) = hub();
+        hub.subscribe(Exchange::Binance, "BTCUSDT", u(1));
+        for p in [100, 10, 1000] {
+            assert_eq!(hub.publish(Exchange::Binance, vec![("BTCUSDT".into(), dec(p))]), 1);
+        }
+        assert_eq!(prices(&sink), vec![dec(10), dec(100), dec(1000)]);
     }
 
     #[test]

@@ -22,7 +22,10 @@ use crate::notifier::{Notification, Notifier};
 use crate::refusals::{CloseRefused, Failure, OpenRefused};
 use crate::rules::risk::{self, ProfileSelector, RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_exit, ExitInput};
-use crate::store::trading::{self, ActorState, AlertOutcome, CloseRequest, ExitAlert, HeldTerms, OpenRequest, Traded};
+use crate::store::trading::{
+    self, ActorState, AlertOutcome, AutoCloseRequest, AutoClosed, CloseRequest, ExitAlert, HeldTerms, OpenRequest,
+    ThrottledAudit, Traded,
+};
 use crate::store::trading_control::TradingSwitches;
 use crate::store::{Store, StoreError};
 
@@ -104,6 +107,17 @@ pub trait TradingPersistence: Send + Sync + 'static {
     async fn open_position(&self, request: OpenRequest) -> Result<Result<Traded, OpenRefused>, StoreError>;
     async fn close_position(&self, request: CloseRequest) -> Result<Result<Traded, CloseRefused>, StoreError>;
     async fn record_exit_alert(&self, alert: ExitAlert) -> Result<AlertOutcome, StoreError>;
+    /// An exit-monitor close, within the cluster's cap of automatic closes per minute. Without
+    /// a shared cap to enforce (stubs), it is a close.
+    async fn auto_close_position(
+        &self,
+        request: AutoCloseRequest,
+    ) -> Result<Result<AutoClosed, CloseRefused>, StoreError> {
+        Ok(self
+            .close_position(request.close)
+            .await?
+            .map(|traded| AutoClosed::Closed(Box::new(traded))))
+    }
     /// The user's email, open positions, strategies and risk snapshot for `day`, or None when
     /// the user does not exist.
     async fn load_user(&self, user_id: UserId, day: NaiveDate) -> Result<Option<ActorState>, StoreError>;
@@ -143,6 +157,14 @@ impl TradingPersistence for Store {
         self.write(alert.user_id.into(), None, alert, trading::record_exit_alert)
             .await
     }
+    async fn auto_close_position(
+        &self,
+        request: AutoCloseRequest,
+    ) -> Result<Result<AutoClosed, CloseRefused>, StoreError> {
+        let user_id = request.close.user_id;
+        self.write(user_id.into(), Some(user_id), request, trading::auto_close_position)
+            .await
+    }
     async fn load_user(&self, user_id: UserId, day: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         trading::load_actor_state(self, user_id, day).await
     }
@@ -170,6 +192,8 @@ pub struct ActorDeps {
     pub exit_mode: ExitMode,
     /// The operators' switches: new exposure refused, automatic closes paused when halted.
     pub trading: Arc<dyn TradingSwitches>,
+    /// `EXIT_MAX_AUTO_CLOSES_PER_MINUTE`: automatic closes per minute across the cluster.
+    pub max_auto_closes_per_minute: u32,
 }
 
 pub(crate) struct UserActor {
@@ -179,6 +203,8 @@ pub(crate) struct UserActor {
     strategies: HashMap<Exchange, StrategyId>,
     /// (position, reason) pairs already alerted, so a steady price does not write each tick.
     alerted: HashSet<(PositionId, ExitReason)>,
+    /// Positions whose automatic close was throttled (audited once per position).
+    throttled: HashSet<PositionId>,
     /// The user's risk snapshot for a risk day, as the last load, open or close left it: offered
     /// to the next open of that day, which commits in one statement if the database agrees.
     /// Forgotten when an open or close fails (the truth is then read again).
@@ -230,6 +256,7 @@ impl UserActor {
             open: state.open.into_iter().map(|p| (p.id, p)).collect(),
             strategies: state.strategies.into_iter().collect(),
             alerted: HashSet::new(),
+            throttled: HashSet::new(),
             risk: Some((day, state.risk)),
             deps,
         }
@@ -324,6 +351,55 @@ impl UserActor {
         fees: Decimal,
         exit_reason: Option<ExitReason>,
     ) -> Result<Position, Failure<CloseRefused>> {
+        let (day, request) = self.close_request(position_id, exit_price, fees, exit_reason);
+        let result = self.settle(day, self.deps.persistence.close_position(request).await);
+        self.forget_unless_open(position_id, &result);
+        result
+    }
+
+    /// An exit-monitor close: `close`, within the cluster's cap of automatic closes per
+    /// minute; Ok(None) when the cap was reached (nothing changed but the throttle's audit).
+    async fn close_automatically(
+        &mut self,
+        position_id: PositionId,
+        tick: &PriceTick,
+        reasons: &[ExitReason],
+    ) -> Result<Option<Position>, Failure<CloseRefused>> {
+        let (day, close) = self.close_request(position_id, tick.price, Decimal::ZERO, Some(reasons[0]));
+        let throttled_audit = match self.throttled.contains(&position_id) {
+            true => None,
+            false => self.open.get(&position_id).map(|p| ThrottledAudit {
+                symbol: p.symbol.clone(),
+                reasons: reasons.to_vec(),
+            }),
+        };
+        let request = AutoCloseRequest {
+            close,
+            cap: self.deps.max_auto_closes_per_minute,
+            throttled_audit,
+        };
+        let result = match self.deps.persistence.auto_close_position(request).await {
+            Ok(Ok(AutoClosed::Throttled)) => {
+                self.throttled.insert(position_id);
+                return Ok(None);
+            }
+            Ok(Ok(AutoClosed::Closed(traded))) => Ok(Ok(*traded)),
+            Ok(Err(refused)) => Ok(Err(refused)),
+            Err(err) => Err(err),
+        };
+        let result = self.settle(day, result);
+        self.forget_unless_open(position_id, &result);
+        result.map(Some)
+    }
+
+    /// A close of `position_id` on today's risk day, with the terms the actor holds.
+    fn close_request(
+        &self,
+        position_id: PositionId,
+        exit_price: Decimal,
+        fees: Decimal,
+        exit_reason: Option<ExitReason>,
+    ) -> (NaiveDate, CloseRequest) {
         let now = Utc::now();
         let day = risk::risk_day(now, self.deps.zone);
         let request = CloseRequest {
@@ -339,11 +415,14 @@ impl UserActor {
                 qty: p.qty,
             }),
         };
-        let result = self.settle(day, self.deps.persistence.close_position(request).await);
+        (day, request)
+    }
+
+    /// Forgets the position once a close found it no longer open (closed now, or elsewhere).
+    fn forget_unless_open(&mut self, position_id: PositionId, result: &Result<Position, Failure<CloseRefused>>) {
         if matches!(result, Ok(_) | Err(Failure::Refused(CloseRefused::NotOpen(_)))) {
             self.forget(position_id);
         }
-        result
     }
 
     /// The snapshot to offer an open on risk day `day`.
@@ -379,6 +458,7 @@ impl UserActor {
                 .unsubscribe(position.exchange, position.symbol.as_str(), self.user_id);
         }
         self.alerted.retain(|(id, _)| *id != position_id);
+        self.throttled.remove(&position_id);
     }
 
     /// The exit triggers of this user's positions in the ticked market — work proportional to
@@ -423,7 +503,7 @@ impl UserActor {
         };
         for (position_id, reasons) in fired {
             match mode {
-                ExitMode::Close => self.auto_close(position_id, &tick, reasons[0]).await,
+                ExitMode::Close => self.auto_close(position_id, &tick, reasons).await,
                 ExitMode::Alert => self.alert(position_id, &tick, reasons).await,
                 ExitMode::Off => {}
             }
@@ -443,9 +523,16 @@ impl UserActor {
         }
     }
 
-    async fn auto_close(&mut self, position_id: PositionId, tick: &PriceTick, reason: ExitReason) {
-        match self.close(position_id, tick.price, Decimal::ZERO, Some(reason)).await {
-            Ok(position) => {
+    /// Closes at the tick price with the first reason; beyond the cluster's cap of automatic
+    /// closes this minute, alerts instead (the next tick tries the close again).
+    async fn auto_close(&mut self, position_id: PositionId, tick: &PriceTick, reasons: Vec<ExitReason>) {
+        let reason = reasons[0];
+        match self.close_automatically(position_id, tick, &reasons).await {
+            Ok(None) => {
+                metrics::counter!("exit_monitor_throttled_total").increment(1);
+                self.alert(position_id, tick, reasons).await;
+            }
+            Ok(Some(position)) => {
                 metrics::counter!("exit_monitor_closed_total", "reason" => reason.as_str()).increment(1);
                 self.deps.notifier.send(Notification::PositionAutoClosed {
                     user_id: self.user_id,

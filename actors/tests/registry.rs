@@ -108,6 +108,7 @@ fn registry(stub: Arc<Stub>, idle: Duration) -> UserRegistry {
         notifier: Notifier::disabled(),
         exit_mode: ExitMode::Alert,
         trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
+        max_auto_closes_per_minute: 50,
     })
 }
 

@@ -2,6 +2,7 @@
 //! nothing else re-implements them.
 
 pub mod dashboard;
+pub mod exit_guard;
 pub mod risk;
 pub mod strategy;
 pub mod trading_control;

@@ -17,6 +17,7 @@ pub mod security;
 mod shard;
 pub mod strategy;
 pub mod summary;
+pub mod tick_suspects;
 pub mod trading;
 pub mod trading_control;
 pub mod two_factor;

@@ -4,6 +4,7 @@
 //! database, not only inside one user actor. Each statement is a whole `.sql` file in `sql/`.
 
 mod actor_state;
+mod auto_close;
 mod claim;
 mod close;
 mod create;
@@ -12,6 +13,7 @@ mod lists;
 mod open;
 
 pub use actor_state::{load_actor_state, users_with_open_positions, ActorState};
+pub use auto_close::{auto_close_minute, auto_close_position, AutoCloseRequest, AutoClosed, ThrottledAudit};
 pub use claim::{claim_signals, Claim};
 pub use close::{close_position, CloseRequest, HeldTerms};
 pub use create::create_signal;
