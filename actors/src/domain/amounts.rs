@@ -12,6 +12,8 @@ use serde::{Deserialize, Deserializer, Serialize};
 pub const MAX_QTY: Decimal = Decimal::from_parts(1_000_000, 0, 0, false, 0);
 /// The largest price accepted: 10,000,000.
 pub const MAX_PRICE: Decimal = Decimal::from_parts(10_000_000, 0, 0, false, 0);
+/// The largest capital base a user may have: 1,000,000,000 USD.
+pub const MAX_CAPITAL_BASE: Decimal = Decimal::from_parts(1_000_000_000, 0, 0, false, 0);
 /// The largest fee accepted: the largest notional (MAX_QTY × MAX_PRICE = 10^13).
 pub const MAX_FEES: Decimal = Decimal::from_parts(1_316_134_912, 2_328, 0, false, 0);
 
@@ -94,6 +96,11 @@ bounded!(
     OutOfBounds::Positive(MAX_PRICE)
 );
 bounded!(
+    /// A user's capital base in USD (what risk per trade is measured against): in (0, 1,000,000,000].
+    CapitalBase,
+    OutOfBounds::Positive(MAX_CAPITAL_BASE)
+);
+bounded!(
     /// Fees paid on a close: in [0, 10^13].
     Fees,
     OutOfBounds::NonNegative(MAX_FEES)
@@ -128,6 +135,9 @@ mod tests {
         assert!(Fees::parse(Decimal::ZERO).is_ok());
         assert!(Fees::parse(d("-0.01")).is_err());
         assert!(Fees::parse(MAX_FEES).is_ok());
+        assert!(CapitalBase::parse(d("1000000000")).is_ok());
+        assert!(CapitalBase::parse(d("1000000000.01")).is_err());
+        assert!(CapitalBase::parse(Decimal::ZERO).is_err());
     }
 
     #[test]

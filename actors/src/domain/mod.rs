@@ -10,7 +10,7 @@ mod sql;
 mod symbol;
 mod trading;
 
-pub use amounts::{Fees, OutOfBounds, Price, Quantity, MAX_FEES, MAX_PRICE, MAX_QTY};
+pub use amounts::{CapitalBase, Fees, OutOfBounds, Price, Quantity, MAX_CAPITAL_BASE, MAX_FEES, MAX_PRICE, MAX_QTY};
 pub use email::{is_service_email, is_test_email, Email};
 pub use ids::{AuditEventId, PositionId, SignalId, UserId};
 pub use names::{Exchange, ExitReason, PositionSide, PositionStatus, Role, Side, SignalStatus, StrategyId, Timeframe};
