@@ -80,6 +80,16 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
     ("EXIT_MONITOR_MODE", Some("alert"), "alert | close | off"),
     ("PRICE_POLL_INTERVAL_SECONDS", Some("5"), "seconds between price polls"),
     (
+        "MAX_OPEN_QTY_PER_SYMBOL",
+        Some("0"),
+        "cap on a user's open quantity of one symbol (0 = off)",
+    ),
+    (
+        "MAX_OPEN_NOTIONAL_PER_EXCHANGE",
+        Some("0"),
+        "cap on a user's open qty x entry price on one exchange (0 = off)",
+    ),
+    (
         "INCIDENT_TRACKER_URL",
         Some("https://github.com/crypto-saas/ops/issues/new"),
         "where the dashboard's Open Incident button goes",
@@ -182,6 +192,8 @@ pub struct Settings {
     pub telegram_api_base_url: String,
     pub exit_monitor_mode: ExitMonitorMode,
     pub price_poll_interval_secs: u64,
+    /// `MAX_OPEN_QTY_PER_SYMBOL` and `MAX_OPEN_NOTIONAL_PER_EXCHANGE` (off when 0).
+    pub exposure_caps: actors::rules::risk::ExposureCaps,
     pub incident_tracker_url: String,
     pub log_json: bool,
     pub log_level: String,
@@ -365,6 +377,17 @@ impl RawConfig {
         let port: u16 = number(self, "PORT", &mut errors);
         let price_poll_interval_secs: u64 = number(self, "PRICE_POLL_INTERVAL_SECONDS", &mut errors);
         let db_pool_size: usize = number(self, "DB_POOL_SIZE", &mut errors);
+        let max_open_qty_per_symbol: rust_decimal::Decimal = number(self, "MAX_OPEN_QTY_PER_SYMBOL", &mut errors);
+        let max_open_notional_per_exchange: rust_decimal::Decimal =
+            number(self, "MAX_OPEN_NOTIONAL_PER_EXCHANGE", &mut errors);
+        for (name, cap) in [
+            ("MAX_OPEN_QTY_PER_SYMBOL", max_open_qty_per_symbol),
+            ("MAX_OPEN_NOTIONAL_PER_EXCHANGE", max_open_notional_per_exchange),
+        ] {
+            if cap < rust_decimal::Decimal::ZERO {
+                errors.push(format!("{name} must be 0 (off) or positive"));
+            }
+        }
         let db_write_shards: usize = match self.get("DB_WRITE_SHARDS").map(str::trim) {
             // One shard per core: each shard's batches keep one Postgres backend busy, and
             // more shards than cores only split the batches (docs/performance.md).
@@ -436,6 +459,10 @@ impl RawConfig {
                 .to_string(),
             exit_monitor_mode,
             price_poll_interval_secs,
+            exposure_caps: actors::rules::risk::ExposureCaps::from_settings(
+                max_open_qty_per_symbol,
+                max_open_notional_per_exchange,
+            ),
             incident_tracker_url: self.get("INCIDENT_TRACKER_URL").unwrap_or_default().to_string(),
             log_json,
             log_level: self.get("LOG_LEVEL").unwrap_or("info").to_string(),

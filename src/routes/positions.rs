@@ -107,7 +107,7 @@ async fn list(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
 async fn risk_today(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
     let day = risk::risk_day(Utc::now(), state.settings.risk_timezone);
     let profile = state.settings.profile_selector().for_email(&user.email);
-    let snapshot = actors::store::risk::snapshot(&state.store, user.id, day).await?;
+    let (snapshot, capital_base_usd) = actors::store::risk::snapshot(&state.store, user.id, day).await?;
     let daily_stop = profile.daily_stop();
     Ok(HttpResponse::Ok().json(json!({
         "user_id": user.id,
@@ -121,6 +121,9 @@ async fn risk_today(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
         "cooldown_between_trades_minutes": profile.cooldown_between_trades_minutes,
         "remaining_trades": (profile.max_trades_per_day - snapshot.trades_today).max(0),
         "remaining_loss_buffer": (daily_stop - snapshot.realized_pnl_today).normalize(),
+        "capital_base_usd": capital_base_usd.normalize(),
+        "max_risk_per_trade_pct": profile.max_risk_per_trade_pct.normalize(),
+        "max_risk_amount_usd": risk::max_risk_amount(&profile, capital_base_usd).normalize(),
     })))
 }
 
