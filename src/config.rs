@@ -90,6 +90,16 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "automatic closes per minute across the cluster; beyond it, alerts",
     ),
     (
+        "MAX_OPEN_QTY_PER_SYMBOL",
+        Some("0"),
+        "cap on a user's open quantity of one symbol (0 = off)",
+    ),
+    (
+        "MAX_OPEN_NOTIONAL_PER_EXCHANGE",
+        Some("0"),
+        "cap on a user's open qty x entry price on one exchange (0 = off)",
+    ),
+    (
         "INCIDENT_TRACKER_URL",
         Some("https://github.com/crypto-saas/ops/issues/new"),
         "where the dashboard's Open Incident button goes",
@@ -196,6 +206,8 @@ pub struct Settings {
     pub exit_tick_guard: actors::rules::exit_guard::TickJumpGuard,
     /// `EXIT_MAX_AUTO_CLOSES_PER_MINUTE` (≥ 1).
     pub exit_max_auto_closes_per_minute: u32,
+    /// `MAX_OPEN_QTY_PER_SYMBOL` and `MAX_OPEN_NOTIONAL_PER_EXCHANGE` (off when 0).
+    pub exposure_caps: actors::rules::risk::ExposureCaps,
     pub incident_tracker_url: String,
     pub log_json: bool,
     pub log_level: String,
@@ -389,6 +401,17 @@ impl RawConfig {
             errors.push("EXIT_MAX_AUTO_CLOSES_PER_MINUTE must be at least 1".into());
         }
         let db_pool_size: usize = number(self, "DB_POOL_SIZE", &mut errors);
+        let max_open_qty_per_symbol: rust_decimal::Decimal = number(self, "MAX_OPEN_QTY_PER_SYMBOL", &mut errors);
+        let max_open_notional_per_exchange: rust_decimal::Decimal =
+            number(self, "MAX_OPEN_NOTIONAL_PER_EXCHANGE", &mut errors);
+        for (name, cap) in [
+            ("MAX_OPEN_QTY_PER_SYMBOL", max_open_qty_per_symbol),
+            ("MAX_OPEN_NOTIONAL_PER_EXCHANGE", max_open_notional_per_exchange),
+        ] {
+            if cap < rust_decimal::Decimal::ZERO {
+                errors.push(format!("{name} must be 0 (off) or positive"));
+            }
+        }
         let db_write_shards: usize = match self.get("DB_WRITE_SHARDS").map(str::trim) {
             // One shard per core: each shard's batches keep one Postgres backend busy, and
             // more shards than cores only split the batches (docs/performance.md).
@@ -462,6 +485,10 @@ impl RawConfig {
             price_poll_interval_secs,
             exit_tick_guard,
             exit_max_auto_closes_per_minute,
+            exposure_caps: actors::rules::risk::ExposureCaps::from_settings(
+                max_open_qty_per_symbol,
+                max_open_notional_per_exchange,
+            ),
             incident_tracker_url: self.get("INCIDENT_TRACKER_URL").unwrap_or_default().to_string(),
             log_json,
             log_level: self.get("LOG_LEVEL").unwrap_or("info").to_string(),

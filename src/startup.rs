@@ -90,6 +90,7 @@ impl Application {
         let users = UserRegistry::new(ActorDeps {
             persistence: Arc::new(store.clone()),
             profiles: settings.profile_selector(),
+            caps: settings.exposure_caps,
             zone: settings.risk_timezone,
             idle: std::time::Duration::from_secs(settings.user_actor_idle_secs.max(1)),
             market: market.clone(),

@@ -74,6 +74,7 @@ fn registry() -> UserRegistry {
     UserRegistry::new(ActorDeps {
         persistence: Arc::new(StubPersistence),
         profiles: ProfileSelector::default(),
+        caps: Default::default(),
         zone: chrono_tz::America::Bogota,
         idle: Duration::from_secs(300),
         market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),

@@ -107,6 +107,7 @@ fn bench(c: &mut Criterion) {
             let registry = UserRegistry::new(ActorDeps {
                 persistence: Arc::new(Positions { per_user }),
                 profiles: ProfileSelector::default(),
+                caps: Default::default(),
                 zone: chrono_tz::America::Bogota,
                 idle: Duration::from_secs(3600),
                 market: market.clone(),

@@ -20,7 +20,7 @@ use crate::mailbox::Reply;
 use crate::market::{MarketHub, PriceTick};
 use crate::notifier::{Notification, Notifier};
 use crate::refusals::{CloseRefused, Failure, OpenRefused};
-use crate::rules::risk::{self, ProfileSelector, RiskProfile, RiskSnapshot};
+use crate::rules::risk::{self, ExposureCaps, ProfileSelector, RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_exit, ExitInput};
 use crate::store::trading::{
     self, ActorState, AlertOutcome, AutoCloseRequest, AutoClosed, CloseRequest, ExitAlert, HeldTerms, OpenRequest,
@@ -185,6 +185,8 @@ pub enum ExitMode {
 pub struct ActorDeps {
     pub persistence: Arc<dyn TradingPersistence>,
     pub profiles: ProfileSelector,
+    /// The exposure caps every open is judged by (`MAX_OPEN_QTY_PER_SYMBOL`, `MAX_OPEN_NOTIONAL_PER_EXCHANGE`).
+    pub caps: ExposureCaps,
     pub zone: Tz,
     pub idle: Duration,
     pub market: Arc<MarketHub>,
@@ -311,6 +313,7 @@ impl UserActor {
             position_id: PositionId::new(),
             qty: command.qty,
             profile: self.profile.clone(),
+            caps: self.deps.caps,
             day,
             now,
             expected: self.expected_risk(day),

@@ -102,6 +102,7 @@ fn registry(stub: Arc<Stub>, idle: Duration) -> UserRegistry {
     UserRegistry::new(ActorDeps {
         persistence: stub,
         profiles: ProfileSelector::default(),
+        caps: Default::default(),
         zone: chrono_tz::America::Bogota,
         idle,
         market: Arc::new(MarketHub::new(Arc::new(NullTickSink::default()))),

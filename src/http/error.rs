@@ -181,6 +181,11 @@ fn risk_block_code(block: &OpenBlock) -> &'static str {
         OpenBlock::Cooldown { .. } => "risk_block_cooldown",
         OpenBlock::DailyStop => "risk_block_daily_stop",
         OpenBlock::MaxTrades => "risk_block_max_trades",
+        OpenBlock::StopLossRequired => "risk_block_stop_loss_required",
+        OpenBlock::InvalidStopDistance => "risk_block_invalid_stop_distance",
+        OpenBlock::RiskPerTrade(_) => "risk_block_risk_per_trade",
+        OpenBlock::SymbolExposure { .. } => "risk_block_symbol_exposure",
+        OpenBlock::ExchangeExposure { .. } => "risk_block_exchange_exposure",
     }
 }
 

@@ -3,7 +3,7 @@
 
 use actix_web::{post, web, HttpResponse};
 use actors::crypto::mask;
-use actors::domain::{Exchange, Side, Symbol, Timeframe, UserId};
+use actors::domain::{Exchange, Price, Quantity, Side, Symbol, Timeframe, UserId};
 use actors::exchange::{signature_preview, OrderError, TestOrder};
 use actors::notifier::Notification;
 use actors::refusals::ExecutionRefused;
@@ -62,7 +62,7 @@ fn yes() -> bool {
 pub struct PretradeIn {
     symbol: Symbol,
     side: Side,
-    qty: Decimal,
+    qty: Quantity,
     #[serde(default = "rr_default")]
     rr_estimate: Decimal,
     #[serde(default = "trend_default")]
@@ -120,7 +120,7 @@ pub async fn pretrade(
             profile,
             symbol: b.symbol.normalized(),
             side: b.side,
-            qty: b.qty,
+            qty: b.qty.get(),
         })
         .await?;
     Ok(HttpResponse::Ok().json(json!({
@@ -137,10 +137,10 @@ pub async fn pretrade(
 pub struct ExitIn {
     symbol: Symbol,
     side: Side,
-    entry_price: Decimal,
-    current_price: Decimal,
-    stop_loss: Decimal,
-    take_profit: Decimal,
+    entry_price: Price,
+    current_price: Price,
+    stop_loss: Price,
+    take_profit: Price,
     #[serde(default)]
     opened_minutes: Decimal,
     #[serde(default)]
@@ -169,10 +169,10 @@ pub async fn exit_check(
         exchange,
         &ExitInput {
             side: b.side,
-            entry_price: b.entry_price,
-            current_price: b.current_price,
-            stop_loss: Some(b.stop_loss),
-            take_profit: Some(b.take_profit),
+            entry_price: b.entry_price.get(),
+            current_price: b.current_price.get(),
+            stop_loss: Some(b.stop_loss.get()),
+            take_profit: Some(b.take_profit.get()),
             opened_minutes: b.opened_minutes,
             trend_break: b.trend_break,
             signal_reverse: b.signal_reverse,
@@ -215,7 +215,7 @@ pub struct PrepareIn {
     exchange: Exchange,
     symbol: Symbol,
     side: Side,
-    qty: Decimal,
+    qty: Quantity,
 }
 
 #[post("/ops/execution/prepare")]
@@ -223,10 +223,11 @@ pub async fn prepare(state: Shared, user: AuthUser, body: Json<PrepareIn>) -> Ht
     let b = body.0;
     let exchange = b.exchange;
     require_trading(&state, user.id, "execution.prepare", exchange).await?;
+    let qty = b.qty.get();
     require_enabled(&state, user.id, exchange, "/ops/execution/prepare").await?;
     let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
     let symbol = b.symbol.upper();
-    let preview = signature_preview(creds.api_secret.expose(), exchange, &symbol, b.side, b.qty);
+    let preview = signature_preview(creds.api_secret.expose(), exchange, &symbol, b.side, qty);
     let masked = mask(creds.api_key.expose());
     state
         .store
@@ -237,7 +238,7 @@ pub async fn prepare(state: Shared, user: AuthUser, body: Json<PrepareIn>) -> Ht
                     "exchange": exchange.as_str(),
                     "symbol": symbol,
                     "side": b.side.as_str(),
-                    "qty": b.qty,
+                    "qty": qty,
                     "mode": "dry_run",
                 })),
         )
@@ -247,7 +248,7 @@ pub async fn prepare(state: Shared, user: AuthUser, body: Json<PrepareIn>) -> Ht
         "exchange": exchange,
         "symbol": symbol,
         "side": b.side,
-        "qty": b.qty,
+        "qty": qty,
         "api_key_masked": masked,
         "signature_preview": preview,
     })))
@@ -270,14 +271,27 @@ async fn test_order_inputs(
     body: TestOrderIn,
 ) -> HttpResult<(actors::crypto::Credentials, TestOrder)> {
     require_trading(state, user_id, "execution.test_order", exchange).await?;
+    let qty = order_qty(exchange, body.qty)?;
     require_enabled(state, user_id, exchange, route).await?;
     let creds = secrets::load(&state.store, &state.keyring, user_id, exchange).await?;
     let order = TestOrder {
         symbol: body.symbol.upper(),
         side: body.side,
-        qty: body.qty,
+        qty,
     };
     Ok((creds, order))
+}
+
+/// A test order's quantity within the bounds of [`Quantity`] (422 naming `qty`). On IBKR a
+/// quantity ≤ 0 keeps the contract's own refusal by the venue's validation (502 `IBKR test order
+/// failed: qty must be greater than 0`), as the old service answered; above the maximum is a 422.
+fn order_qty(exchange: Exchange, qty: Decimal) -> HttpResult<Decimal> {
+    if exchange == Exchange::Ibkr && qty <= Decimal::ZERO {
+        return Ok(qty);
+    }
+    Quantity::parse(qty)
+        .map(Quantity::get)
+        .map_err(|bounds| ApiError::invalid("body", "qty", bounds.to_string()))
 }
 
 /// Audits the outcome of a test order (details never hold credentials) and maps the failure.

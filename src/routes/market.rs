@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use actix_web::{post, HttpResponse};
-use actors::domain::{normalize_symbol, Exchange, Role};
+use actors::domain::{normalize_symbol, Exchange, Price, Role};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
@@ -49,10 +49,8 @@ pub fn parse_prices(prices: &BTreeMap<String, serde_json::Value>) -> Result<Vec<
         let Some(price) = price else {
             return Err(ApiError::invalid("body", &field, "price must be a number"));
         };
-        if price <= Decimal::ZERO {
-            return Err(ApiError::invalid("body", &field, "price must be greater than 0"));
-        }
-        parsed.insert(symbol, price);
+        let price = Price::parse(price).map_err(|bounds| ApiError::invalid("body", &field, bounds.to_string()))?;
+        parsed.insert(symbol, price.get());
     }
     Ok(parsed.into_iter().collect())
 }
@@ -106,6 +104,8 @@ mod tests {
             serde_json::json!({"BTCUSDT": -1}),
             serde_json::json!({"BTCUSDT": "49000"}),
             serde_json::json!({"BTCUSDT": null}),
+            serde_json::json!({"BTCUSDT": 10000000.01}),
+            serde_json::json!({"BTCUSDT": "NaN"}),
         ] {
             let issues = parse(bad).unwrap_err();
             assert_eq!(issues[0]["loc"], serde_json::json!(["body", "prices", "BTCUSDT"]));

@@ -1,7 +1,9 @@
 //! `/positions`: open from a signal, close, list, and today's risk.
 
 use actix_web::{get, post, web, HttpResponse};
-use actors::domain::{Exchange, ExitReason, Position, PositionId, PositionSide, PositionStatus, SignalId, UserId};
+use actors::domain::{
+    Exchange, ExitReason, Fees, Position, PositionId, PositionSide, PositionStatus, Price, Quantity, SignalId, UserId,
+};
 use actors::rules::risk;
 use actors::store::trading;
 use actors::user_actor::{ClosePosition, OpenPosition};
@@ -12,7 +14,7 @@ use serde_json::json;
 
 use crate::auth::AuthUser;
 use crate::http::extract::Query;
-use crate::http::{ApiError, HttpResult};
+use crate::http::HttpResult;
 use crate::state::Shared;
 
 /// A position as the contract shows it (PositionOut).
@@ -64,17 +66,14 @@ impl From<Position> for PositionOut {
 #[derive(Deserialize)]
 struct OpenQuery {
     signal_id: SignalId,
-    qty: Decimal,
+    qty: Quantity,
 }
 
 #[post("/positions/open_from_signal")]
 async fn open_from_signal(state: Shared, user: AuthUser, Query(q): Query<OpenQuery>) -> HttpResult<HttpResponse> {
-    if q.qty <= Decimal::ZERO {
-        return Err(ApiError::invalid("query", "qty", "qty must be greater than 0"));
-    }
     let command = OpenPosition {
         signal_id: q.signal_id,
-        qty: q.qty,
+        qty: q.qty.get(),
     };
     let position = state.users.ask(user.id, command).await??;
     Ok(HttpResponse::Ok().json(PositionOut::from(position)))
@@ -83,27 +82,16 @@ async fn open_from_signal(state: Shared, user: AuthUser, Query(q): Query<OpenQue
 #[derive(Deserialize)]
 struct CloseQuery {
     position_id: PositionId,
-    exit_price: Decimal,
-    fees: Option<Decimal>,
+    exit_price: Price,
+    fees: Option<Fees>,
 }
 
 #[post("/positions/close")]
 async fn close(state: Shared, user: AuthUser, Query(q): Query<CloseQuery>) -> HttpResult<HttpResponse> {
-    if q.exit_price <= Decimal::ZERO {
-        return Err(ApiError::invalid(
-            "query",
-            "exit_price",
-            "exit_price must be greater than 0",
-        ));
-    }
-    let fees = q.fees.unwrap_or(Decimal::ZERO);
-    if fees < Decimal::ZERO {
-        return Err(ApiError::invalid("query", "fees", "fees must not be negative"));
-    }
     let command = ClosePosition {
         position_id: q.position_id,
-        exit_price: q.exit_price,
-        fees,
+        exit_price: q.exit_price.get(),
+        fees: q.fees.map_or(Decimal::ZERO, Fees::get),
     };
     let position = state.users.ask(user.id, command).await??;
     Ok(HttpResponse::Ok().json(PositionOut::from(position)))
@@ -119,7 +107,7 @@ async fn list(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
 async fn risk_today(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
     let day = risk::risk_day(Utc::now(), state.settings.risk_timezone);
     let profile = state.settings.profile_selector().for_email(&user.email);
-    let snapshot = actors::store::risk::snapshot(&state.store, user.id, day).await?;
+    let (snapshot, capital_base_usd) = actors::store::risk::snapshot(&state.store, user.id, day).await?;
     let daily_stop = profile.daily_stop();
     Ok(HttpResponse::Ok().json(json!({
         "user_id": user.id,
@@ -133,6 +121,9 @@ async fn risk_today(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
         "cooldown_between_trades_minutes": profile.cooldown_between_trades_minutes,
         "remaining_trades": (profile.max_trades_per_day - snapshot.trades_today).max(0),
         "remaining_loss_buffer": (daily_stop - snapshot.realized_pnl_today).normalize(),
+        "capital_base_usd": capital_base_usd.normalize(),
+        "max_risk_per_trade_pct": profile.max_risk_per_trade_pct.normalize(),
+        "max_risk_amount_usd": risk::max_risk_amount(&profile, capital_base_usd).normalize(),
     })))
 }
 

@@ -1,7 +1,7 @@
 //! `/signals`: create, list, claim. Mutations are messages to the caller's user actor.
 
 use actix_web::{get, post, web, HttpResponse};
-use actors::domain::{Exchange, NewSignal, Signal, SignalId, SignalStatus, Symbol, UserId};
+use actors::domain::{Exchange, NewSignal, Price, Signal, SignalId, SignalStatus, Symbol, UserId};
 use actors::store::trading;
 use actors::user_actor::{ClaimSignals, CreateSignal};
 use chrono::{DateTime, Utc};
@@ -18,9 +18,9 @@ struct CreateSignalIn {
     symbol: Symbol,
     module: String,
     base_risk_percent: Decimal,
-    entry_price: Decimal,
-    stop_loss: Decimal,
-    take_profit: Decimal,
+    entry_price: Price,
+    stop_loss: Price,
+    take_profit: Price,
     #[serde(default)]
     exchange: Option<Exchange>,
 }
@@ -78,19 +78,6 @@ fn validate(body: CreateSignalIn, user_id: UserId) -> Result<NewSignal, ApiError
             "base_risk_percent must be greater than 0 and at most 100",
         ));
     }
-    for (field, value) in [
-        ("entry_price", body.entry_price),
-        ("stop_loss", body.stop_loss),
-        ("take_profit", body.take_profit),
-    ] {
-        if value <= Decimal::ZERO {
-            return Err(ApiError::invalid(
-                "body",
-                field,
-                format!("{field} must be greater than 0"),
-            ));
-        }
-    }
     Ok(NewSignal {
         id: SignalId::new(),
         user_id,
@@ -98,9 +85,9 @@ fn validate(body: CreateSignalIn, user_id: UserId) -> Result<NewSignal, ApiError
         symbol: body.symbol,
         module,
         base_risk_percent: body.base_risk_percent,
-        entry_price: body.entry_price,
-        stop_loss: body.stop_loss,
-        take_profit: body.take_profit,
+        entry_price: body.entry_price.get(),
+        stop_loss: body.stop_loss.get(),
+        take_profit: body.take_profit.get(),
     })
 }
 

@@ -1,15 +1,17 @@
-//! `/users`: the caller's profile, and admin creation and listing of users.
-//! (Exchange secrets live in their own module.)
+//! `/users`: the caller's profile, admin creation and listing of users, and risk settings
+//! (the capital base). (Exchange secrets live in their own module.)
 
-use actix_web::{get, post, HttpResponse};
-use actors::domain::{Role, UserId};
+use actix_web::{get, post, put, HttpRequest, HttpResponse};
+use actors::domain::{CapitalBase, Role, UserId};
+use actors::store::risk_settings::{self, CapitalBaseChange};
 use actors::store::users::{self, NewUser, UserRow};
 use actors::store::ShardKey;
+use rust_decimal::Decimal;
 use secrecy::SecretString;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::auth::{password, AccountRefused, AdminUser, AuthUser};
-use crate::http::extract::Json;
+use crate::http::extract::{path_param, Json};
 use crate::http::HttpResult;
 use crate::routes::auth::{check_new_password, Credentials};
 use crate::state::Shared;
@@ -71,6 +73,70 @@ pub async fn list(state: Shared, _admin: AdminUser) -> HttpResult<HttpResponse> 
     Ok(HttpResponse::Ok().json(rows.iter().map(UserOut::from).collect::<Vec<_>>()))
 }
 
+/// A user's risk settings as the routes show them.
+#[derive(Serialize)]
+struct RiskSettingsOut {
+    user_id: UserId,
+    capital_base_usd: Decimal,
+}
+
+#[derive(Deserialize)]
+struct RiskSettingsIn {
+    capital_base_usd: CapitalBase,
+}
+
+async fn risk_settings_of(state: &Shared, user_id: UserId) -> HttpResult<HttpResponse> {
+    match risk_settings::capital_base(&state.store, user_id).await? {
+        Some(capital_base_usd) => Ok(HttpResponse::Ok().json(RiskSettingsOut {
+            user_id,
+            capital_base_usd,
+        })),
+        None => Err(AccountRefused::UserNotFound.into()),
+    }
+}
+
+/// Registered before `/users/{user_id}/risk-settings`, so `me` is never read as a user id.
+#[get("/users/me/risk-settings")]
+pub async fn my_risk_settings(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
+    risk_settings_of(&state, user.id).await
+}
+
+#[get("/users/{user_id}/risk-settings")]
+pub async fn user_risk_settings(state: Shared, _admin: AdminUser, req: HttpRequest) -> HttpResult<HttpResponse> {
+    risk_settings_of(&state, path_param(&req, "user_id")?).await
+}
+
+#[put("/users/{user_id}/risk-settings")]
+pub async fn set_risk_settings(
+    state: Shared,
+    AdminUser(admin): AdminUser,
+    req: HttpRequest,
+    Json(body): Json<RiskSettingsIn>,
+) -> HttpResult<HttpResponse> {
+    let user_id: UserId = path_param(&req, "user_id")?;
+    let change = CapitalBaseChange {
+        by: admin.id,
+        user_id,
+        capital_base_usd: body.capital_base_usd,
+    };
+    match state
+        .store
+        .write(user_id.into(), Some(user_id), change, risk_settings::set_capital_base)
+        .await?
+    {
+        Some(capital_base_usd) => Ok(HttpResponse::Ok().json(RiskSettingsOut {
+            user_id,
+            capital_base_usd,
+        })),
+        None => Err(AccountRefused::UserNotFound.into()),
+    }
+}
+
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
-    cfg.service(me).service(create).service(list);
+    cfg.service(me)
+        .service(create)
+        .service(list)
+        .service(my_risk_settings)
+        .service(user_risk_settings)
+        .service(set_risk_settings);
 }

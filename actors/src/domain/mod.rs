@@ -2,6 +2,7 @@
 //! nothing re-checks it. Requests are parsed by serde (`Deserialize`), rows by tokio-postgres
 //! (`FromSql`); a value that does not parse is an error there, never a silent default.
 
+mod amounts;
 mod email;
 mod ids;
 mod names;
@@ -9,6 +10,7 @@ mod sql;
 mod symbol;
 mod trading;
 
+pub use amounts::{CapitalBase, Fees, OutOfBounds, Price, Quantity, MAX_CAPITAL_BASE, MAX_FEES, MAX_PRICE, MAX_QTY};
 pub use email::{is_service_email, is_test_email, Email};
 pub use ids::{AuditEventId, PositionId, SignalId, UserId};
 pub use names::{

@@ -2,7 +2,7 @@
 
 use chrono::{DateTime, NaiveDate, Utc};
 use chrono_tz::Tz;
-use rust_decimal::Decimal;
+use rust_decimal::{Decimal, RoundingStrategy};
 use rust_decimal_macros_free::dec;
 use serde::Serialize;
 
@@ -97,6 +97,22 @@ pub enum OpenBlock {
     DailyStop,
     #[error("Risk block: max trades reached")]
     MaxTrades,
+    #[error("Risk block: stop_loss is required by risk profile")]
+    StopLossRequired,
+    #[error("Risk block: invalid stop_loss distance")]
+    InvalidStopDistance,
+    /// The amounts in the message are USD with two decimals: the requested risk rounded up and
+    /// the maximum rounded down, so the message never reads as if the request fitted.
+    #[error(
+        "Risk block: risk per trade exceeded (requested={} > max={})",
+        usd(.0.requested_risk_amount_usd, RoundingStrategy::AwayFromZero),
+        usd(.0.max_risk_amount_usd, RoundingStrategy::ToZero)
+    )]
+    RiskPerTrade(RiskPerTrade),
+    #[error("Risk block: symbol exposure exceeded ({}>{})", .projected.normalize(), .max.normalize())]
+    SymbolExposure { projected: Decimal, max: Decimal },
+    #[error("Risk block: exchange exposure exceeded ({}>{})", .projected.normalize(), .max.normalize())]
+    ExchangeExposure { projected: Decimal, max: Decimal },
 }
 
 impl OpenBlock {
@@ -107,8 +123,138 @@ impl OpenBlock {
             OpenBlock::Cooldown { .. } => "position.open.blocked.cooldown",
             OpenBlock::DailyStop => "position.open.blocked.daily_stop",
             OpenBlock::MaxTrades => "position.open.blocked.max_trades",
+            OpenBlock::StopLossRequired => "position.open.blocked.stop_loss_required",
+            OpenBlock::InvalidStopDistance => "position.open.blocked.invalid_stop_distance",
+            OpenBlock::RiskPerTrade(_) => "position.open.blocked.risk_per_trade",
+            OpenBlock::SymbolExposure { .. } => "position.open.blocked.exposure.symbol_qty",
+            OpenBlock::ExchangeExposure { .. } => "position.open.blocked.exposure.exchange_notional",
         }
     }
+
+    /// What the block's audit event records beside the signal and the message.
+    pub fn audit_details(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut details = serde_json::Map::new();
+        match self {
+            OpenBlock::RiskPerTrade(amounts) => {
+                let fields = [
+                    ("capital_base_usd", amounts.capital_base_usd),
+                    ("max_risk_amount_usd", amounts.max_risk_amount_usd),
+                    ("requested_risk_amount_usd", amounts.requested_risk_amount_usd),
+                    ("max_qty_allowed", amounts.max_qty_allowed),
+                ];
+                for (name, value) in fields {
+                    details.insert(name.into(), serde_json::json!(value.normalize()));
+                }
+            }
+            OpenBlock::SymbolExposure { projected, max } | OpenBlock::ExchangeExposure { projected, max } => {
+                details.insert("projected".into(), serde_json::json!(projected.normalize()));
+                details.insert("max".into(), serde_json::json!(max.normalize()));
+            }
+            _ => {}
+        }
+        details
+    }
+}
+
+/// A USD amount with two decimals, rounded as `strategy` says.
+fn usd(amount: impl std::borrow::Borrow<Decimal>, strategy: RoundingStrategy) -> String {
+    format!("{:.2}", amount.borrow().round_dp_with_strategy(2, strategy))
+}
+
+/// The amounts of a risk-per-trade judgement (exact; the audit records them as they are).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RiskPerTrade {
+    pub capital_base_usd: Decimal,
+    /// capital_base_usd × max_risk_per_trade_pct / 100.
+    pub max_risk_amount_usd: Decimal,
+    /// |entry − stop_loss| × qty.
+    pub requested_risk_amount_usd: Decimal,
+    /// The largest quantity the limit admits at this stop distance: max_risk_amount_usd / |entry − stop_loss|.
+    pub max_qty_allowed: Decimal,
+}
+
+/// The exposure caps of the configuration; `None` is off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ExposureCaps {
+    /// `MAX_OPEN_QTY_PER_SYMBOL`: open quantity of one symbol (normalised, `BTC/USDT` = `BTCUSDT`).
+    pub max_open_qty_per_symbol: Option<Decimal>,
+    /// `MAX_OPEN_NOTIONAL_PER_EXCHANGE`: open qty × entry price on one exchange.
+    pub max_open_notional_per_exchange: Option<Decimal>,
+}
+
+impl ExposureCaps {
+    /// From the configured values, where 0 means off.
+    pub fn from_settings(max_open_qty_per_symbol: Decimal, max_open_notional_per_exchange: Decimal) -> Self {
+        let on = |cap: Decimal| (cap > Decimal::ZERO).then_some(cap);
+        ExposureCaps {
+            max_open_qty_per_symbol: on(max_open_qty_per_symbol),
+            max_open_notional_per_exchange: on(max_open_notional_per_exchange),
+        }
+    }
+}
+
+/// What the per-trade checks look at: the signal, the requested quantity, the user's capital
+/// and what the user already holds open (at the moment of the open, under the user's lock).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TradeInput {
+    pub entry_price: Decimal,
+    pub stop_loss: Option<Decimal>,
+    pub qty: Decimal,
+    pub capital_base_usd: Decimal,
+    /// Quantity already open in the signal's symbol.
+    pub open_symbol_qty: Decimal,
+    /// qty × entry price already open on the signal's exchange.
+    pub open_exchange_notional: Decimal,
+}
+
+/// The most a trade may risk: capital_base_usd × max_risk_per_trade_pct / 100.
+pub fn max_risk_amount(profile: &RiskProfile, capital_base_usd: Decimal) -> Decimal {
+    capital_base_usd * profile.max_risk_per_trade_pct / Decimal::ONE_HUNDRED
+}
+
+/// Risk per trade at a stop distance (> 0): the amounts, and whether the quantity exceeds it.
+pub fn risk_per_trade(
+    profile: &RiskProfile,
+    capital_base_usd: Decimal,
+    distance: Decimal,
+    qty: Decimal,
+) -> RiskPerTrade {
+    let max_risk_amount_usd = max_risk_amount(profile, capital_base_usd);
+    RiskPerTrade {
+        capital_base_usd,
+        max_risk_amount_usd,
+        requested_risk_amount_usd: distance * qty,
+        max_qty_allowed: max_risk_amount_usd / distance,
+    }
+}
+
+/// The checks of one trade after the four limits of [`check_open`], in the contract's order:
+/// stop loss required, stop distance, risk per trade, symbol exposure, exchange exposure.
+pub fn check_trade(profile: &RiskProfile, caps: &ExposureCaps, t: &TradeInput) -> Result<(), OpenBlock> {
+    match t.stop_loss {
+        None if profile.stop_loss_required => return Err(OpenBlock::StopLossRequired),
+        None => {}
+        Some(stop) if stop == t.entry_price => return Err(OpenBlock::InvalidStopDistance),
+        Some(stop) => {
+            let amounts = risk_per_trade(profile, t.capital_base_usd, (t.entry_price - stop).abs(), t.qty);
+            if amounts.requested_risk_amount_usd > amounts.max_risk_amount_usd {
+                return Err(OpenBlock::RiskPerTrade(amounts));
+            }
+        }
+    }
+    if let Some(max) = caps.max_open_qty_per_symbol {
+        let projected = t.open_symbol_qty + t.qty;
+        if projected > max {
+            return Err(OpenBlock::SymbolExposure { projected, max });
+        }
+    }
+    if let Some(max) = caps.max_open_notional_per_exchange {
+        let projected = t.open_exchange_notional + t.qty * t.entry_price;
+        if projected > max {
+            return Err(OpenBlock::ExchangeExposure { projected, max });
+        }
+    }
+    Ok(())
 }
 
 /// True while the cooldown since the latest trade has not passed.
@@ -265,6 +411,181 @@ mod tests {
         assert_eq!(sel.for_email("c@x.io").profile_name, "model2_conservador_productivo");
     }
 
+    fn d(s: &str) -> Decimal {
+        s.parse().unwrap()
+    }
+
+    /// Entry 100, stop 95 (distance 5), capital 10,000: model2 risks at most 50 USD = 10 units.
+    fn trade(qty: &str) -> TradeInput {
+        TradeInput {
+            entry_price: d("100"),
+            stop_loss: Some(d("95")),
+            qty: d(qty),
+            capital_base_usd: d("10000"),
+            open_symbol_qty: Decimal::ZERO,
+            open_exchange_notional: Decimal::ZERO,
+        }
+    }
+
+    #[test]
+    fn risk_per_trade_admits_up_to_the_maximum_and_says_by_how_much_it_refuses() {
+        let p = RiskProfile::model2();
+        let off = ExposureCaps::default();
+        assert_eq!(check_trade(&p, &off, &trade("10")), Ok(()));
+        let Err(OpenBlock::RiskPerTrade(amounts)) = check_trade(&p, &off, &trade("10.5")) else {
+            panic!("10.5 × 5 = 52.5 > 50");
+        };
+        assert_eq!(amounts.capital_base_usd, d("10000"));
+        assert_eq!(amounts.max_risk_amount_usd, d("50"));
+        assert_eq!(amounts.requested_risk_amount_usd, d("52.5"));
+        assert_eq!(amounts.max_qty_allowed, d("10"));
+        assert_eq!(
+            OpenBlock::RiskPerTrade(amounts).to_string(),
+            "Risk block: risk per trade exceeded (requested=52.50 > max=50.00)"
+        );
+        let details = OpenBlock::RiskPerTrade(amounts).audit_details();
+        assert_eq!(details["requested_risk_amount_usd"], serde_json::json!(d("52.5")));
+        assert_eq!(details["max_qty_allowed"], serde_json::json!(d("10")));
+        // The loose profile risks 0.75 %: 75 USD.
+        assert_eq!(check_trade(&RiskProfile::loose(), &off, &trade("15")), Ok(()));
+        // A stop above the entry is a distance too.
+        let above = TradeInput {
+            stop_loss: Some(d("105")),
+            ..trade("10.01")
+        };
+        assert!(matches!(check_trade(&p, &off, &above), Err(OpenBlock::RiskPerTrade(_))));
+        // A larger capital admits more.
+        let rich = TradeInput {
+            capital_base_usd: d("20000"),
+            ..trade("20")
+        };
+        assert_eq!(check_trade(&p, &off, &rich), Ok(()));
+    }
+
+    #[test]
+    fn the_message_never_reads_as_if_the_request_fitted() {
+        let amounts = RiskPerTrade {
+            capital_base_usd: d("10000"),
+            max_risk_amount_usd: d("50.009"),
+            requested_risk_amount_usd: d("50.0091"),
+            max_qty_allowed: d("1"),
+        };
+        assert_eq!(
+            OpenBlock::RiskPerTrade(amounts).to_string(),
+            "Risk block: risk per trade exceeded (requested=50.01 > max=50.00)"
+        );
+    }
+
+    #[test]
+    fn trade_checks_follow_contract_order() {
+        let p = RiskProfile::model2();
+        let caps = ExposureCaps::from_settings(d("1"), d("50"));
+        let everything_bad = TradeInput {
+            stop_loss: None,
+            open_symbol_qty: d("1"),
+            open_exchange_notional: d("100"),
+            ..trade("20")
+        };
+        assert_eq!(
+            check_trade(&p, &caps, &everything_bad),
+            Err(OpenBlock::StopLossRequired)
+        );
+        let t = TradeInput {
+            stop_loss: Some(d("100")),
+            ..everything_bad
+        };
+        assert_eq!(check_trade(&p, &caps, &t), Err(OpenBlock::InvalidStopDistance));
+        let t = TradeInput {
+            stop_loss: Some(d("95")),
+            ..t
+        };
+        assert!(matches!(check_trade(&p, &caps, &t), Err(OpenBlock::RiskPerTrade(_))));
+        let t = TradeInput { qty: d("0.4"), ..t };
+        assert_eq!(
+            check_trade(&p, &caps, &t),
+            Err(OpenBlock::SymbolExposure {
+                projected: d("1.4"),
+                max: d("1")
+            })
+        );
+        let t = TradeInput {
+            open_symbol_qty: d("0.5"),
+            ..t
+        };
+        assert_eq!(
+            check_trade(&p, &caps, &t),
+            Err(OpenBlock::ExchangeExposure {
+                projected: d("140"),
+                max: d("50")
+            })
+        );
+        let t = TradeInput {
+            open_exchange_notional: Decimal::ZERO,
+            qty: d("0.5"),
+            ..t
+        };
+        assert_eq!(
+            check_trade(&p, &caps, &t),
+            Ok(()),
+            "1.0 ≤ 1 and 50 ≤ 50: the caps are inclusive"
+        );
+    }
+
+    #[test]
+    fn caps_of_zero_are_off_and_a_profile_may_not_require_a_stop() {
+        assert_eq!(
+            ExposureCaps::from_settings(Decimal::ZERO, Decimal::ZERO),
+            ExposureCaps::default()
+        );
+        let lax = RiskProfile {
+            stop_loss_required: false,
+            ..RiskProfile::model2()
+        };
+        let no_stop = TradeInput {
+            stop_loss: None,
+            ..trade("1000")
+        };
+        assert_eq!(check_trade(&lax, &ExposureCaps::default(), &no_stop), Ok(()));
+        assert_eq!(
+            check_trade(&RiskProfile::model2(), &ExposureCaps::default(), &no_stop),
+            Err(OpenBlock::StopLossRequired)
+        );
+    }
+
+    #[test]
+    fn new_messages_and_audits_are_the_contract() {
+        assert_eq!(
+            OpenBlock::StopLossRequired.to_string(),
+            "Risk block: stop_loss is required by risk profile"
+        );
+        assert_eq!(
+            OpenBlock::InvalidStopDistance.to_string(),
+            "Risk block: invalid stop_loss distance"
+        );
+        let symbol = OpenBlock::SymbolExposure {
+            projected: d("3.50"),
+            max: d("3.0"),
+        };
+        assert_eq!(symbol.to_string(), "Risk block: symbol exposure exceeded (3.5>3)");
+        assert_eq!(symbol.audit_action(), "position.open.blocked.exposure.symbol_qty");
+        let exchange = OpenBlock::ExchangeExposure {
+            projected: d("1200"),
+            max: d("1000"),
+        };
+        assert_eq!(
+            exchange.to_string(),
+            "Risk block: exchange exposure exceeded (1200>1000)"
+        );
+        assert_eq!(
+            exchange.audit_action(),
+            "position.open.blocked.exposure.exchange_notional"
+        );
+        assert_eq!(
+            OpenBlock::StopLossRequired.audit_action(),
+            "position.open.blocked.stop_loss_required"
+        );
+    }
+
     mod properties {
         use super::super::*;
         use chrono::TimeZone;
@@ -275,6 +596,16 @@ mod tests {
         }
         fn positive() -> impl Strategy<Value = Decimal> {
             (1i64..1_000_000, 0u32..6).prop_map(|(m, s)| Decimal::new(m, s))
+        }
+        /// Prices and quantities as the edge admits them, with up to 8 decimals.
+        fn up_to(max: i64) -> impl Strategy<Value = Decimal> {
+            (0u32..=8).prop_flat_map(move |s| (1..=max * 10i64.pow(s)).prop_map(move |m| Decimal::new(m, s)))
+        }
+        fn price() -> impl Strategy<Value = Decimal> {
+            up_to(10_000_000)
+        }
+        fn quantity() -> impl Strategy<Value = Decimal> {
+            up_to(1_000_000)
         }
 
         proptest! {
@@ -318,6 +649,40 @@ mod tests {
                         state.last_trade_at = Some(now);
                     }
                     prop_assert!(state.open_positions <= profile.max_open_positions);
+                }
+            }
+
+            /// Risk per trade never admits a quantity above `max_qty_allowed`, and admits every
+            /// quantity whose risk fits; a refusal's amounts are the judged ones.
+            #[test]
+            fn risk_per_trade_never_admits_more_than_max_qty_allowed(
+                loose in any::<bool>(),
+                entry in price(),
+                stop in price(),
+                qty in quantity(),
+                capital in (1i64..=100_000_000_000).prop_map(|m| Decimal::new(m, 2)),
+            ) {
+                prop_assume!(entry != stop);
+                let profile = if loose { RiskProfile::loose() } else { RiskProfile::model2() };
+                let input = TradeInput {
+                    entry_price: entry,
+                    stop_loss: Some(stop),
+                    qty,
+                    capital_base_usd: capital,
+                    open_symbol_qty: Decimal::ZERO,
+                    open_exchange_notional: Decimal::ZERO,
+                };
+                let amounts = risk_per_trade(&profile, capital, (entry - stop).abs(), qty);
+                match check_trade(&profile, &ExposureCaps::default(), &input) {
+                    Ok(()) => {
+                        prop_assert!(qty <= amounts.max_qty_allowed, "{qty} > {}", amounts.max_qty_allowed);
+                        prop_assert!(amounts.requested_risk_amount_usd <= amounts.max_risk_amount_usd);
+                    }
+                    Err(OpenBlock::RiskPerTrade(refused)) => {
+                        prop_assert_eq!(refused, amounts);
+                        prop_assert!(refused.requested_risk_amount_usd > refused.max_risk_amount_usd);
+                    }
+                    Err(other) => prop_assert!(false, "unexpected {other:?}"),
                 }
             }
 

@@ -11,11 +11,13 @@ use crate::domain::{Exchange, Side, StrategyId, UserId};
 use crate::rules::risk::{RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_pretrade, PretradeContext, PretradeDecision, PretradeInput, StrategyResolution};
 
-/// The user's risk snapshot for a risk day, read from the read pool (absent rows count as zero).
+/// The user's risk snapshot for a risk day and capital base, read from the read pool (absent
+/// rows count as zero; an absent user has the default capital base).
 const SNAPSHOT_SQL: &str = "SELECT COALESCE(t.open_positions, 0) AS state_open_positions, \
      t.last_trade_at AS state_last_trade_at, COALESCE(d.trades_count, 0) AS state_trades_count, \
-     COALESCE(d.realized_pnl, 0) AS state_realized_pnl \
+     COALESCE(d.realized_pnl, 0) AS state_realized_pnl, COALESCE(u.capital_base_usd, 10000) AS capital_base_usd \
      FROM (SELECT 1) AS one \
+     LEFT JOIN users u ON u.id = $1 \
      LEFT JOIN trading_state t ON t.user_id = $1 \
      LEFT JOIN risk_daily d ON d.user_id = $1 AND d.day = $2";
 
@@ -30,11 +32,13 @@ pub fn snapshot_from_row(row: &tokio_postgres::Row) -> Result<RiskSnapshot, toki
     })
 }
 
-/// The user's snapshot for risk day `day`, read from the read pool.
-pub async fn snapshot(store: &Store, user_id: UserId, day: NaiveDate) -> Result<RiskSnapshot, StoreError> {
+/// The user's snapshot for risk day `day` and capital base in USD, read from the read pool in
+/// one statement.
+pub async fn snapshot(store: &Store, user_id: UserId, day: NaiveDate) -> Result<(RiskSnapshot, Decimal), StoreError> {
     let client = store.reader().await?;
     let stmt = client.prepare_cached(SNAPSHOT_SQL).await?;
-    Ok(snapshot_from_row(&client.query_one(&stmt, &[&user_id, &day]).await?)?)
+    let row = client.query_one(&stmt, &[&user_id, &day]).await?;
+    Ok((snapshot_from_row(&row)?, row.try_get("capital_base_usd")?))
 }
 
 /// A pre-trade check as one queued write: the shard reads the user's inputs inside its

@@ -10,7 +10,7 @@ use super::super::{Transaction, TxFuture};
 use super::{Locked, Traded};
 use crate::domain::{PositionId, SignalId, SignalStatus, UserId};
 use crate::refusals::OpenRefused;
-use crate::rules::risk::{self, RiskProfile, RiskSnapshot};
+use crate::rules::risk::{self, ExposureCaps, RiskProfile, RiskSnapshot, TradeInput};
 use crate::rules::trading_control::TradingBlocked;
 
 const OPEN_LOCKED_READ: &str = include_str!("sql/open_locked_read.sql");
@@ -24,6 +24,8 @@ pub struct OpenRequest {
     pub position_id: PositionId,
     pub qty: Decimal,
     pub profile: RiskProfile,
+    /// The exposure caps of the configuration.
+    pub caps: ExposureCaps,
     pub day: NaiveDate,
     pub now: DateTime<Utc>,
     /// The user's risk snapshot for `day` as the user actor last saw it, when it has one.
@@ -34,10 +36,14 @@ pub struct OpenRequest {
 }
 
 /// Opens a position from an EXECUTING signal, or records why not. The batch holds the user's
-/// `trading_state` row lock, so the risk snapshot cannot change under us. When the actor offers
-/// the snapshot it expects and the rules pass on it, one statement opens the position if the
-/// database agrees; otherwise (or when that statement finds it does not) a read locks the signal
-/// and learns the snapshot — or why the signal cannot be opened — and the same write follows.
+/// `trading_state` row lock, so the risk snapshot and the open positions cannot change under us.
+/// When the actor offers the snapshot it expects and the rules pass on it, one statement opens
+/// the position if the database agrees and the per-trade checks pass on the signal, the capital
+/// base and the open positions it reads (a guard written as `check_trade`); otherwise (or when
+/// that statement finds it does not) a read locks the signal and learns the snapshot and the
+/// per-trade inputs — or why the signal cannot be opened — the rules judge, and the same write
+/// follows unguarded. A refusal by the per-trade checks thus costs the read after the guarded
+/// write; an open that passes stays one statement.
 pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFuture<'a, Result<Traded, OpenRefused>> {
     Box::pin(async move {
         if let (Some(expected), None) = (&r.expected, r.trading_blocked) {
@@ -74,8 +80,21 @@ pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFu
             return Ok(Err(OpenRefused::Trading(blocked)));
         }
         let snapshot = super::super::risk::snapshot_from_row(&signal)?;
-        if let Err(block) = risk::check_open(&r.profile, &snapshot, r.now) {
-            let details = json!({ "signal_id": r.signal_id, "reason": block.to_string() });
+        let trade = TradeInput {
+            entry_price: signal.try_get("entry_price")?,
+            stop_loss: signal.try_get("stop_loss")?,
+            qty: r.qty,
+            capital_base_usd: signal.try_get("capital_base_usd")?,
+            open_symbol_qty: signal.try_get("open_symbol_qty")?,
+            open_exchange_notional: signal.try_get("open_exchange_notional")?,
+        };
+        let judged = risk::check_open(&r.profile, &snapshot, r.now)
+            .and_then(|()| risk::check_trade(&r.profile, &r.caps, &trade));
+        if let Err(block) = judged {
+            let mut details = block.audit_details();
+            details.insert("signal_id".into(), json!(r.signal_id));
+            details.insert("reason".into(), json!(block.to_string()));
+            let details = serde_json::Value::Object(details);
             let blocked = tx.prepare_cached(OPEN_BLOCKED).await?;
             let entity_id = r.signal_id.to_string();
             tx.execute(
@@ -92,7 +111,8 @@ pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFu
 }
 
 /// The open's write, applied only if the signal is the caller's EXECUTING signal with an entry
-/// price and the user's risk snapshot for the day is `snapshot`. Under `Locked::Yes` it must apply.
+/// price and the user's risk snapshot for the day is `snapshot`, and (under `Locked::No`) the
+/// per-trade checks pass on what the statement reads. Under `Locked::Yes` it must apply.
 async fn open_if_snapshot(
     tx: &Transaction<'_>,
     r: &OpenRequest,
@@ -100,7 +120,8 @@ async fn open_if_snapshot(
     locked: Locked,
 ) -> Result<Option<Traded>, tokio_postgres::Error> {
     let insert = tx.prepare_cached(OPEN_IF_SNAPSHOT).await?;
-    let params: [&(dyn ToSql + Sync); 10] = [
+    let guarded = matches!(locked, Locked::No);
+    let params: [&(dyn ToSql + Sync); 15] = [
         &r.user_id,
         &r.signal_id,
         &r.qty,
@@ -111,6 +132,11 @@ async fn open_if_snapshot(
         &snapshot.trades_today,
         &snapshot.realized_pnl_today,
         &r.position_id,
+        &guarded,
+        &r.profile.stop_loss_required,
+        &r.profile.max_risk_per_trade_pct,
+        &r.caps.max_open_qty_per_symbol,
+        &r.caps.max_open_notional_per_exchange,
     ];
     let row = match locked {
         Locked::Yes => Some(tx.query_one(&insert, &params).await?),

@@ -2,7 +2,24 @@
 -- signal $2 is the caller's EXECUTING signal with an entry price AND the user's risk snapshot
 -- for the risk day $5 is the one the rules judged ($6 open positions, $7 latest trade time,
 -- $8 trades today, $9 realized PnL today). Returns the position and the snapshot after it.
-WITH c AS (
+-- With $11 (guarded) it also applies only if the per-trade checks pass on the database's values
+-- — the same rule as `rules::risk::check_trade`, as a guard: $12 stop loss required, $13 the
+-- profile's max risk per trade (%), $14 / $15 the symbol-quantity / exchange-notional caps (NULL:
+-- off). Unguarded (after a locked read, when the rule itself judged), the checks are skipped.
+WITH g AS (
+    SELECT 1 FROM signals sg JOIN users u ON u.id = $1
+    WHERE sg.id = $2
+      AND CASE WHEN sg.stop_loss IS NULL THEN NOT $12
+               ELSE sg.stop_loss <> sg.entry_price
+                    AND abs(sg.entry_price - sg.stop_loss) * $3 <= u.capital_base_usd * $13 / 100 END
+      AND ($14::numeric IS NULL OR $3 + (
+            SELECT COALESCE(sum(p.qty), 0) FROM positions p
+            WHERE p.user_id = $1 AND p.status = 'OPEN'
+              AND upper(translate(p.symbol, '/-_ ', '')) = upper(translate(sg.symbol, '/-_ ', ''))) <= $14)
+      AND ($15::numeric IS NULL OR $3 * sg.entry_price + (
+            SELECT COALESCE(sum(p.qty * p.entry_price), 0) FROM positions p
+            WHERE p.user_id = $1 AND p.status = 'OPEN' AND p.exchange = sg.exchange) <= $15)
+), c AS (
     SELECT 1 FROM (SELECT 1) AS one
     LEFT JOIN trading_state t ON t.user_id = $1
     LEFT JOIN risk_daily d ON d.user_id = $1 AND d.day = $5
@@ -13,7 +30,7 @@ WITH c AS (
 ), s AS (
     UPDATE signals SET status = 'OPENED', updated_at = now()
     WHERE id = $2 AND user_id = $1 AND status = 'EXECUTING' AND entry_price IS NOT NULL
-      AND EXISTS (SELECT 1 FROM c)
+      AND EXISTS (SELECT 1 FROM c) AND (NOT $11 OR EXISTS (SELECT 1 FROM g))
     RETURNING id, exchange, symbol, entry_price, stop_loss, take_profit
 ), p AS (
     INSERT INTO positions (id, user_id, signal_id, exchange, symbol, side, qty, entry_price, stop_loss, take_profit,
