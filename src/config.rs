@@ -654,40 +654,25 @@ mod tests {
         .unwrap();
         assert_eq!(settings.exit_tick_guard.max_jump_pct(), "12.5".parse().unwrap());
         assert_eq!(settings.exit_max_auto_closes_per_minute, 1);
-        let errors = parse_with(&[
-            ("EXIT_MAX_TICK_JUMP_PCT", "0"),
-            ("EXIT_MAX_AUTO_CLOSES_PER_MINUTE", "0"),
-        ])
-        .unwrap_err();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e == "EXIT_MAX_TICK_JUMP_PCT must be greater than 0"),
-            "{errors:?}"
-        );
-        assert!(
-            errors
-                .iter()
-                .any(|e| e == "EXIT_MAX_AUTO_CLOSES_PER_MINUTE must be at least 1"),
-            "{errors:?}"
-        );
-        let errors = parse_with(&[
-            ("EXIT_MAX_TICK_JUMP_PCT", "-5"),
-            ("EXIT_MAX_AUTO_CLOSES_PER_MINUTE", "many"),
-        ])
-        .unwrap_err();
-        assert!(
-            errors
-                .iter()
-                .any(|e| e == "EXIT_MAX_TICK_JUMP_PCT must be greater than 0"),
-            "{errors:?}"
-        );
-        assert!(
-            errors
-                .iter()
-                .any(|e| e.starts_with("EXIT_MAX_AUTO_CLOSES_PER_MINUTE must be a number")),
-            "{errors:?}"
-        );
+        for (jump, closes, closes_error) in [("0", "0", "must be at least 1"), ("-5", "many", "must be a number")] {
+            let errors = parse_with(&[
+                ("EXIT_MAX_TICK_JUMP_PCT", jump),
+                ("EXIT_MAX_AUTO_CLOSES_PER_MINUTE", closes),
+            ])
+            .unwrap_err();
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e == "EXIT_MAX_TICK_JUMP_PCT must be greater than 0"),
+                "{errors:?}"
+            );
+            assert!(
+                errors
+                    .iter()
+                    .any(|e| e.starts_with(&format!("EXIT_MAX_AUTO_CLOSES_PER_MINUTE {closes_error}"))),
+                "{errors:?}"
+            );
+        }
     }
 
     #[test]

@@ -17,22 +17,6 @@ use serde_json::{json, Value};
 
 const BOT: &str = "42:exit-guards-test-token";
 
-/// Waits until `sql` returns `expected` (the actors work after the 202).
-fn wait_sql(db: &TestDb, sql: &str, expected: &str) {
-    let started = Instant::now();
-    loop {
-        let got = db.sql(sql);
-        if got == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{sql}: got {got:?}, expected {expected:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 /// The value of one counter on a daemon's `/metrics` (0 when it was never incremented).
 async fn metric(d: &Daemon, series: &str) -> u64 {
     let text = get_text(d, "/metrics").await;

@@ -80,22 +80,6 @@ async fn push(s: &Setup, symbol: &str, price: f64) {
     assert_eq!((status, body.clone()), (202, json!({"accepted": 1})), "{body}");
 }
 
-/// Waits until `sql` returns `expected` (the actor works after the 202).
-fn wait_sql(db: &TestDb, sql: &str, expected: &str) {
-    let started = Instant::now();
-    loop {
-        let got = db.sql(sql);
-        if got == expected {
-            return;
-        }
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "{sql}: got {got:?}, expected {expected:?}"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn alerts(db: &TestDb) -> Vec<serde_json::Value> {
     db.sql("SELECT details FROM audit_events WHERE action = 'exit.monitor.triggered' ORDER BY id")
         .lines()

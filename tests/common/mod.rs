@@ -461,6 +461,22 @@ impl Daemon {
     }
 }
 
+/// Waits until `sql` returns `expected` (actors work after the request that asked them has been answered).
+pub fn wait_sql(db: &TestDb, sql: &str, expected: &str) {
+    let started = std::time::Instant::now();
+    loop {
+        let got = db.sql(sql);
+        if got == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "{sql}: got {got:?}, expected {expected:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Runs SQL against any database URL, returning psql's unaligned output.
 pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
