@@ -120,19 +120,20 @@ async fn change(
         by_id: admin.0.id,
         by_email: admin.0.email.clone(),
     };
-    let (control, previous) = state
+    let set = state
         .store
         .write(admin.0.id.into(), None, cmd, store::set)
         .await?
         .ok_or(AccountRefused::UserNotFound)?;
+    state.trading.applied(&set);
     tracing::warn!(
         scope = user_id.map_or("global".to_string(), |id| id.to_string()),
-        from = %previous,
-        to = %control.state,
+        from = %set.previous,
+        to = %set.control.state,
         by = %admin.0.email,
         "trading control changed"
     );
-    Ok(HttpResponse::Ok().json(out(&control)))
+    Ok(HttpResponse::Ok().json(out(&set.control)))
 }
 
 /// A user named by the path, who must exist.

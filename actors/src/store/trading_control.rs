@@ -78,12 +78,19 @@ pub struct SetTradingControl {
     pub by_email: String,
 }
 
-/// The switch after the change and the state it left; `None` when the user does not exist.
-/// Audited `trading.control.updated` in the same statement.
-pub fn set<'a>(
-    tx: &'a Transaction<'a>,
-    cmd: &'a SetTradingControl,
-) -> TxFuture<'a, Option<(TradingControl, TradingState)>> {
+/// A switch as a change left it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TradingControlSet {
+    pub control: TradingControl,
+    /// The state the change left.
+    pub previous: TradingState,
+    /// The version the change was written at (what its notification carries).
+    pub version: i64,
+}
+
+/// The switch after the change; `None` when the user does not exist. Audited
+/// `trading.control.updated` in the same statement.
+pub fn set<'a>(tx: &'a Transaction<'a>, cmd: &'a SetTradingControl) -> TxFuture<'a, Option<TradingControlSet>> {
     Box::pin(async move {
         let stmt = tx.prepare_cached(SET).await?;
         let row = tx
@@ -92,8 +99,14 @@ pub fn set<'a>(
                 &[&cmd.user_id, &cmd.state, &cmd.reason, &cmd.by_email, &cmd.by_id],
             )
             .await?;
-        row.map(|row| Ok((TradingControl::from_row(&row)?, row.try_get("previous_state")?)))
-            .transpose()
+        row.map(|row| {
+            Ok(TradingControlSet {
+                control: TradingControl::from_row(&row)?,
+                previous: row.try_get("previous_state")?,
+                version: row.try_get("version")?,
+            })
+        })
+        .transpose()
     })
 }
 
@@ -204,6 +217,12 @@ impl TradingControls {
             }
         }
         Ok(gate)
+    }
+
+    /// Applies a change this daemon just committed, so its own next request sees it without
+    /// waiting for the notification (which then finds it applied).
+    pub fn applied(&self, set: &TradingControlSet) {
+        self.lock().apply(set.control.user_id, set.control.state, set.version);
     }
 
     /// Whether the in-memory copy answers (false while the listener is down or reloading).

@@ -11,7 +11,7 @@ WITH target AS (
     ON CONFLICT (user_id) DO UPDATE
         SET state = EXCLUDED.state, reason = EXCLUDED.reason, updated_by = EXCLUDED.updated_by,
             updated_at = now(), version = nextval('trading_control_version')
-    RETURNING user_id, state, reason, updated_by, updated_at
+    RETURNING user_id, state, reason, updated_by, updated_at, version
 ), audit AS (
     INSERT INTO audit_events (user_id, action, entity_type, entity_id, details)
     SELECT $5, 'trading.control.updated', 'trading_control', COALESCE(c.user_id::text, 'global'),
