@@ -90,6 +90,11 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "automatic closes per minute across the cluster; beyond it, alerts",
     ),
     (
+        "IDEMPOTENCY_KEY_MAX_AGE_DAYS",
+        Some("30"),
+        "days an idempotency key and its answer are kept",
+    ),
+    (
         "MAX_OPEN_QTY_PER_SYMBOL",
         Some("0"),
         "cap on a user's open quantity of one symbol (0 = off)",
@@ -206,6 +211,8 @@ pub struct Settings {
     pub exit_tick_guard: actors::rules::exit_guard::TickJumpGuard,
     /// `EXIT_MAX_AUTO_CLOSES_PER_MINUTE` (≥ 1).
     pub exit_max_auto_closes_per_minute: u32,
+    /// `IDEMPOTENCY_KEY_MAX_AGE_DAYS` (1–3650).
+    pub idempotency_key_max_age_days: i32,
     /// `MAX_OPEN_QTY_PER_SYMBOL` and `MAX_OPEN_NOTIONAL_PER_EXCHANGE` (off when 0).
     pub exposure_caps: actors::rules::risk::ExposureCaps,
     pub incident_tracker_url: String,
@@ -400,6 +407,10 @@ impl RawConfig {
         if exit_max_auto_closes_per_minute == 0 {
             errors.push("EXIT_MAX_AUTO_CLOSES_PER_MINUTE must be at least 1".into());
         }
+        let idempotency_key_max_age_days: i32 = number(self, "IDEMPOTENCY_KEY_MAX_AGE_DAYS", &mut errors);
+        if !(1..=3650).contains(&idempotency_key_max_age_days) {
+            errors.push("IDEMPOTENCY_KEY_MAX_AGE_DAYS must be between 1 and 3650".into());
+        }
         let db_pool_size: usize = number(self, "DB_POOL_SIZE", &mut errors);
         let max_open_qty_per_symbol: rust_decimal::Decimal = number(self, "MAX_OPEN_QTY_PER_SYMBOL", &mut errors);
         let max_open_notional_per_exchange: rust_decimal::Decimal =
@@ -485,6 +496,7 @@ impl RawConfig {
             price_poll_interval_secs,
             exit_tick_guard,
             exit_max_auto_closes_per_minute,
+            idempotency_key_max_age_days,
             exposure_caps: actors::rules::risk::ExposureCaps::from_settings(
                 max_open_qty_per_symbol,
                 max_open_notional_per_exchange,
@@ -671,6 +683,20 @@ mod tests {
                     .iter()
                     .any(|e| e.starts_with(&format!("EXIT_MAX_AUTO_CLOSES_PER_MINUTE {closes_error}"))),
                 "{errors:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn idempotency_keys_are_kept_30_days_unless_configured() {
+        assert_eq!(parse_with(&[]).unwrap().idempotency_key_max_age_days, 30);
+        let settings = parse_with(&[("IDEMPOTENCY_KEY_MAX_AGE_DAYS", "7")]).unwrap();
+        assert_eq!(settings.idempotency_key_max_age_days, 7);
+        for bad in ["0", "3651", "a month"] {
+            let errors = parse_with(&[("IDEMPOTENCY_KEY_MAX_AGE_DAYS", bad)]).unwrap_err();
+            assert!(
+                errors.iter().any(|e| e.starts_with("IDEMPOTENCY_KEY_MAX_AGE_DAYS")),
+                "{bad}: {errors:?}"
             );
         }
     }

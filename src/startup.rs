@@ -148,6 +148,7 @@ impl Application {
             });
         }
         spawn_memory_release(state.clone());
+        spawn_idempotency_expiry(state.clone());
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -201,6 +202,28 @@ fn spawn_memory_release(state: Arc<AppState>) {
                     "released free heap memory in {} µs (cached identities expired: {purged})",
                     started.elapsed().as_micros()
                 );
+            }
+        }
+    });
+}
+
+/// How often expired idempotency keys are removed, and at most how many per round: a backlog
+/// (after a long stop) drains over a few rounds instead of in one long statement.
+const IDEMPOTENCY_EXPIRY_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+const IDEMPOTENCY_EXPIRY_BATCH: i64 = 5_000;
+
+/// Removes idempotency keys older than `IDEMPOTENCY_KEY_MAX_AGE_DAYS`. Every daemon runs it; two
+/// rounds at once delete disjoint or already-deleted rows, which is harmless.
+fn spawn_idempotency_expiry(state: Arc<AppState>) {
+    tokio::spawn(async move {
+        let mut every = tokio::time::interval(IDEMPOTENCY_EXPIRY_EVERY);
+        loop {
+            every.tick().await;
+            let days = state.settings.idempotency_key_max_age_days;
+            match actors::store::idempotency::expire(&state.store, days, IDEMPOTENCY_EXPIRY_BATCH).await {
+                Ok(0) => {}
+                Ok(removed) => tracing::info!(removed, "expired idempotency keys removed"),
+                Err(err) => tracing::warn!(error = %err, "expired idempotency keys not removed"),
             }
         }
     });

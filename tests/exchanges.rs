@@ -621,6 +621,125 @@ async fn binance_test_order_is_signed_and_failures_are_502() {
     assert!(!audits.contains(API_SECRET));
 }
 
+/// A keyed test order, answered as (status, body text, replayed).
+async fn keyed_order(d: &Daemon, token: &str, key: &str, order: &Value) -> (u16, String, bool) {
+    let resp = client()
+        .post(d.url("/ops/execution/binance/test-order"))
+        .bearer_auth(token)
+        .header("X-Idempotency-Key", key)
+        .json(order)
+        .send()
+        .await
+        .unwrap();
+    let status = resp.status().as_u16();
+    let replayed = resp.headers().get("idempotent-replayed").is_some_and(|v| v == "true");
+    (status, resp.text().await.unwrap(), replayed)
+}
+
+fn client_order_id(seen: &Seen) -> Option<String> {
+    seen.query
+        .split('&')
+        .find_map(|p| p.strip_prefix("newClientOrderId="))
+        .map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_keyed_test_order_reaches_binance_once_with_a_client_order_id_from_the_key() {
+    let fake = Fake::start().await;
+    let db = TestDb::new();
+    let d = Daemon::start_with(&db, &[("BINANCE_TESTNET_BASE_URL", fake.base.as_str())]);
+    let (uid, token) = user(&db, "trader.keyed@desk.io", "trader");
+    save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
+    let order = json!({"symbol": "BTCUSDT", "side": "BUY", "qty": 0.01});
+
+    // Six retries racing while the upstream is slow: one order goes out, six identical answers.
+    fake.respond(200, "{}", Duration::from_millis(400));
+    let racing: Vec<_> = (0..6)
+        .map(|_| {
+            let (d, token, order) = (&d, token.clone(), order.clone());
+            async move { keyed_order(d, &token, "order-1", &order).await }
+        })
+        .collect();
+    let answers = futures::future::join_all(racing).await;
+    for (status, body, _) in &answers {
+        assert_eq!((*status, body), (200, &answers[0].1));
+    }
+    assert_eq!(answers.iter().filter(|(_, _, replayed)| !replayed).count(), 1);
+    let seen = fake.requests();
+    assert_eq!(seen.len(), 1, "one upstream request per key");
+    let id = client_order_id(&seen[0]).expect("newClientOrderId sent");
+    assert!(id.len() <= 36 && !id.contains("order-1"), "{id}");
+    // Still signed over everything before the signature, the client order id included.
+    let (signed, signature) = seen[0].query.rsplit_once("&signature=").unwrap();
+    assert_eq!(signature, hmac_hex(API_SECRET, signed.as_bytes()));
+    assert_eq!(audit_count(&db, &uid, "execution.binance.test_order.success"), 1);
+
+    // An upstream failure (502) is not kept: the retry sends again, under the same client order id.
+    fake.respond(503, "unavailable", Duration::ZERO);
+    let (status, _, _) = keyed_order(&d, &token, "order-2", &order).await;
+    assert_eq!(status, 502);
+    fake.respond(200, "{}", Duration::ZERO);
+    let (status, _, replayed) = keyed_order(&d, &token, "order-2", &order).await;
+    assert_eq!((status, replayed), (200, false));
+    let seen = fake.requests();
+    assert_eq!(seen.len(), 3);
+    assert_eq!(client_order_id(&seen[1]), client_order_id(&seen[2]));
+    assert_ne!(client_order_id(&seen[1]), Some(id));
+    // Another order under a used key is refused before anything is sent.
+    let other = json!({"symbol": "BTCUSDT", "side": "SELL", "qty": 0.01});
+    let (status, body, _) = keyed_order(&d, &token, "order-1", &other).await;
+    assert_eq!(status, 409, "{body}");
+    assert_eq!(fake.requests().len(), 3);
+}
+
+/// A claim left by a request still running waits for its answer; one left by a daemon that died
+/// (older than 30 s, unanswered) is taken over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_running_claim_is_waited_for_and_a_dead_one_taken_over() {
+    let fake = Fake::start().await;
+    let db = TestDb::new();
+    let d = Daemon::start_with(&db, &[("BINANCE_TESTNET_BASE_URL", fake.base.as_str())]);
+    let (uid, token) = user(&db, "trader.claims@desk.io", "trader");
+    save_secret(&d, &token, "BINANCE", API_KEY, API_SECRET).await;
+    let order = json!({"symbol": "BTCUSDT", "side": "BUY", "qty": 0.01});
+    let route = "/ops/execution/binance/test-order";
+    // What the daemon binds a key to: path, query and body as sent.
+    let fingerprint = Sha256::new()
+        .chain_update(format!("{route}?\n").as_bytes())
+        .chain_update(serde_json::to_vec(&order).unwrap())
+        .finalize();
+    let claim = |key: &str, age: &str| {
+        db.sql(&format!(
+            "INSERT INTO idempotency_keys (user_id, route, key, request_hash, claimed_at) \
+             VALUES ('{uid}', '{route}', '{key}', '\\x{}', now() - interval '{age}')",
+            hex::encode(fingerprint)
+        ))
+    };
+
+    claim("running", "1 second");
+    let waiting = {
+        let (d, token, order) = (&d, token.clone(), order.clone());
+        async move { keyed_order(d, &token, "running", &order).await }
+    };
+    let answer_later = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        db.sql(&format!(
+            "UPDATE idempotency_keys SET answer_status = 200, answer_body = '{{\"sent\":true}}' \
+             WHERE user_id = '{uid}' AND key = 'running'"
+        ));
+    };
+    let ((status, body, replayed), ()) = tokio::join!(waiting, answer_later);
+    assert_eq!((status, body.as_str(), replayed), (200, r#"{"sent":true}"#, true));
+    assert!(fake.requests().is_empty(), "the waiting request sent nothing");
+
+    claim("abandoned", "40 seconds");
+    let (status, body, replayed) = keyed_order(&d, &token, "abandoned", &order).await;
+    assert_eq!((status, replayed), (200, false), "{body}");
+    assert_eq!(fake.requests().len(), 1);
+    let (_, again, replayed) = keyed_order(&d, &token, "abandoned", &order).await;
+    assert_eq!((again, replayed), (body, true));
+}
+
 #[tokio::test]
 async fn binance_refused_connection_is_502() {
     let db = TestDb::new();

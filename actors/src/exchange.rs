@@ -56,6 +56,9 @@ pub struct TestOrder {
     pub symbol: String,
     pub side: Side,
     pub qty: Decimal,
+    /// Sent as Binance's `newClientOrderId` when the request carried an idempotency key, so the
+    /// same key always names the same order upstream.
+    pub client_order_id: Option<String>,
 }
 
 /// IBKR's answer: which mode ran, and the order reference.
@@ -288,8 +291,13 @@ pub fn hmac_sha256_hex(secret: &str, message: &[u8]) -> String {
 
 /// The query Binance signs (everything but `signature`), in the order Binance documents.
 pub fn binance_query(order: &TestOrder, timestamp_ms: i64) -> String {
+    let client_order_id = order
+        .client_order_id
+        .as_ref()
+        .map(|id| format!("&newClientOrderId={id}"))
+        .unwrap_or_default();
     format!(
-        "symbol={}&side={}&type=MARKET&quantity={}&timestamp={timestamp_ms}",
+        "symbol={}&side={}&type=MARKET&quantity={}{client_order_id}&timestamp={timestamp_ms}",
         order.symbol,
         order.side.as_str(),
         order.qty
@@ -464,6 +472,7 @@ mod tests {
             symbol: symbol.into(),
             side: Side::Buy,
             qty: qty.parse().unwrap(),
+            client_order_id: None,
         }
     }
 
@@ -483,6 +492,14 @@ mod tests {
         assert_eq!(
             binance_query(&order("BTCUSDT", "0.010"), 1_700_000_000_000),
             "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=0.010&timestamp=1700000000000"
+        );
+        let keyed = TestOrder {
+            client_order_id: Some("cs-0123".into()),
+            ..order("BTCUSDT", "1")
+        };
+        assert_eq!(
+            binance_query(&keyed, 1),
+            "symbol=BTCUSDT&side=BUY&type=MARKET&quantity=1&newClientOrderId=cs-0123&timestamp=1"
         );
     }
 

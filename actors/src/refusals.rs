@@ -2,7 +2,7 @@
 //! operation, whose `Display` is the contract's message. Nothing here knows HTTP: the daemon's
 //! `ApiError` gives each its status and stable code.
 
-use crate::domain::{Exchange, PositionStatus, SignalStatus};
+use crate::domain::{Exchange, InvalidIdempotencyKey, PositionStatus, SignalStatus};
 use crate::rules::risk::OpenBlock;
 use crate::rules::trading_control::TradingBlocked;
 use crate::store::StoreError;
@@ -33,6 +33,17 @@ pub enum CloseRefused {
     Foreign,
     #[error("Position status must be OPEN (got {0})")]
     NotOpen(PositionStatus),
+}
+
+/// Why a request with an `X-Idempotency-Key` was not run (nor its earlier answer replayed).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum IdempotencyRefused {
+    #[error(transparent)]
+    Invalid(#[from] InvalidIdempotencyKey),
+    #[error("Idempotency key already used with different payload")]
+    Reused,
+    #[error("A request with this idempotency key is still running; retry shortly")]
+    InProgress,
 }
 
 /// Why exchange credentials were not saved or deleted.

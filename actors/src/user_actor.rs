@@ -22,9 +22,10 @@ use crate::notifier::{Notification, Notifier};
 use crate::refusals::{CloseRefused, Failure, OpenRefused};
 use crate::rules::risk::{self, ExposureCaps, ProfileSelector, RiskProfile, RiskSnapshot};
 use crate::rules::strategy::{evaluate_exit, ExitInput};
+use crate::store::idempotency::{Keyed, KeyedRequest, KeyedWrite, StoredAnswer};
 use crate::store::trading::{
     self, ActorState, AlertOutcome, AutoCloseRequest, AutoClosed, CloseRequest, ExitAlert, HeldTerms, OpenRequest,
-    ThrottledAudit, Traded,
+    ThrottledAudit, Traded, TradingWrite, TradingWritten,
 };
 use crate::store::trading_control::TradingSwitches;
 use crate::store::{Store, StoreError};
@@ -59,6 +60,21 @@ pub struct ClosePosition {
 /// How many open positions the actor holds in memory (starting the actor if needed).
 pub struct CountOpen;
 
+/// One of the four trading commands, sent with an idempotency key: it runs at most once per key,
+/// and every request with that key gets the answer `render` made of the first one's output.
+pub struct KeyedTrading {
+    pub command: TradingCommand,
+    pub request: KeyedRequest,
+    pub render: fn(&TradingWritten) -> StoredAnswer,
+}
+
+pub enum TradingCommand {
+    CreateSignal(CreateSignal),
+    ClaimSignals(ClaimSignals),
+    OpenPosition(OpenPosition),
+    ClosePosition(ClosePosition),
+}
+
 /// What reaches a user actor's mailbox.
 pub enum UserMessage {
     CreateSignal(CreateSignal, Reply<Result<Signal, StoreError>>),
@@ -66,6 +82,7 @@ pub enum UserMessage {
     OpenPosition(OpenPosition, Reply<Result<Position, Failure<OpenRefused>>>),
     ClosePosition(ClosePosition, Reply<Result<Position, Failure<CloseRefused>>>),
     CountOpen(Reply<usize>),
+    Keyed(KeyedTrading, Reply<Result<Keyed<()>, StoreError>>),
     /// A price for a market the user holds: evaluate the exit triggers of those positions.
     EvaluateTick(PriceTick),
 }
@@ -84,6 +101,7 @@ command!(CreateSignal, CreateSignal, Result<Signal, StoreError>);
 command!(ClaimSignals, ClaimSignals, Result<Vec<Signal>, StoreError>);
 command!(OpenPosition, OpenPosition, Result<Position, Failure<OpenRefused>>);
 command!(ClosePosition, ClosePosition, Result<Position, Failure<CloseRefused>>);
+command!(KeyedTrading, Keyed, Result<Keyed<()>, StoreError>);
 
 impl Command for CountOpen {
     type Answer = usize;
@@ -117,6 +135,16 @@ pub trait TradingPersistence: Send + Sync + 'static {
             .close_position(request.close)
             .await?
             .map(|traded| AutoClosed::Closed(Box::new(traded))))
+    }
+    /// A trading write under an idempotency key (store/idempotency.rs). Persistence without a
+    /// database keeps no keys, and refuses.
+    async fn keyed_write(
+        &self,
+        _write: KeyedWrite<TradingWrite, TradingWritten>,
+    ) -> Result<Keyed<TradingWritten>, StoreError> {
+        Err(StoreError::Unavailable(
+            "this persistence keeps no idempotency keys".into(),
+        ))
     }
     /// The user's email, open positions, strategies and risk snapshot for `day`, or None when
     /// the user does not exist.
@@ -165,6 +193,14 @@ impl TradingPersistence for Store {
         self.write(user_id.into(), Some(user_id), request, trading::auto_close_position)
             .await
     }
+    async fn keyed_write(
+        &self,
+        write: KeyedWrite<TradingWrite, TradingWritten>,
+    ) -> Result<Keyed<TradingWritten>, StoreError> {
+        let user_id = write.request.user_id;
+        let lock_user = write.input.lock_user();
+        self.write_keyed(user_id.into(), lock_user, write).await
+    }
     async fn load_user(&self, user_id: UserId, day: NaiveDate) -> Result<Option<ActorState>, StoreError> {
         trading::load_actor_state(self, user_id, day).await
     }
@@ -196,6 +232,14 @@ pub struct ActorDeps {
     pub trading: Arc<dyn TradingSwitches>,
     /// `EXIT_MAX_AUTO_CLOSES_PER_MINUTE`: automatic closes per minute across the cluster.
     pub max_auto_closes_per_minute: u32,
+}
+
+/// What the actor updates after a keyed write that ran now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Follow {
+    Nothing,
+    Open(NaiveDate),
+    Close(NaiveDate, PositionId),
 }
 
 pub(crate) struct UserActor {
@@ -281,20 +325,12 @@ impl UserActor {
                 let _ = reply.send(result);
             }
             UserMessage::ClosePosition(command, reply) => {
-                let result = self
-                    .close(command.position_id, command.exit_price, command.fees, None)
-                    .await;
-                if let Ok(position) = &result {
-                    self.deps.notifier.send(Notification::PositionClosed {
-                        user_id,
-                        position_id: position.id,
-                        symbol: position.symbol.to_string(),
-                        exit_price: command.exit_price,
-                        realized_pnl: position.realized_pnl.unwrap_or_default(),
-                        fees: position.fees.unwrap_or_default(),
-                    });
-                }
-                let _ = reply.send(result);
+                let (day, request) = self.close_request(command.position_id, command.exit_price, command.fees, None);
+                let written = self.deps.persistence.close_position(request).await;
+                let _ = reply.send(self.closed_manually(day, command.position_id, written));
+            }
+            UserMessage::Keyed(keyed, reply) => {
+                let _ = reply.send(self.keyed(keyed).await);
             }
             UserMessage::EvaluateTick(tick) => self.evaluate_tick(tick).await,
             UserMessage::CountOpen(reply) => {
@@ -304,6 +340,61 @@ impl UserActor {
     }
 
     async fn open(&mut self, command: OpenPosition) -> Result<Position, Failure<OpenRefused>> {
+        let (day, request) = self.open_request(command).await?;
+        let written = self.deps.persistence.open_position(request).await;
+        self.opened(day, written)
+    }
+
+    /// A command under an idempotency key: the same write, with the key claimed and answered in
+    /// its transaction. The actor's state follows only a write that ran now; a replay changed nothing.
+    async fn keyed(&mut self, keyed: KeyedTrading) -> Result<Keyed<()>, StoreError> {
+        let user_id = self.user_id;
+        let (follow, input) = match keyed.command {
+            TradingCommand::CreateSignal(CreateSignal(signal)) => (Follow::Nothing, TradingWrite::Create(signal)),
+            TradingCommand::ClaimSignals(ClaimSignals { limit }) => {
+                (Follow::Nothing, TradingWrite::Claim(trading::Claim { user_id, limit }))
+            }
+            TradingCommand::OpenPosition(command) => {
+                let (day, request) = self.open_request(command).await?;
+                (Follow::Open(day), TradingWrite::Open(request))
+            }
+            TradingCommand::ClosePosition(c) => {
+                let (day, request) = self.close_request(c.position_id, c.exit_price, c.fees, None);
+                (Follow::Close(day, c.position_id), TradingWrite::Close(request))
+            }
+        };
+        let write = KeyedWrite {
+            request: keyed.request,
+            input,
+            write: trading::write_trading,
+            render: keyed.render,
+        };
+        let outcome = match self.deps.persistence.keyed_write(write).await {
+            Ok(outcome) => outcome,
+            Err(err) => {
+                if follow != Follow::Nothing {
+                    self.risk = None;
+                }
+                return Err(err);
+            }
+        };
+        let Keyed::Fresh(written, answer) = outcome else {
+            return Ok(outcome.answer_only());
+        };
+        match (written, follow) {
+            (TradingWritten::Opened(result), Follow::Open(day)) => {
+                let _ = self.opened(day, Ok(result));
+            }
+            (TradingWritten::Closed(result), Follow::Close(day, position_id)) => {
+                let _ = self.closed_manually(day, position_id, Ok(result));
+            }
+            _ => {}
+        }
+        Ok(Keyed::Fresh((), answer))
+    }
+
+    /// The open's request on today's risk day, with the operators' switches as they stand.
+    async fn open_request(&self, command: OpenPosition) -> Result<(NaiveDate, OpenRequest), StoreError> {
         let trading_blocked = self.deps.trading.gate(self.user_id).await?.new_exposure().err();
         let now = Utc::now();
         let day = risk::risk_day(now, self.deps.zone);
@@ -319,7 +410,16 @@ impl UserActor {
             expected: self.expected_risk(day),
             trading_blocked,
         };
-        let result = self.settle(day, self.deps.persistence.open_position(request).await);
+        Ok((day, request))
+    }
+
+    /// What follows an open's write: the actor keeps the position and watches it, the team hears of it.
+    fn opened(
+        &mut self,
+        day: NaiveDate,
+        written: Result<Result<Traded, OpenRefused>, StoreError>,
+    ) -> Result<Position, Failure<OpenRefused>> {
+        let result = self.settle(day, written);
         match &result {
             Ok(position) => {
                 subscribe(&self.deps.market, position);
@@ -345,18 +445,26 @@ impl UserActor {
         result
     }
 
-    /// Closes through the same transaction as a manual close and forgets the position when it
-    /// is no longer open (closed now, or already closed elsewhere).
-    async fn close(
+    /// What follows a manual close's write: the actor forgets the position once it is no longer
+    /// open (closed now, or already closed elsewhere), and the team hears of a close.
+    fn closed_manually(
         &mut self,
+        day: NaiveDate,
         position_id: PositionId,
-        exit_price: Decimal,
-        fees: Decimal,
-        exit_reason: Option<ExitReason>,
+        written: Result<Result<Traded, CloseRefused>, StoreError>,
     ) -> Result<Position, Failure<CloseRefused>> {
-        let (day, request) = self.close_request(position_id, exit_price, fees, exit_reason);
-        let result = self.settle(day, self.deps.persistence.close_position(request).await);
+        let result = self.settle(day, written);
         self.forget_unless_open(position_id, &result);
+        if let Ok(position) = &result {
+            self.deps.notifier.send(Notification::PositionClosed {
+                user_id: self.user_id,
+                position_id: position.id,
+                symbol: position.symbol.to_string(),
+                exit_price: position.exit_price.unwrap_or_default(),
+                realized_pnl: position.realized_pnl.unwrap_or_default(),
+                fees: position.fees.unwrap_or_default(),
+            });
+        }
         result
     }
 

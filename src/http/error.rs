@@ -4,8 +4,9 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
+use actors::domain::InvalidIdempotencyKey;
 use actors::mailbox::MailboxError;
-use actors::refusals::{CloseRefused, ExecutionRefused, Failure, OpenRefused, SecretRefused};
+use actors::refusals::{CloseRefused, ExecutionRefused, Failure, IdempotencyRefused, OpenRefused, SecretRefused};
 use actors::rules::risk::OpenBlock;
 use actors::rules::trading_control::TradingBlocked;
 use actors::store::StoreError;
@@ -33,6 +34,8 @@ pub enum ApiError {
     Execution(#[from] ExecutionRefused),
     #[error(transparent)]
     Trading(#[from] TradingBlocked),
+    #[error(transparent)]
+    Idempotency(#[from] IdempotencyRefused),
     /// The request does not have the shape the route takes (FastAPI's 422 list).
     #[error("validation failed: {} issue(s)", .0.len())]
     Validation(Vec<ValidationIssue>),
@@ -147,6 +150,16 @@ impl ApiError {
                 ExecutionRefused::UpstreamFailed { .. } => (S::BAD_GATEWAY, "upstream_order_failed"),
             },
             ApiError::Trading(blocked) => (S::CONFLICT, trading_blocked_code(blocked)),
+            ApiError::Idempotency(refused) => match refused {
+                IdempotencyRefused::Invalid(InvalidIdempotencyKey::TooLong) => {
+                    (S::BAD_REQUEST, "idempotency_key_too_long")
+                }
+                IdempotencyRefused::Invalid(InvalidIdempotencyKey::NotPrintable) => {
+                    (S::BAD_REQUEST, "idempotency_key_invalid")
+                }
+                IdempotencyRefused::Reused => (S::CONFLICT, "idempotency_key_reused"),
+                IdempotencyRefused::InProgress => (S::CONFLICT, "idempotency_key_in_progress"),
+            },
             ApiError::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_error"),
             ApiError::BadExchangePath => (S::BAD_REQUEST, "bad_exchange"),
             ApiError::RouteNotFound => (S::NOT_FOUND, "route_not_found"),

@@ -78,6 +78,17 @@ mod url_parse {
     pub use form_urlencoded::{parse, Parse};
 }
 
+/// The request's body bytes; too large is 413, unreadable is 400.
+async fn read_body(bytes: <web::Bytes as FromRequest>::Future) -> Result<web::Bytes, ApiError> {
+    bytes.await.map_err(|err| {
+        if err.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::PayloadTooLarge
+        } else {
+            ApiError::UnreadableBody
+        }
+    })
+}
+
 macro_rules! extractor {
     ($(#[$meta:meta])* $name:ident, $body:expr) => {
         $(#[$meta])*
@@ -92,18 +103,34 @@ macro_rules! extractor {
                 let bytes = web::Bytes::from_request(&req, payload);
                 Box::pin(async move {
                     let parse: fn(&HttpRequest, &[u8]) -> Result<T, ApiError> = $body;
-                    let bytes = bytes.await.map_err(|err| {
-                        if err.as_response_error().status_code() == actix_web::http::StatusCode::PAYLOAD_TOO_LARGE {
-                            ApiError::PayloadTooLarge
-                        } else {
-                            ApiError::UnreadableBody
-                        }
-                    })?;
+                    let bytes = read_body(bytes).await?;
                     parse(&req, &bytes).map($name)
                 })
             }
         }
     };
+}
+
+/// A JSON request body, with the bytes it was parsed from (what an idempotency key is bound to).
+pub struct RawJson<T> {
+    pub value: T,
+    pub raw: web::Bytes,
+}
+
+impl<T: DeserializeOwned + 'static> FromRequest for RawJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let raw = read_body(bytes).await?;
+            Ok(RawJson {
+                value: parse_json(&raw)?,
+                raw,
+            })
+        })
+    }
 }
 
 extractor!(

@@ -2,6 +2,7 @@
 
 pub mod error;
 pub mod extract;
+pub mod idempotency;
 pub mod middleware;
 
 pub use error::{ApiError, HttpResult};

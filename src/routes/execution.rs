@@ -1,7 +1,7 @@
 //! `/ops/execution`: pre-trade and exit checks, dry-run prepare, Binance and IBKR test orders.
 //! Handlers parse, check segregation, call the pure rules or an ExchangeActor, and audit.
 
-use actix_web::{post, web, HttpResponse};
+use actix_web::{post, web, HttpRequest, HttpResponse};
 use actors::crypto::mask;
 use actors::domain::{Exchange, Price, Quantity, Side, Symbol, Timeframe, UserId};
 use actors::exchange::{signature_preview, OrderError, TestOrder};
@@ -19,7 +19,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::auth::AuthUser;
-use crate::http::extract::Json;
+use crate::http::extract::{Json, RawJson};
+use crate::http::idempotency::{run_once, IdempotencyHeader};
 use crate::http::{ApiError, HttpResult};
 use crate::routes::strategy::require_enabled;
 use crate::routes::trading_control::require_trading;
@@ -89,12 +90,23 @@ pub struct PretradeIn {
 pub async fn pretrade(
     state: Shared,
     user: AuthUser,
+    req: HttpRequest,
+    key: IdempotencyHeader,
     path: web::Path<String>,
-    body: Json<PretradeIn>,
+    body: RawJson<PretradeIn>,
 ) -> HttpResult<HttpResponse> {
     let exchange = venue(&path)?;
-    require_trading(&state, user.id, "pretrade.check", exchange).await?;
-    let b = body.0;
+    let keyed = key.bind(&req, user.id, "/ops/execution/pretrade/{venue}/check", &body.raw);
+    run_once(&state, keyed, pretrade_check(&state, &user, exchange, body.value)).await
+}
+
+async fn pretrade_check(
+    state: &Shared,
+    user: &AuthUser,
+    exchange: Exchange,
+    b: PretradeIn,
+) -> HttpResult<HttpResponse> {
+    require_trading(state, user.id, "pretrade.check", exchange).await?;
     let now = Utc::now();
     let profile = state.settings.profile_selector().for_email(&user.email);
     let profile_name = profile.profile_name;
@@ -219,20 +231,30 @@ pub struct PrepareIn {
 }
 
 #[post("/ops/execution/prepare")]
-pub async fn prepare(state: Shared, user: AuthUser, body: Json<PrepareIn>) -> HttpResult<HttpResponse> {
-    let b = body.0;
+pub async fn prepare(
+    state: Shared,
+    user: AuthUser,
+    req: HttpRequest,
+    key: IdempotencyHeader,
+    body: RawJson<PrepareIn>,
+) -> HttpResult<HttpResponse> {
+    let keyed = key.bind(&req, user.id, "/ops/execution/prepare", &body.raw);
+    run_once(&state, keyed, prepare_dry_run(&state, user.id, body.value)).await
+}
+
+async fn prepare_dry_run(state: &Shared, user_id: UserId, b: PrepareIn) -> HttpResult<HttpResponse> {
     let exchange = b.exchange;
-    require_trading(&state, user.id, "execution.prepare", exchange).await?;
+    require_trading(state, user_id, "execution.prepare", exchange).await?;
     let qty = b.qty.get();
-    require_enabled(&state, user.id, exchange, "/ops/execution/prepare").await?;
-    let creds = secrets::load(&state.store, &state.keyring, user.id, exchange).await?;
+    require_enabled(state, user_id, exchange, "/ops/execution/prepare").await?;
+    let creds = secrets::load(&state.store, &state.keyring, user_id, exchange).await?;
     let symbol = b.symbol.upper();
     let preview = signature_preview(creds.api_secret.expose(), exchange, &symbol, b.side, qty);
     let masked = mask(creds.api_key.expose());
     state
         .store
         .audit(
-            AuditEvent::new(Some(user.id), "execution.prepare")
+            AuditEvent::new(Some(user_id), "execution.prepare")
                 .entity("execution", exchange.as_str())
                 .details(json!({
                     "exchange": exchange.as_str(),
@@ -269,6 +291,7 @@ async fn test_order_inputs(
     exchange: Exchange,
     route: &str,
     body: TestOrderIn,
+    client_order_id: Option<String>,
 ) -> HttpResult<(actors::crypto::Credentials, TestOrder)> {
     require_trading(state, user_id, "execution.test_order", exchange).await?;
     let qty = order_qty(exchange, body.qty)?;
@@ -278,6 +301,7 @@ async fn test_order_inputs(
         symbol: body.symbol.upper(),
         side: body.side,
         qty,
+        client_order_id,
     };
     Ok((creds, order))
 }
@@ -350,16 +374,41 @@ async fn order_failed(
     ExecutionRefused::UpstreamFailed { exchange, reason }.into()
 }
 
+const BINANCE_TEST_ORDER: &str = "/ops/execution/binance/test-order";
+const IBKR_TEST_ORDER: &str = "/ops/execution/ibkr/test-order";
+
+/// With a key, Binance gets a `newClientOrderId` derived from it: the same key names the same order.
 #[post("/ops/execution/binance/test-order")]
-pub async fn binance_test_order(state: Shared, user: AuthUser, body: Json<TestOrderIn>) -> HttpResult<HttpResponse> {
+pub async fn binance_test_order(
+    state: Shared,
+    user: AuthUser,
+    req: HttpRequest,
+    key: IdempotencyHeader,
+    body: RawJson<TestOrderIn>,
+) -> HttpResult<HttpResponse> {
+    let keyed = key.bind(&req, user.id, BINANCE_TEST_ORDER, &body.raw);
+    let client_order_id = keyed.as_ref().map(|k| k.key.client_order_id(user.id));
+    run_once(
+        &state,
+        keyed,
+        send_binance_test_order(&state, user.id, body.value, client_order_id),
+    )
+    .await
+}
+
+async fn send_binance_test_order(
+    state: &Shared,
+    user_id: UserId,
+    body: TestOrderIn,
+    client_order_id: Option<String>,
+) -> HttpResult<HttpResponse> {
     let exchange = Exchange::Binance;
-    let (creds, order) =
-        test_order_inputs(&state, user.id, exchange, "/ops/execution/binance/test-order", body.0).await?;
+    let (creds, order) = test_order_inputs(state, user_id, exchange, BINANCE_TEST_ORDER, body, client_order_id).await?;
     match state.exchanges.binance_test_order(creds, order.clone()).await {
         Ok(()) => {
             audit_order(
-                &state,
-                user.id,
+                state,
+                user_id,
                 "execution.binance.test_order.success",
                 &order,
                 json!({"mode": "testnet_order_test"}),
@@ -374,19 +423,30 @@ pub async fn binance_test_order(state: Shared, user: AuthUser, body: Json<TestOr
                 "sent": true,
             })))
         }
-        Err(err) => Err(order_failed(&state, user.id, exchange, &order, err).await),
+        Err(err) => Err(order_failed(state, user_id, exchange, &order, err).await),
     }
 }
 
 #[post("/ops/execution/ibkr/test-order")]
-pub async fn ibkr_test_order(state: Shared, user: AuthUser, body: Json<TestOrderIn>) -> HttpResult<HttpResponse> {
+pub async fn ibkr_test_order(
+    state: Shared,
+    user: AuthUser,
+    req: HttpRequest,
+    key: IdempotencyHeader,
+    body: RawJson<TestOrderIn>,
+) -> HttpResult<HttpResponse> {
+    let keyed = key.bind(&req, user.id, IBKR_TEST_ORDER, &body.raw);
+    run_once(&state, keyed, send_ibkr_test_order(&state, user.id, body.value)).await
+}
+
+async fn send_ibkr_test_order(state: &Shared, user_id: UserId, body: TestOrderIn) -> HttpResult<HttpResponse> {
     let exchange = Exchange::Ibkr;
-    let (creds, order) = test_order_inputs(&state, user.id, exchange, "/ops/execution/ibkr/test-order", body.0).await?;
+    let (creds, order) = test_order_inputs(state, user_id, exchange, IBKR_TEST_ORDER, body, None).await?;
     match state.exchanges.ibkr_test_order(creds, order.clone()).await {
         Ok(ack) => {
             audit_order(
-                &state,
-                user.id,
+                state,
+                user_id,
                 "execution.ibkr.test_order.success",
                 &order,
                 json!({"mode": ack.mode, "order_ref": ack.order_ref}),
@@ -402,7 +462,7 @@ pub async fn ibkr_test_order(state: Shared, user: AuthUser, body: Json<TestOrder
                 "order_ref": ack.order_ref,
             })))
         }
-        Err(err) => Err(order_failed(&state, user.id, exchange, &order, err).await),
+        Err(err) => Err(order_failed(state, user_id, exchange, &order, err).await),
     }
 }
 

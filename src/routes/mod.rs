@@ -7,6 +7,7 @@ pub mod dashboard;
 pub mod docs;
 pub mod execution;
 pub mod health;
+pub mod keyed;
 pub mod market;
 pub mod metrics;
 pub mod positions;

@@ -1,12 +1,12 @@
 //! `/positions`: open from a signal, close, list, and today's risk.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::domain::{
     Exchange, ExitReason, Fees, Position, PositionId, PositionSide, PositionStatus, Price, Quantity, SignalId, UserId,
 };
 use actors::rules::risk;
 use actors::store::trading;
-use actors::user_actor::{ClosePosition, OpenPosition};
+use actors::user_actor::{ClosePosition, OpenPosition, TradingCommand};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -14,7 +14,9 @@ use serde_json::json;
 
 use crate::auth::AuthUser;
 use crate::http::extract::Query;
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::HttpResult;
+use crate::routes::keyed;
 use crate::state::Shared;
 
 /// A position as the contract shows it (PositionOut).
@@ -70,11 +72,20 @@ struct OpenQuery {
 }
 
 #[post("/positions/open_from_signal")]
-async fn open_from_signal(state: Shared, user: AuthUser, Query(q): Query<OpenQuery>) -> HttpResult<HttpResponse> {
+async fn open_from_signal(
+    state: Shared,
+    user: AuthUser,
+    req: HttpRequest,
+    key: IdempotencyHeader,
+    Query(q): Query<OpenQuery>,
+) -> HttpResult<HttpResponse> {
     let command = OpenPosition {
         signal_id: q.signal_id,
         qty: q.qty.get(),
     };
+    if let Some(keyed) = key.bind(&req, user.id, "/positions/open_from_signal", b"") {
+        return keyed::send(&state, keyed, TradingCommand::OpenPosition(command)).await;
+    }
     let position = state.users.ask(user.id, command).await??;
     Ok(HttpResponse::Ok().json(PositionOut::from(position)))
 }
@@ -87,12 +98,21 @@ struct CloseQuery {
 }
 
 #[post("/positions/close")]
-async fn close(state: Shared, user: AuthUser, Query(q): Query<CloseQuery>) -> HttpResult<HttpResponse> {
+async fn close(
+    state: Shared,
+    user: AuthUser,
+    req: HttpRequest,
+    key: IdempotencyHeader,
+    Query(q): Query<CloseQuery>,
+) -> HttpResult<HttpResponse> {
     let command = ClosePosition {
         position_id: q.position_id,
         exit_price: q.exit_price.get(),
         fees: q.fees.map_or(Decimal::ZERO, Fees::get),
     };
+    if let Some(keyed) = key.bind(&req, user.id, "/positions/close", b"") {
+        return keyed::send(&state, keyed, TradingCommand::ClosePosition(command)).await;
+    }
     let position = state.users.ask(user.id, command).await??;
     Ok(HttpResponse::Ok().json(PositionOut::from(position)))
 }

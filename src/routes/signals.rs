@@ -1,16 +1,18 @@
 //! `/signals`: create, list, claim. Mutations are messages to the caller's user actor.
 
-use actix_web::{get, post, web, HttpResponse};
+use actix_web::{get, post, web, HttpRequest, HttpResponse};
 use actors::domain::{Exchange, NewSignal, Price, Signal, SignalId, SignalStatus, Symbol, UserId};
 use actors::store::trading;
-use actors::user_actor::{ClaimSignals, CreateSignal};
+use actors::user_actor::{ClaimSignals, CreateSignal, TradingCommand};
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
 use crate::auth::AuthUser;
-use crate::http::extract::{Json, Query};
+use crate::http::extract::{Query, RawJson};
+use crate::http::idempotency::IdempotencyHeader;
 use crate::http::{ApiError, HttpResult};
+use crate::routes::keyed;
 use crate::state::Shared;
 
 #[derive(Deserialize)]
@@ -92,8 +94,17 @@ fn validate(body: CreateSignalIn, user_id: UserId) -> Result<NewSignal, ApiError
 }
 
 #[post("/signals")]
-async fn create(state: Shared, user: AuthUser, Json(body): Json<CreateSignalIn>) -> HttpResult<HttpResponse> {
-    let signal = validate(body, user.id)?;
+async fn create(
+    state: Shared,
+    user: AuthUser,
+    req: HttpRequest,
+    key: IdempotencyHeader,
+    body: RawJson<CreateSignalIn>,
+) -> HttpResult<HttpResponse> {
+    let signal = validate(body.value, user.id)?;
+    if let Some(keyed) = key.bind(&req, user.id, "/signals", &body.raw) {
+        return keyed::send(&state, keyed, TradingCommand::CreateSignal(CreateSignal(signal))).await;
+    }
     let created = state.users.ask(user.id, CreateSignal(signal)).await??;
     Ok(HttpResponse::Ok().json(SignalOut::from(created)))
 }
@@ -109,10 +120,19 @@ struct ClaimQuery {
 }
 
 #[post("/signals/claim")]
-async fn claim(state: Shared, user: AuthUser, Query(query): Query<ClaimQuery>) -> HttpResult<HttpResponse> {
+async fn claim(
+    state: Shared,
+    user: AuthUser,
+    req: HttpRequest,
+    key: IdempotencyHeader,
+    Query(query): Query<ClaimQuery>,
+) -> HttpResult<HttpResponse> {
     let limit = query.limit.unwrap_or(10);
     if !(1..=1000).contains(&limit) {
         return Err(ApiError::invalid("query", "limit", "limit must be between 1 and 1000"));
+    }
+    if let Some(keyed) = key.bind(&req, user.id, "/signals/claim", b"") {
+        return keyed::send(&state, keyed, TradingCommand::ClaimSignals(ClaimSignals { limit })).await;
     }
     let claimed = state.users.ask(user.id, ClaimSignals { limit }).await??;
     Ok(HttpResponse::Ok().json(out(claimed)))

@@ -10,6 +10,7 @@ pub mod audit;
 pub mod audit_queries;
 pub mod changes;
 pub mod dashboard;
+pub mod idempotency;
 pub mod loadtest;
 pub mod risk;
 pub mod risk_settings;

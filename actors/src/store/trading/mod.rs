@@ -9,6 +9,7 @@ mod claim;
 mod close;
 mod create;
 mod exit_alert;
+mod keyed;
 mod lists;
 mod open;
 
@@ -18,6 +19,7 @@ pub use claim::{claim_signals, Claim};
 pub use close::{close_position, CloseRequest, HeldTerms};
 pub use create::create_signal;
 pub use exit_alert::{record_exit_alert, AlertOutcome, ExitAlert};
+pub use keyed::{write_trading, TradingWrite, TradingWritten};
 pub use lists::{list_positions, list_signals};
 pub use open::{open_from_signal, OpenRequest};
 

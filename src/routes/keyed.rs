@@ -1,0 +1,43 @@
+//! The trading routes under an idempotency key: the command goes to the caller's user actor with
+//! the key, and every request with that key gets the bytes rendered here from the first one's output.
+
+use actix_web::HttpResponse;
+use actors::store::idempotency::{KeyedRequest, StoredAnswer};
+use actors::store::trading::TradingWritten;
+use actors::user_actor::{KeyedTrading, TradingCommand};
+
+use crate::http::idempotency::{capture, respond};
+use crate::http::{ApiError, HttpResult};
+use crate::routes::positions::PositionOut;
+use crate::routes::signals::SignalOut;
+use crate::state::Shared;
+
+/// The answer each route gives for what its write produced.
+fn render(written: &TradingWritten) -> StoredAnswer {
+    let answered = match written {
+        TradingWritten::Created(signal) => Ok(HttpResponse::Ok().json(SignalOut::from(signal.clone()))),
+        TradingWritten::Claimed(signals) => {
+            Ok(HttpResponse::Ok().json(signals.iter().cloned().map(SignalOut::from).collect::<Vec<_>>()))
+        }
+        TradingWritten::Opened(result) => result
+            .clone()
+            .map(|traded| HttpResponse::Ok().json(PositionOut::from(traded.position)))
+            .map_err(ApiError::from),
+        TradingWritten::Closed(result) => result
+            .clone()
+            .map(|traded| HttpResponse::Ok().json(PositionOut::from(traded.position)))
+            .map_err(ApiError::from),
+    };
+    capture(answered)
+}
+
+/// Sends `command` under the request's key and answers with the recorded answer.
+pub async fn send(state: &Shared, keyed: KeyedRequest, command: TradingCommand) -> HttpResult<HttpResponse> {
+    let user_id = keyed.user_id;
+    let command = KeyedTrading {
+        command,
+        request: keyed,
+        render,
+    };
+    respond(state.users.ask(user_id, command).await??)
+}
