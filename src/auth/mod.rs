@@ -69,6 +69,9 @@ fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = R
             state.user_cache.get(&state.store, &claims.sub).await?
         };
         let user = user.ok_or(AuthRefused::UserNotFound)?;
+        if user.role == Role::Disabled {
+            return Err(AuthRefused::Disabled.into());
+        }
         Ok(AuthUser {
             id: user.id,
             email: user.email,
@@ -88,24 +91,63 @@ impl FromRequest for AuthUser {
     }
 }
 
-/// An authenticated admin; anyone else gets 403 `Insufficient permissions`. The role is read
-/// from the database on every admin request, so a demoted admin loses admin routes at once.
-#[derive(Debug, Clone)]
-pub struct AdminUser(pub AuthUser);
+/// The roles each gated route admits, in one table: a handler names what it needs by the
+/// extractor it takes; `AuthUser` alone admits every role but `disabled`. A role a route does
+/// not admit gets 403 `Insufficient permissions`. Admin routes read the role past the identity
+/// cache, so a demoted admin loses them at once; the others accept the cache's copy, which every
+/// daemon drops within milliseconds of a change (`user_changed`).
+macro_rules! gated {
+    ($(#[$meta:meta])* $name:ident, fresh: $fresh:expr, roles: [$($role:ident),+]) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub AuthUser);
 
-impl FromRequest for AdminUser {
-    type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+        impl $name {
+            pub const ROLES: &'static [Role] = &[$(Role::$role),+];
+        }
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let user = authenticate(req, true);
-        Box::pin(async move {
-            let user = user.await?;
-            if user.is_admin() {
-                Ok(AdminUser(user))
-            } else {
-                Err(AuthRefused::Forbidden.into())
+        impl std::ops::Deref for $name {
+            type Target = AuthUser;
+            fn deref(&self) -> &AuthUser {
+                &self.0
             }
-        })
-    }
+        }
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                let user = authenticate(req, $fresh);
+                Box::pin(async move {
+                    let user = user.await?;
+                    match $name::ROLES.contains(&user.role) {
+                        true => Ok($name(user)),
+                        false => Err(AuthRefused::Forbidden.into()),
+                    }
+                })
+            }
+        }
+    };
 }
+
+gated!(
+    /// User, role, secret and profile changes, and every admin-only read.
+    AdminUser, fresh: true, roles: [Admin]
+);
+gated!(
+    /// Every read of `/ops` (audit of all, assignments, trading control) and trading control itself.
+    OperatorUser, fresh: false, roles: [Admin, Operator]
+);
+gated!(
+    /// The read-only views: dashboard summary, daily compare, security posture, risk profiles.
+    ViewerUser, fresh: false, roles: [Admin, Operator, Viewer]
+);
+gated!(
+    /// Trading: signals, positions, execution checks and orders, the caller's exchange secrets.
+    TraderUser, fresh: false, roles: [Admin, Trader]
+);
+gated!(
+    /// Prices pushed to the exit monitor.
+    PriceFeedUser, fresh: false, roles: [Admin, Service]
+);

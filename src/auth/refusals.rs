@@ -14,6 +14,9 @@ pub enum AuthRefused {
     UserNotFound,
     #[error("Insufficient permissions")]
     Forbidden,
+    /// An admin disabled the account: refused on every request, whatever the token.
+    #[error("User is disabled")]
+    Disabled,
 }
 
 /// Why a login is refused.
@@ -30,6 +33,9 @@ pub enum LoginRefused {
     InvalidOtp,
     #[error("Too many failed login attempts. Try again later.")]
     Throttled { retry_after_secs: u64 },
+    /// The right password for an account an admin disabled.
+    #[error("User is disabled")]
+    Disabled,
 }
 
 /// Why enabling or disabling 2FA is refused.
@@ -55,4 +61,8 @@ pub enum AccountRefused {
     /// An admin named a user that does not exist.
     #[error("User not found")]
     UserNotFound,
+    #[error("Cannot demote the last admin")]
+    LastAdmin,
+    #[error("Admins cannot change their own role")]
+    OwnRole,
 }

@@ -108,6 +108,7 @@ impl ApiError {
                 AuthRefused::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
                 AuthRefused::UserNotFound => (S::UNAUTHORIZED, "token_user_not_found"),
                 AuthRefused::Forbidden => (S::FORBIDDEN, "insufficient_permissions"),
+                AuthRefused::Disabled => (S::FORBIDDEN, "user_disabled"),
             },
             ApiError::Login(refused) => match refused {
                 LoginRefused::IncorrectCredentials => (S::UNAUTHORIZED, "login_incorrect"),
@@ -115,6 +116,7 @@ impl ApiError {
                 LoginRefused::OtpRequired => (S::UNAUTHORIZED, "login_otp_required"),
                 LoginRefused::InvalidOtp => (S::UNAUTHORIZED, "login_invalid_otp"),
                 LoginRefused::Throttled { .. } => (S::TOO_MANY_REQUESTS, "login_throttled"),
+                LoginRefused::Disabled => (S::FORBIDDEN, "user_disabled"),
             },
             ApiError::TwoFactor(refused) => match refused {
                 TwoFactorRefused::SetupNotFound => (S::NOT_FOUND, "2fa_setup_not_found"),
@@ -125,6 +127,8 @@ impl ApiError {
                 AccountRefused::EmailAlreadyRegistered => (S::BAD_REQUEST, "email_already_registered"),
                 AccountRefused::EmailAlreadyExists => (S::CONFLICT, "email_already_exists"),
                 AccountRefused::UserNotFound => (S::NOT_FOUND, "user_not_found"),
+                AccountRefused::LastAdmin => (S::CONFLICT, "last_admin"),
+                AccountRefused::OwnRole => (S::CONFLICT, "own_role"),
             },
             ApiError::Open(refused) => match refused {
                 OpenRefused::NotFound => (S::NOT_FOUND, "signal_not_found"),

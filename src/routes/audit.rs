@@ -6,7 +6,7 @@ use actors::store::audit_queries::{self, AuditRecord};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::auth::{AdminUser, AuthUser};
+use crate::auth::{AuthUser, OperatorUser};
 use crate::http::error::ValidationIssue;
 use crate::http::extract::Query;
 use crate::http::{ApiError, HttpResult};
@@ -73,7 +73,7 @@ pub async fn mine(state: Shared, user: AuthUser, Query(q): Query<LimitQuery>) ->
 }
 
 #[get("/ops/audit/all")]
-pub async fn all(state: Shared, _admin: AdminUser, Query(q): Query<LimitQuery>) -> HttpResult<HttpResponse> {
+pub async fn all(state: Shared, _operator: OperatorUser, Query(q): Query<LimitQuery>) -> HttpResult<HttpResponse> {
     let limit = q.limit(100)?;
     let rows = audit_queries::all(&state.store, limit).await?;
     Ok(HttpResponse::Ok().json(out(rows)))

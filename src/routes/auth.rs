@@ -115,6 +115,9 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
             return Err(LoginRefused::IncorrectCredentials.into());
         }
     };
+    if user.role == Role::Disabled {
+        return Err(LoginRefused::Disabled.into());
+    }
 
     if !user.totp_enabled {
         if two_factor_enforced(&state, &user) {

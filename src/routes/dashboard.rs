@@ -19,7 +19,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
-use crate::auth::AdminUser;
+use crate::auth::ViewerUser;
 use crate::http::extract::Query;
 use crate::http::{ApiError, HttpResult};
 use crate::state::{AppState, Shared};
@@ -87,7 +87,7 @@ struct CompareOut {
 }
 
 #[get("/ops/risk/daily-compare")]
-pub async fn daily_compare(state: Shared, admin: AdminUser, query: Query<CompareQuery>) -> HttpResult<HttpResponse> {
+pub async fn daily_compare(state: Shared, viewer: ViewerUser, query: Query<CompareQuery>) -> HttpResult<HttpResponse> {
     let today = DayWindow::containing(Utc::now(), state.settings.risk_timezone);
     let rows = sql::daily_compare(&state.store, &today, query.0.real_only).await?;
     let selector = state.settings.profile_selector();
@@ -119,7 +119,7 @@ pub async fn daily_compare(state: Shared, admin: AdminUser, query: Query<Compare
         .collect();
     Ok(HttpResponse::Ok().json(CompareOut {
         day: today.day,
-        generated_for: admin.0.email,
+        generated_for: viewer.0.email,
         users,
     }))
 }
@@ -278,7 +278,7 @@ struct SummaryOut {
 }
 
 #[get("/ops/dashboard/summary")]
-pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>) -> HttpResult<HttpResponse> {
+pub async fn summary(state: Shared, viewer: ViewerUser, query: Query<SummaryQuery>) -> HttpResult<HttpResponse> {
     let filter = query.0.filter()?;
     let now = Utc::now();
     let zone = state.settings.risk_timezone;
@@ -306,7 +306,7 @@ pub async fn summary(state: Shared, admin: AdminUser, query: Query<SummaryQuery>
         overall_status: overall_status(scope.security.missing, scope.security.stale, scope.blocked),
         status_reasons: status_reasons(scope.security.missing, scope.security.stale, scope.blocked),
         trading_control: global.into(),
-        generated_for: admin.0.email,
+        generated_for: viewer.0.email,
         security: Security {
             total_users: scope.security.total_users,
             users_missing_2fa: scope.security.missing,

@@ -18,7 +18,7 @@ use rust_decimal_macros::dec;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, TraderUser};
 use crate::http::extract::{Json, RawJson};
 use crate::http::idempotency::{run_once, IdempotencyHeader};
 use crate::http::{ApiError, HttpResult};
@@ -89,7 +89,7 @@ pub struct PretradeIn {
 #[post("/ops/execution/pretrade/{venue}/check")]
 pub async fn pretrade(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     req: HttpRequest,
     key: IdempotencyHeader,
     path: web::Path<String>,
@@ -168,7 +168,7 @@ pub struct ExitIn {
 #[post("/ops/execution/exit/{venue}/check")]
 pub async fn exit_check(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     path: web::Path<String>,
     body: Json<ExitIn>,
 ) -> HttpResult<HttpResponse> {
@@ -233,7 +233,7 @@ pub struct PrepareIn {
 #[post("/ops/execution/prepare")]
 pub async fn prepare(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     req: HttpRequest,
     key: IdempotencyHeader,
     body: RawJson<PrepareIn>,
@@ -381,7 +381,7 @@ const IBKR_TEST_ORDER: &str = "/ops/execution/ibkr/test-order";
 #[post("/ops/execution/binance/test-order")]
 pub async fn binance_test_order(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     req: HttpRequest,
     key: IdempotencyHeader,
     body: RawJson<TestOrderIn>,
@@ -430,7 +430,7 @@ async fn send_binance_test_order(
 #[post("/ops/execution/ibkr/test-order")]
 pub async fn ibkr_test_order(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     req: HttpRequest,
     key: IdempotencyHeader,
     body: RawJson<TestOrderIn>,

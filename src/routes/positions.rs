@@ -12,7 +12,7 @@ use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, TraderUser};
 use crate::http::extract::Query;
 use crate::http::idempotency::IdempotencyHeader;
 use crate::http::HttpResult;
@@ -74,7 +74,7 @@ struct OpenQuery {
 #[post("/positions/open_from_signal")]
 async fn open_from_signal(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     req: HttpRequest,
     key: IdempotencyHeader,
     Query(q): Query<OpenQuery>,
@@ -100,7 +100,7 @@ struct CloseQuery {
 #[post("/positions/close")]
 async fn close(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     req: HttpRequest,
     key: IdempotencyHeader,
     Query(q): Query<CloseQuery>,

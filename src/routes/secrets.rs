@@ -8,7 +8,7 @@ use actors::store::secrets::{self, DeleteSecret};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, TraderUser};
 use crate::http::extract::Json;
 use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
@@ -22,7 +22,7 @@ pub struct SecretIn {
 }
 
 #[post("/users/exchange-secrets")]
-pub async fn upsert(state: Shared, user: AuthUser, body: Json<SecretIn>) -> HttpResult<HttpResponse> {
+pub async fn upsert(state: Shared, user: TraderUser, body: Json<SecretIn>) -> HttpResult<HttpResponse> {
     let SecretIn {
         exchange,
         api_key,
@@ -53,7 +53,7 @@ pub async fn list(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
 }
 
 #[delete("/users/exchange-secrets/{exchange}")]
-pub async fn remove(state: Shared, user: AuthUser, path: web::Path<String>) -> HttpResult<HttpResponse> {
+pub async fn remove(state: Shared, user: TraderUser, path: web::Path<String>) -> HttpResult<HttpResponse> {
     let exchange: Exchange = path.parse().map_err(|_| ApiError::BadExchangePath)?;
     let cmd = DeleteSecret {
         user_id: user.id,

@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::auth::AdminUser;
+use crate::auth::{AdminUser, ViewerUser};
 use crate::http::extract::{Json, Query};
 use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
@@ -82,7 +82,7 @@ fn thirty() -> i64 {
 }
 
 #[get("/ops/security/posture")]
-pub async fn posture(state: Shared, admin: AdminUser, query: Query<PostureQuery>) -> HttpResult<HttpResponse> {
+pub async fn posture(state: Shared, viewer: ViewerUser, query: Query<PostureQuery>) -> HttpResult<HttpResponse> {
     let q = query.0;
     let users: Vec<_> = security::posture(&state.store, q.max_secret_age_days)
         .await?
@@ -97,7 +97,7 @@ pub async fn posture(state: Shared, admin: AdminUser, query: Query<PostureQuery>
     state
         .store
         .audit(
-            AuditEvent::new(Some(admin.0.id), "security.posture.read")
+            AuditEvent::new(Some(viewer.id), "security.posture.read")
                 .entity("security", "posture")
                 .details(json!({
                     "real_only": q.real_only,

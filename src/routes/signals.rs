@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::AuthUser;
+use crate::auth::{AuthUser, TraderUser};
 use crate::http::extract::{Query, RawJson};
 use crate::http::idempotency::IdempotencyHeader;
 use crate::http::{ApiError, HttpResult};
@@ -96,7 +96,7 @@ fn validate(body: CreateSignalIn, user_id: UserId) -> Result<NewSignal, ApiError
 #[post("/signals")]
 async fn create(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     req: HttpRequest,
     key: IdempotencyHeader,
     body: RawJson<CreateSignalIn>,
@@ -122,7 +122,7 @@ struct ClaimQuery {
 #[post("/signals/claim")]
 async fn claim(
     state: Shared,
-    user: AuthUser,
+    user: TraderUser,
     req: HttpRequest,
     key: IdempotencyHeader,
     Query(query): Query<ClaimQuery>,

@@ -9,7 +9,7 @@ use actors::store::strategy::{self as store, AssignStrategy, Assignment};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use crate::auth::{AccountRefused, AdminUser};
+use crate::auth::{AccountRefused, AdminUser, OperatorUser};
 use crate::http::extract::Json;
 use crate::http::HttpResult;
 use crate::state::Shared;
@@ -56,7 +56,7 @@ pub async fn assign(state: Shared, admin: AdminUser, body: Json<AssignIn>) -> Ht
 }
 
 #[get("/ops/strategy/assignments")]
-pub async fn assignments(state: Shared, _admin: AdminUser) -> HttpResult<HttpResponse> {
+pub async fn assignments(state: Shared, _operator: OperatorUser) -> HttpResult<HttpResponse> {
     let rows = store::list(&state.store).await?;
     Ok(HttpResponse::Ok().json(rows.iter().map(out).collect::<Vec<_>>()))
 }

@@ -10,7 +10,7 @@ use actors::store::trading_control::{self as store, SetTradingControl, TradingCo
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{AccountRefused, AdminUser};
+use crate::auth::{AccountRefused, OperatorUser};
 use crate::http::extract::{path_param, Json};
 use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
@@ -108,7 +108,7 @@ fn out(control: &TradingControl) -> serde_json::Value {
 
 async fn change(
     state: &Shared,
-    admin: &AdminUser,
+    admin: &OperatorUser,
     user_id: Option<UserId>,
     body: ControlIn,
 ) -> HttpResult<HttpResponse> {
@@ -146,17 +146,17 @@ async fn existing_user(state: &Shared, req: &HttpRequest) -> HttpResult<UserId> 
 }
 
 #[get("/ops/admin/trading-control")]
-async fn get_global(state: Shared, _admin: AdminUser) -> HttpResult<HttpResponse> {
+async fn get_global(state: Shared, _operator: OperatorUser) -> HttpResult<HttpResponse> {
     Ok(HttpResponse::Ok().json(out(&store::read(&state.store, None).await?)))
 }
 
 #[post("/ops/admin/trading-control")]
-async fn set_global(state: Shared, admin: AdminUser, body: Json<ControlIn>) -> HttpResult<HttpResponse> {
+async fn set_global(state: Shared, admin: OperatorUser, body: Json<ControlIn>) -> HttpResult<HttpResponse> {
     change(&state, &admin, None, body.0).await
 }
 
 #[get("/ops/admin/users/{user_id}/trading-control")]
-async fn get_user(state: Shared, _admin: AdminUser, req: HttpRequest) -> HttpResult<HttpResponse> {
+async fn get_user(state: Shared, _operator: OperatorUser, req: HttpRequest) -> HttpResult<HttpResponse> {
     let user_id = existing_user(&state, &req).await?;
     Ok(HttpResponse::Ok().json(out(&store::read(&state.store, Some(user_id)).await?)))
 }
@@ -164,7 +164,7 @@ async fn get_user(state: Shared, _admin: AdminUser, req: HttpRequest) -> HttpRes
 #[post("/ops/admin/users/{user_id}/trading-control")]
 async fn set_user(
     state: Shared,
-    admin: AdminUser,
+    admin: OperatorUser,
     req: HttpRequest,
     body: Json<ControlIn>,
 ) -> HttpResult<HttpResponse> {

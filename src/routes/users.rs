@@ -1,10 +1,10 @@
 //! `/users`: the caller's profile, admin creation and listing of users, and risk settings
 //! (the capital base). (Exchange secrets live in their own module.)
 
-use actix_web::{get, post, put, HttpRequest, HttpResponse};
+use actix_web::{get, patch, post, put, HttpRequest, HttpResponse};
 use actors::domain::{CapitalBase, Role, UserId};
 use actors::store::risk_settings::{self, CapitalBaseChange};
-use actors::store::users::{self, NewUser, UserRow};
+use actors::store::users::{self, AdminRoleChange, NewUser, RoleChanged, UserRow};
 use actors::store::ShardKey;
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::auth::{password, AccountRefused, AdminUser, AuthUser};
 use crate::http::extract::{path_param, Json};
-use crate::http::HttpResult;
+use crate::http::{ApiError, HttpResult};
 use crate::routes::auth::{check_new_password, Credentials};
 use crate::state::Shared;
 
@@ -132,8 +132,54 @@ pub async fn set_risk_settings(
     }
 }
 
+#[derive(Deserialize)]
+struct RoleIn {
+    role: Role,
+    reason: String,
+}
+
+/// The shortest and longest reason an admin gives for a role change.
+const ROLE_REASON_CHARS: std::ops::RangeInclusive<usize> = 8..=500;
+
+#[patch("/users/{user_id}/role")]
+pub async fn set_role(
+    state: Shared,
+    AdminUser(admin): AdminUser,
+    req: HttpRequest,
+    Json(body): Json<RoleIn>,
+) -> HttpResult<HttpResponse> {
+    let user_id: UserId = path_param(&req, "user_id")?;
+    let reason = body.reason.trim().to_string();
+    if !ROLE_REASON_CHARS.contains(&reason.chars().count()) {
+        return Err(ApiError::invalid("body", "reason", "reason must be 8-500 characters"));
+    }
+    if user_id == admin.id {
+        return Err(AccountRefused::OwnRole.into());
+    }
+    let change = AdminRoleChange {
+        by: admin.id,
+        user_id,
+        role: body.role,
+        reason,
+    };
+    match state
+        .store
+        .write(user_id.into(), None, change, users::change_role)
+        .await?
+    {
+        RoleChanged::Changed(user) => Ok(HttpResponse::Ok().json(serde_json::json!({
+            "id": user.id,
+            "email": user.email,
+            "role": user.role,
+        }))),
+        RoleChanged::NotFound => Err(AccountRefused::UserNotFound.into()),
+        RoleChanged::LastAdmin => Err(AccountRefused::LastAdmin.into()),
+    }
+}
+
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.service(me)
+        .service(set_role)
         .service(create)
         .service(list)
         .service(my_risk_settings)

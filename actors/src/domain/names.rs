@@ -81,7 +81,10 @@ name_set!(
 );
 name_set!(
     /// A user's role; the database holds the truth, tokens only carry a hint.
-    Role, "role", to_ascii_lowercase, { Trader => "trader", Admin => "admin", Service => "service" }
+    Role, "role", to_ascii_lowercase, {
+        Trader => "trader", Admin => "admin", Service => "service",
+        Operator => "operator", Viewer => "viewer", Disabled => "disabled",
+    }
 );
 
 name_set!(

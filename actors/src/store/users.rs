@@ -144,6 +144,64 @@ pub fn set_role<'a>(tx: &'a Transaction<'a>, change: &'a RoleChange) -> TxFuture
     })
 }
 
+/// An admin changes another user's role.
+pub struct AdminRoleChange {
+    pub by: UserId,
+    pub user_id: UserId,
+    pub role: Role,
+    pub reason: String,
+}
+
+/// What an admin's role change did.
+#[derive(Debug)]
+pub enum RoleChanged {
+    Changed(UserRow),
+    NotFound,
+    /// It would leave no admin.
+    LastAdmin,
+}
+
+/// Locks every admin row (in id order, so concurrent changes queue instead of each seeing the
+/// other's admin) and the target's, and reads what the decision needs.
+const LOCK_FOR_ROLE_CHANGE: &str =
+    "WITH admins AS (SELECT id FROM users WHERE role = 'admin' ORDER BY id FOR UPDATE), \
+     target AS (SELECT id, role FROM users WHERE id = $1 FOR UPDATE) \
+     SELECT t.role, (SELECT count(*) FROM admins WHERE id <> $1) AS other_admins FROM target t";
+
+/// Changes the role and audits `user.role.updated` (by the admin, naming the target), unless it
+/// would demote the last admin.
+pub fn change_role<'a>(tx: &'a Transaction<'a>, change: &'a AdminRoleChange) -> TxFuture<'a, RoleChanged> {
+    Box::pin(async move {
+        let lock = tx.prepare_cached(LOCK_FOR_ROLE_CHANGE).await?;
+        let Some(current) = tx.query_opt(&lock, &[&change.user_id]).await? else {
+            return Ok(RoleChanged::NotFound);
+        };
+        let previous: Role = current.try_get("role")?;
+        let other_admins: i64 = current.try_get("other_admins")?;
+        if previous == Role::Admin && change.role != Role::Admin && other_admins == 0 {
+            return Ok(RoleChanged::LastAdmin);
+        }
+        let stmt = tx
+            .prepare_cached(&format!(
+                "UPDATE users SET role = $2, updated_at = now() WHERE id = $1 RETURNING {USER_COLUMNS}"
+            ))
+            .await?;
+        let row = tx.query_one(&stmt, &[&change.user_id, &change.role]).await?;
+        let user = UserRow::from_row(&row)?;
+        let event = AuditEvent::new(Some(change.by), "user.role.updated")
+            .entity("user", user.id)
+            .details(serde_json::json!({
+                "target_user_id": user.id,
+                "email": user.email,
+                "role": user.role.as_str(),
+                "previous_role": previous.as_str(),
+                "reason": change.reason,
+            }));
+        audit::record(tx, &event).await?;
+        Ok(RoleChanged::Changed(user))
+    })
+}
+
 /// Replaces an old-service (bcrypt) hash by an argon2id one after a login proved the password.
 pub struct PasswordUpgrade {
     pub user_id: UserId,

@@ -1,0 +1,187 @@
+//! Roles: what an operator and a viewer may use (and 403 `Insufficient permissions` beyond it),
+//! a disabled user refused at login and on every request through every daemon, and the admin's
+//! role change with its reason, audit and the last-admin rule.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const FORBIDDEN: &str = "Insufficient permissions";
+const REASON: &str = "moved to the operations desk";
+
+async fn set_role(d: &Daemon, admin: &str, user_id: &str, role: &str) -> (u16, Value) {
+    let body = json!({"role": role, "reason": REASON});
+    call(d, Method::PATCH, &format!("/users/{user_id}/role"), admin, Some(body)).await
+}
+
+/// A user with `role`, and their token.
+async fn user_with_role(d: &Daemon, db: &TestDb, admin: &str, email: &str, role: &str) -> (String, String) {
+    let (id, token) = seed_trader(db, email);
+    let (status, body) = set_role(d, admin, &id, role).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body, json!({"id": id, "email": email, "role": role}));
+    (id, token)
+}
+
+/// Every route the roles are judged on, with a request that is valid for an admin.
+fn routes(user_id: &str) -> Vec<(Method, String, Option<Value>)> {
+    let halt = json!({"state": "REDUCING", "reason": "checking the feed first"});
+    vec![
+        (Method::GET, "/ops/dashboard/summary".into(), None),
+        (Method::GET, "/ops/risk/daily-compare".into(), None),
+        (Method::GET, "/ops/security/posture".into(), None),
+        (Method::GET, "/ops/audit/all".into(), None),
+        (Method::GET, "/ops/strategy/assignments".into(), None),
+        (Method::GET, "/ops/admin/trading-control".into(), None),
+        (Method::POST, "/ops/admin/trading-control".into(), Some(halt)),
+        (Method::GET, "/users".into(), None),
+        (Method::GET, format!("/users/{user_id}/risk-settings"), None),
+        (Method::POST, "/signals".into(), Some(signal_body("BTC/USDT"))),
+    ]
+}
+
+/// Which of `routes` each role may use (true) or gets 403 for (false).
+fn allowed(role: &str) -> [bool; 10] {
+    match role {
+        "operator" => [true, true, true, true, true, true, true, false, false, false],
+        "viewer" => [true, true, true, false, false, false, false, false, false, false],
+        "trader" => [false, false, false, false, false, false, false, false, false, true],
+        other => panic!("no expectation for {other}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn operators_and_viewers_use_what_their_role_allows_and_nothing_more() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let admin = admin(&d, "root@desk.io").await;
+    let (target, _) = seed_trader(&db, "target@desk.io");
+    let (_, operator) = user_with_role(&d, &db, &admin, "op@desk.io", "operator").await;
+    let (_, viewer) = user_with_role(&d, &db, &admin, "view@desk.io", "viewer").await;
+    let (_, trader) = seed_trader(&db, "trader@desk.io");
+    for (role, token) in [("operator", &operator), ("viewer", &viewer), ("trader", &trader)] {
+        for ((method, path, body), may) in routes(&target).into_iter().zip(allowed(role)) {
+            let (status, answer) = call(&d, method.clone(), &path, token, body).await;
+            if may {
+                assert!(
+                    (200..300).contains(&status),
+                    "{role} {method} {path}: {status} {answer}"
+                );
+            } else {
+                assert_eq!(
+                    (status, answer["detail"].as_str()),
+                    (403, Some(FORBIDDEN)),
+                    "{role} {method} {path}"
+                );
+            }
+        }
+    }
+    // The operator's halt above applies to everyone, including the admin's own trading.
+    let (status, body) = call(&d, Method::GET, "/ops/admin/trading-control", &admin, None).await;
+    assert_eq!((status, &body["updated_by"]), (200, &json!("op@desk.io")));
+    // No role changes by anyone but an admin.
+    let (status, _) = set_role(&d, &operator, &target, "admin").await;
+    assert_eq!(status, 403);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_disabled_user_is_refused_at_login_and_on_every_request_on_every_daemon() {
+    let db = TestDb::new();
+    let a = Daemon::start(&db);
+    let b = Daemon::start(&db);
+    let admin = admin(&a, "root@desk.io").await;
+    let token = trader(&a, "leaver@desk.io").await;
+    let id = id_of(&call(&b, Method::GET, "/users/me", &token, None).await.1["id"]);
+    let (status, _) = call(&b, Method::GET, "/signals", &token, None).await;
+    assert_eq!(status, 200);
+
+    let (status, body) = set_role(&a, &admin, &id, "disabled").await;
+    assert_eq!((status, &body["role"]), (200, &json!("disabled")), "{body}");
+    let started = Instant::now();
+    loop {
+        let (status, body) = call(&b, Method::GET, "/signals", &token, None).await;
+        if status == 403 {
+            assert_eq!(body["detail"], "User is disabled");
+            assert_eq!(body["code"], "user_disabled");
+            break;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(1),
+            "still {status} after a second"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (status, body) = login_with(&a, "leaver@desk.io", PASSWORD, None).await;
+    assert_eq!((status, body["detail"].as_str()), (403, Some("User is disabled")));
+    let (status, body) = login_with(&b, "leaver@desk.io", "not-the-password", None).await;
+    assert_eq!(status, 401, "a wrong password learns nothing about the account: {body}");
+
+    let (status, _) = set_role(&a, &admin, &id, "trader").await;
+    assert_eq!(status, 200);
+    let (status, _) = login_with(&b, "leaver@desk.io", PASSWORD, None).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn role_changes_need_a_reason_are_audited_and_never_leave_no_admin() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let first = admin(&d, "first@desk.io").await;
+    let second = admin(&d, "second@desk.io").await;
+    let first_id = id_of(&call(&d, Method::GET, "/users/me", &first, None).await.1["id"]);
+    let second_id = id_of(&call(&d, Method::GET, "/users/me", &second, None).await.1["id"]);
+    let (target, _) = seed_trader(&db, "t@desk.io");
+
+    let short = json!({"role": "viewer", "reason": "because"});
+    let (status, body) = call(&d, Method::PATCH, &format!("/users/{target}/role"), &first, Some(short)).await;
+    assert_eq!(
+        (status, &body["detail"][0]["loc"]),
+        (422, &json!(["body", "reason"])),
+        "{body}"
+    );
+    let bad = json!({"role": "superuser", "reason": REASON});
+    let (status, body) = call(&d, Method::PATCH, &format!("/users/{target}/role"), &first, Some(bad)).await;
+    assert_eq!(
+        (status, &body["detail"][0]["loc"]),
+        (422, &json!(["body", "role"])),
+        "{body}"
+    );
+    let (status, body) = set_role(&d, &first, &first_id, "trader").await;
+    assert_eq!(
+        (status, body["detail"].as_str()),
+        (409, Some("Admins cannot change their own role"))
+    );
+    let (status, _) = set_role(&d, &first, "0190c6a2-0000-7000-8000-000000000000", "trader").await;
+    assert_eq!(status, 404);
+
+    let (status, _) = set_role(&d, &first, &target, "viewer").await;
+    assert_eq!(status, 200);
+    let audit = db.sql(&format!(
+        "SELECT details FROM audit_events WHERE action = 'user.role.updated' AND user_id = '{first_id}'"
+    ));
+    let details: Value = serde_json::from_str(&audit).unwrap();
+    assert_eq!(
+        (&details["role"], &details["previous_role"], &details["reason"]),
+        (&json!("viewer"), &json!("trader"), &json!(REASON))
+    );
+
+    // Two admins demoting each other at once: one wins, one admin is left.
+    let (x, y) = tokio::join!(
+        set_role(&d, &first, &second_id, "trader"),
+        set_role(&d, &second, &first_id, "trader")
+    );
+    let mut statuses = [x.0, y.0];
+    statuses.sort();
+    assert_eq!(statuses[0], 200, "{x:?} {y:?}");
+    assert!(matches!(statuses[1], 403 | 409), "{x:?} {y:?}");
+    for (status, body) in [&x, &y] {
+        if *status == 409 {
+            assert_eq!(body["detail"], "Cannot demote the last admin");
+        }
+    }
+    assert_eq!(db.sql("SELECT count(*) FROM users WHERE role = 'admin'"), "1");
+}
