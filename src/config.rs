@@ -62,6 +62,11 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "require 2FA at login for every admin",
     ),
     (
+        "PUBLIC_REGISTRATION",
+        Some("true"),
+        "anyone may register with POST /auth/register (false: admins create users)",
+    ),
+    (
         "ENFORCE_2FA_EMAILS",
         Some(""),
         "emails (comma separated) that must use 2FA",
@@ -201,6 +206,8 @@ pub struct Settings {
     pub loose_emails: Vec<String>,
     pub risk_timezone: Tz,
     pub enforce_2fa_for_admins: bool,
+    /// `PUBLIC_REGISTRATION`: whether `POST /auth/register` is open.
+    pub public_registration: bool,
     pub enforce_2fa_emails: Vec<String>,
     pub telegram_bot_token: Option<SecretString>,
     pub telegram_chat_id: Option<String>,
@@ -370,6 +377,7 @@ impl RawConfig {
             }
         };
         let enforce_2fa_for_admins = bool_of("ENFORCE_2FA_FOR_ADMINS", &mut errors);
+        let public_registration = bool_of("PUBLIC_REGISTRATION", &mut errors);
         let risk_timezone = self
             .get("RISK_TIMEZONE")
             .unwrap_or("America/Bogota")
@@ -484,6 +492,7 @@ impl RawConfig {
             loose_emails: list("RISK_PROFILE_LOOSE_EMAIL"),
             risk_timezone,
             enforce_2fa_for_admins,
+            public_registration,
             enforce_2fa_emails: list("ENFORCE_2FA_EMAILS"),
             telegram_bot_token: optional("TELEGRAM_BOT_TOKEN").map(SecretString::from),
             telegram_chat_id: optional("TELEGRAM_CHAT_ID"),
@@ -685,6 +694,17 @@ mod tests {
                 "{errors:?}"
             );
         }
+    }
+
+    #[test]
+    fn registration_is_public_unless_closed() {
+        assert!(parse_with(&[]).unwrap().public_registration);
+        assert!(
+            !parse_with(&[("PUBLIC_REGISTRATION", "false")])
+                .unwrap()
+                .public_registration
+        );
+        assert!(parse_with(&[("PUBLIC_REGISTRATION", "maybe")]).is_err());
     }
 
     #[test]

@@ -65,4 +65,7 @@ pub enum AccountRefused {
     LastAdmin,
     #[error("Admins cannot change their own role")]
     OwnRole,
+    /// `PUBLIC_REGISTRATION=false`: admins create users.
+    #[error("Public registration is disabled")]
+    RegistrationClosed,
 }

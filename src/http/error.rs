@@ -129,6 +129,7 @@ impl ApiError {
                 AccountRefused::UserNotFound => (S::NOT_FOUND, "user_not_found"),
                 AccountRefused::LastAdmin => (S::CONFLICT, "last_admin"),
                 AccountRefused::OwnRole => (S::CONFLICT, "own_role"),
+                AccountRefused::RegistrationClosed => (S::FORBIDDEN, "registration_disabled"),
             },
             ApiError::Open(refused) => match refused {
                 OpenRefused::NotFound => (S::NOT_FOUND, "signal_not_found"),

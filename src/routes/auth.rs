@@ -25,6 +25,11 @@ pub const PASSWORD_MAX_CHARS: usize = 1024;
 
 /// Checks a new password's length, answering 422 in the FastAPI shape.
 pub fn check_new_password(password: &str) -> Result<(), ApiError> {
+    check_password_field(password, "password")
+}
+
+/// The same check for a body whose password field is named `field`.
+pub fn check_password_field(password: &str, field: &str) -> Result<(), ApiError> {
     let chars = password.chars().count();
     let issue = if chars < PASSWORD_MIN_CHARS {
         Some((
@@ -42,7 +47,7 @@ pub fn check_new_password(password: &str) -> Result<(), ApiError> {
     match issue {
         Some((msg, kind)) => Err(ApiError::Validation(vec![ValidationIssue::new(
             "body",
-            Some("password"),
+            Some(field),
             msg,
             kind,
         )])),
@@ -58,6 +63,9 @@ pub struct Credentials {
 
 #[post("/auth/register")]
 pub async fn register(state: Shared, Json(body): Json<Credentials>) -> HttpResult<HttpResponse> {
+    if !state.settings.public_registration {
+        return Err(AccountRefused::RegistrationClosed.into());
+    }
     check_new_password(&body.password)?;
     let hash = password::hash(SecretString::from(body.password)).await?;
     let new = NewUser {

@@ -4,7 +4,7 @@
 use actix_web::{get, patch, post, put, HttpRequest, HttpResponse};
 use actors::domain::{CapitalBase, Role, UserId};
 use actors::store::risk_settings::{self, CapitalBaseChange};
-use actors::store::users::{self, AdminRoleChange, NewUser, RoleChanged, UserRow};
+use actors::store::users::{self, AdminRoleChange, CredentialReset, NewUser, RoleChanged, UserRow};
 use actors::store::ShardKey;
 use rust_decimal::Decimal;
 use secrecy::SecretString;
@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{password, AccountRefused, AdminUser, AuthUser};
 use crate::http::extract::{path_param, Json};
 use crate::http::{ApiError, HttpResult};
-use crate::routes::auth::{check_new_password, Credentials};
+use crate::routes::auth::{check_new_password, check_password_field, Credentials};
 use crate::state::Shared;
 
 /// A user as the contract shows them.
@@ -138,8 +138,17 @@ struct RoleIn {
     reason: String,
 }
 
-/// The shortest and longest reason an admin gives for a role change.
-const ROLE_REASON_CHARS: std::ops::RangeInclusive<usize> = 8..=500;
+/// The shortest and longest reason an admin gives for a change to someone's account.
+const REASON_CHARS: std::ops::RangeInclusive<usize> = 8..=500;
+
+/// An admin's reason, trimmed, within `REASON_CHARS` (else 422 naming `reason`).
+fn admin_reason(reason: &str) -> HttpResult<String> {
+    let reason = reason.trim();
+    match REASON_CHARS.contains(&reason.chars().count()) {
+        true => Ok(reason.to_string()),
+        false => Err(ApiError::invalid("body", "reason", "reason must be 8-500 characters")),
+    }
+}
 
 #[patch("/users/{user_id}/role")]
 pub async fn set_role(
@@ -149,10 +158,7 @@ pub async fn set_role(
     Json(body): Json<RoleIn>,
 ) -> HttpResult<HttpResponse> {
     let user_id: UserId = path_param(&req, "user_id")?;
-    let reason = body.reason.trim().to_string();
-    if !ROLE_REASON_CHARS.contains(&reason.chars().count()) {
-        return Err(ApiError::invalid("body", "reason", "reason must be 8-500 characters"));
-    }
+    let reason = admin_reason(&body.reason)?;
     if user_id == admin.id {
         return Err(AccountRefused::OwnRole.into());
     }
@@ -177,9 +183,73 @@ pub async fn set_role(
     }
 }
 
+#[derive(Deserialize)]
+struct PasswordResetIn {
+    new_password: String,
+    reason: String,
+}
+
+#[derive(Deserialize)]
+struct ReasonIn {
+    reason: String,
+}
+
+async fn reset(state: &Shared, reset: CredentialReset, message: &str) -> HttpResult<HttpResponse> {
+    let user_id = reset.user_id;
+    match state
+        .store
+        .write(user_id.into(), None, reset, users::reset_credentials)
+        .await?
+    {
+        true => Ok(HttpResponse::Ok().json(serde_json::json!({ "message": message }))),
+        false => Err(AccountRefused::UserNotFound.into()),
+    }
+}
+
+/// The admin sets a new password (argon2id); the old one stops working at once.
+#[put("/users/{user_id}/password")]
+pub async fn reset_password(
+    state: Shared,
+    AdminUser(admin): AdminUser,
+    req: HttpRequest,
+    Json(body): Json<PasswordResetIn>,
+) -> HttpResult<HttpResponse> {
+    let user_id: UserId = path_param(&req, "user_id")?;
+    check_password_field(&body.new_password, "new_password")?;
+    let reason = admin_reason(&body.reason)?;
+    let hash = password::hash(SecretString::from(body.new_password)).await?;
+    let change = CredentialReset {
+        by: admin.id,
+        user_id,
+        reason,
+        new_password_hash: Some(hash),
+    };
+    reset(&state, change, "Password reset").await
+}
+
+/// The admin turns the user's 2FA off; the user sets it up again.
+#[post("/users/{user_id}/2fa/reset")]
+pub async fn reset_two_factor(
+    state: Shared,
+    AdminUser(admin): AdminUser,
+    req: HttpRequest,
+    Json(body): Json<ReasonIn>,
+) -> HttpResult<HttpResponse> {
+    let user_id: UserId = path_param(&req, "user_id")?;
+    let change = CredentialReset {
+        by: admin.id,
+        user_id,
+        reason: admin_reason(&body.reason)?,
+        new_password_hash: None,
+    };
+    reset(&state, change, "2FA reset").await
+}
+
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.service(me)
         .service(set_role)
+        .service(reset_password)
+        .service(reset_two_factor)
         .service(create)
         .service(list)
         .service(my_risk_settings)

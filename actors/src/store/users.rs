@@ -202,6 +202,52 @@ pub fn change_role<'a>(tx: &'a Transaction<'a>, change: &'a AdminRoleChange) -> 
     })
 }
 
+/// An admin's reset of another user's credentials, with the reason given.
+pub struct CredentialReset {
+    pub by: UserId,
+    pub user_id: UserId,
+    pub reason: String,
+    /// `Some(hash)`: the new password's; `None`: 2FA off and its secret forgotten.
+    pub new_password_hash: Option<String>,
+}
+
+const RESET_PASSWORD: &str = "UPDATE users SET password_hash = $2, updated_at = now() WHERE id = $1 RETURNING email";
+const RESET_TWO_FACTOR: &str = "UPDATE users SET totp_enabled = false, totp_secret = NULL, totp_last_step = NULL, \
+                                updated_at = now() WHERE id = $1 RETURNING email";
+
+/// Applies the reset and audits `user.password.reset` or `user.2fa.reset` (by the admin, with the
+/// reason; never the secret); `false` when there is no such user.
+pub fn reset_credentials<'a>(tx: &'a Transaction<'a>, reset: &'a CredentialReset) -> TxFuture<'a, bool> {
+    Box::pin(async move {
+        let (row, action) = match &reset.new_password_hash {
+            Some(hash) => {
+                let stmt = tx.prepare_cached(RESET_PASSWORD).await?;
+                (
+                    tx.query_opt(&stmt, &[&reset.user_id, hash]).await?,
+                    "user.password.reset",
+                )
+            }
+            None => {
+                let stmt = tx.prepare_cached(RESET_TWO_FACTOR).await?;
+                (tx.query_opt(&stmt, &[&reset.user_id]).await?, "user.2fa.reset")
+            }
+        };
+        let Some(row) = row else {
+            return Ok(false);
+        };
+        let email: String = row.try_get("email")?;
+        let event = AuditEvent::new(Some(reset.by), action)
+            .entity("user", reset.user_id)
+            .details(serde_json::json!({
+                "target_user_id": reset.user_id,
+                "email": email,
+                "reason": reset.reason,
+            }));
+        audit::record(tx, &event).await?;
+        Ok(true)
+    })
+}
+
 /// Replaces an old-service (bcrypt) hash by an argon2id one after a login proved the password.
 pub struct PasswordUpgrade {
     pub user_id: UserId,

@@ -1,6 +1,6 @@
-//! Roles: what an operator and a viewer may use (and 403 `Insufficient permissions` beyond it),
+//! Roles and admin account powers: what an operator and a viewer may use (403 `Insufficient permissions` beyond it),
 //! a disabled user refused at login and on every request through every daemon, and the admin's
-//! role change with its reason, audit and the last-admin rule.
+//! role change with its reason, audit and the last-admin rule; password and 2FA resets; closed registration.
 
 mod common;
 
@@ -184,4 +184,108 @@ async fn role_changes_need_a_reason_are_audited_and_never_leave_no_admin() {
         }
     }
     assert_eq!(db.sql("SELECT count(*) FROM users WHERE role = 'admin'"), "1");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn admins_reset_a_password_and_2fa_with_a_reason_and_see_no_secret() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let admin = admin(&d, "root@desk.io").await;
+    let token = trader(&d, "forgetful@desk.io").await;
+    let id = id_of(&call(&d, Method::GET, "/users/me", &token, None).await.1["id"]);
+    let path = format!("/users/{id}/password");
+
+    let short = json!({"new_password": "short", "reason": REASON});
+    let (status, body) = call(&d, Method::PUT, &path, &admin, Some(short)).await;
+    assert_eq!(
+        (status, &body["detail"][0]["loc"]),
+        (422, &json!(["body", "new_password"])),
+        "{body}"
+    );
+    let no_reason = json!({"new_password": "a-new-long-password", "reason": "x"});
+    let (status, _) = call(&d, Method::PUT, &path, &admin, Some(no_reason)).await;
+    assert_eq!(status, 422);
+    let (status, _) = call(
+        &d,
+        Method::PUT,
+        &path,
+        &token,
+        Some(json!({"new_password": "a-new-long-password", "reason": REASON})),
+    )
+    .await;
+    assert_eq!(status, 403, "a trader cannot reset anyone");
+
+    let reset = json!({"new_password": "a-new-long-password", "reason": REASON});
+    let (status, body) = call(&d, Method::PUT, &path, &admin, Some(reset)).await;
+    assert_eq!((status, body), (200, json!({"message": "Password reset"})));
+    assert_eq!(login_with(&d, "forgetful@desk.io", PASSWORD, None).await.0, 401);
+    assert_eq!(
+        login_with(&d, "forgetful@desk.io", "a-new-long-password", None).await.0,
+        200
+    );
+    let audit = db.sql("SELECT details FROM audit_events WHERE action = 'user.password.reset'");
+    assert!(
+        audit.contains(REASON) && !audit.contains("a-new-long-password") && !audit.contains("argon2"),
+        "{audit}"
+    );
+
+    db.sql(&format!(
+        "UPDATE users SET totp_enabled = true, totp_secret = 'JBSWY3DPEHPK3PXP' WHERE id = '{id}'"
+    ));
+    let (status, body) = login_with(&d, "forgetful@desk.io", "a-new-long-password", None).await;
+    assert_eq!((status, body["detail"].as_str()), (401, Some("OTP required")));
+    let (status, body) = call(
+        &d,
+        Method::POST,
+        &format!("/users/{id}/2fa/reset"),
+        &admin,
+        Some(json!({"reason": "lost the phone on a trip"})),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!({"message": "2FA reset"})));
+    assert_eq!(
+        login_with(&d, "forgetful@desk.io", "a-new-long-password", None).await.0,
+        200
+    );
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT totp_enabled::text || coalesce(totp_secret, '-') FROM users WHERE id = '{id}'"
+        )),
+        "false-"
+    );
+    let (status, _) = call(
+        &d,
+        Method::POST,
+        "/users/0190c6a2-0000-7000-8000-000000000000/2fa/reset",
+        &admin,
+        Some(json!({"reason": "lost the phone on a trip"})),
+    )
+    .await;
+    assert_eq!(status, 404);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn closed_registration_leaves_user_creation_to_admins() {
+    let db = TestDb::new();
+    let d = Daemon::start_with(&db, &[("PUBLIC_REGISTRATION", "false")]);
+    let (status, body) = register(&d, "walk.in@desk.io").await;
+    assert_eq!(
+        (status, body["detail"].as_str(), body["code"].as_str()),
+        (
+            403,
+            Some("Public registration is disabled"),
+            Some("registration_disabled")
+        )
+    );
+    let admin = admin(&d, "root@desk.io").await;
+    let (status, body) = call(
+        &d,
+        Method::POST,
+        "/users",
+        &admin,
+        Some(json!({"email": "walk.in@desk.io", "password": PASSWORD})),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(login_with(&d, "walk.in@desk.io", PASSWORD, None).await.0, 200);
 }
