@@ -148,7 +148,7 @@ impl Application {
             });
         }
         spawn_memory_release(state.clone());
-        spawn_idempotency_expiry(state.clone());
+        spawn_housekeeping(state.clone());
 
         let listener = TcpListener::bind((settings.host.as_str(), settings.port))
             .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
@@ -207,16 +207,16 @@ fn spawn_memory_release(state: Arc<AppState>) {
     });
 }
 
-/// How often expired idempotency keys are removed, and at most how many per round: a backlog
-/// (after a long stop) drains over a few rounds instead of in one long statement.
-const IDEMPOTENCY_EXPIRY_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
+/// How often rows that outlived their use are removed, and at most how many idempotency keys per
+/// round: a backlog (after a long stop) drains over a few rounds instead of in one long statement.
+const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 const IDEMPOTENCY_EXPIRY_BATCH: i64 = 5_000;
 
-/// Removes idempotency keys older than `IDEMPOTENCY_KEY_MAX_AGE_DAYS`. Every daemon runs it; two
-/// rounds at once delete disjoint or already-deleted rows, which is harmless.
-fn spawn_idempotency_expiry(state: Arc<AppState>) {
+/// Removes idempotency keys older than `IDEMPOTENCY_KEY_MAX_AGE_DAYS` and failed-login counts out
+/// of the throttle's window. Every daemon runs it; rounds of two daemons at once are harmless.
+fn spawn_housekeeping(state: Arc<AppState>) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(IDEMPOTENCY_EXPIRY_EVERY);
+        let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
         loop {
             every.tick().await;
             let days = state.settings.idempotency_key_max_age_days;
@@ -224,6 +224,10 @@ fn spawn_idempotency_expiry(state: Arc<AppState>) {
                 Ok(0) => {}
                 Ok(removed) => tracing::info!(removed, "expired idempotency keys removed"),
                 Err(err) => tracing::warn!(error = %err, "expired idempotency keys not removed"),
+            }
+            let window = state.login_throttle.limits().window;
+            if let Err(err) = actors::store::login_failures::prune(&state.store, window).await {
+                tracing::warn!(error = %err, "old failed-login counts not removed");
             }
         }
     });

@@ -440,6 +440,36 @@ async fn throttling_per_address() {
     assert_throttled(&d, "never-seen@desk.io", "whatever-pass").await;
 }
 
+#[tokio::test]
+async fn failures_through_two_daemons_count_together() {
+    let db = TestDb::new();
+    let a = Daemon::start(&db);
+    let b = Daemon::start(&db);
+    register(&a, "split@desk.io").await;
+    for i in 0..10 {
+        let d = if i % 2 == 0 { &a } else { &b };
+        assert_eq!(
+            login_with(d, "split@desk.io", "wrong-password", None).await.0,
+            401,
+            "attempt {i}"
+        );
+    }
+    assert_throttled(&a, "split@desk.io", PASSWORD).await;
+    assert_throttled(&b, "split@desk.io", PASSWORD).await;
+    assert_eq!(
+        db.sql("SELECT cardinality(failures) FROM login_failures WHERE key = 'account:split@desk.io'"),
+        "10"
+    );
+    // A success through one daemon clears the count for both.
+    db.sql("DELETE FROM login_failures WHERE key LIKE 'address:%'");
+    db.sql("UPDATE login_failures SET failures = failures[1:9]");
+    assert_eq!(login_with(&b, "split@desk.io", PASSWORD, None).await.0, 200);
+    for _ in 0..9 {
+        assert_eq!(login_with(&a, "split@desk.io", "wrong-password", None).await.0, 401);
+    }
+    assert_eq!(login_with(&b, "split@desk.io", PASSWORD, None).await.0, 200);
+}
+
 fn forge(header: jsonwebtoken::Header, claims: &Value, key: &[u8]) -> String {
     jsonwebtoken::encode(&header, claims, &jsonwebtoken::EncodingKey::from_secret(key)).unwrap()
 }

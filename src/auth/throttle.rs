@@ -1,22 +1,20 @@
-//! Failed-login throttling, in memory: an account (lower-cased email) pauses after
-//! `account_max` failures within `window`, a client address after `address_max`. Known and
-//! unknown emails are treated alike. Only failures are recorded; a successful login clears its
-//! account. Memory is bounded: each key keeps at most its limit of timestamps, expired entries
-//! are pruned regularly, and the number of keys is capped.
+//! Failed-login throttling shared by every daemon on the database: an account (lower-cased email)
+//! pauses after `account_max` failures within `window`, a client address after `address_max`.
+//! Known and unknown emails are treated alike. Only failures are written (one upsert each); a
+//! successful login clears its account. The counts live in `login_failures` (store), each key
+//! keeping at most `address_max` timestamps, and rows out of the window are pruned regularly.
 
-use std::collections::{HashMap, VecDeque};
-use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Duration;
+
+use actors::store::{login_failures, Store, StoreError};
+use chrono::{DateTime, Utc};
 
 #[derive(Debug, Clone, Copy)]
 pub struct ThrottleLimits {
     pub account_max: usize,
     pub address_max: usize,
     pub window: Duration,
-    /// Most keys kept per table; beyond it the stalest keys are dropped.
-    pub max_keys: usize,
 }
 
 impl Default for ThrottleLimits {
@@ -25,150 +23,85 @@ impl Default for ThrottleLimits {
             account_max: 10,
             address_max: 50,
             window: Duration::from_secs(15 * 60),
-            max_keys: 100_000,
         }
     }
 }
 
-/// Recent failures per key, oldest first, at most `max` of them.
-struct Table<K> {
-    entries: HashMap<K, VecDeque<Instant>>,
-    max: usize,
+/// Seconds until a key with these failures (oldest first) may try again, when `max` of them fall
+/// within `window` before `now`.
+pub fn blocked_for(failures: &[DateTime<Utc>], max: usize, window: Duration, now: DateTime<Utc>) -> Option<u64> {
+    let window = chrono::Duration::from_std(window).ok()?;
+    let recent: Vec<&DateTime<Utc>> = failures.iter().filter(|t| now - **t < window).collect();
+    if recent.len() < max.max(1) {
+        return None;
+    }
+    // The failure whose expiry brings the count below the limit.
+    let deciding = recent[recent.len() - max.max(1)];
+    let wait = (window - (now - *deciding)).num_milliseconds().max(0) as f64 / 1000.0;
+    Some(wait.ceil().max(1.0) as u64)
 }
 
-impl<K: Hash + Eq + Clone> Table<K> {
-    fn new(max: usize) -> Self {
-        Table {
-            entries: HashMap::new(),
-            max: max.max(1),
-        }
-    }
-
-    /// Seconds until `key` may try again, when it has reached its limit within the window.
-    fn blocked_for(&mut self, key: &K, now: Instant, window: Duration) -> Option<u64> {
-        let times = self.entries.get_mut(key)?;
-        while times
-            .front()
-            .is_some_and(|t| now.saturating_duration_since(*t) >= window)
-        {
-            times.pop_front();
-        }
-        if times.is_empty() {
-            self.entries.remove(key);
-            return None;
-        }
-        if times.len() < self.max {
-            return None;
-        }
-        let oldest = *times.front()?;
-        let wait = window.saturating_sub(now.saturating_duration_since(oldest));
-        Some(wait.as_secs_f64().ceil().max(1.0) as u64)
-    }
-
-    fn record(&mut self, key: K, now: Instant) {
-        let times = self.entries.entry(key).or_default();
-        times.push_back(now);
-        while times.len() > self.max {
-            times.pop_front();
-        }
-    }
-
-    fn prune(&mut self, now: Instant, window: Duration, max_keys: usize) {
-        self.entries
-            .retain(|_, times| times.back().is_some_and(|t| now.saturating_duration_since(*t) < window));
-        if self.entries.len() > max_keys {
-            let mut latest: Vec<(Instant, K)> = self
-                .entries
-                .iter()
-                .filter_map(|(k, times)| times.back().map(|t| (*t, k.clone())))
-                .collect();
-            latest.sort_by_key(|(t, _)| *t);
-            let excess = self.entries.len() - max_keys;
-            for (_, key) in latest.into_iter().take(excess) {
-                self.entries.remove(&key);
-            }
-        }
-    }
+fn account_key(email: &str) -> String {
+    format!("account:{}", email.trim().to_lowercase())
 }
 
-struct Inner {
-    accounts: Table<String>,
-    addresses: Table<IpAddr>,
-    records_since_prune: usize,
+fn address_key(address: IpAddr) -> String {
+    format!("address:{address}")
 }
 
+#[derive(Default)]
 pub struct LoginThrottle {
     limits: ThrottleLimits,
-    inner: Mutex<Inner>,
 }
-
-/// How many recorded failures between two full prunes.
-const PRUNE_EVERY: usize = 1024;
 
 impl LoginThrottle {
     pub fn new(limits: ThrottleLimits) -> Self {
-        LoginThrottle {
-            limits,
-            inner: Mutex::new(Inner {
-                accounts: Table::new(limits.account_max),
-                addresses: Table::new(limits.address_max),
-                records_since_prune: 0,
-            }),
-        }
+        LoginThrottle { limits }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        // A poisoned lock only means another thread panicked mid-update; the tables stay usable.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    pub fn limits(&self) -> ThrottleLimits {
+        self.limits
     }
 
-    /// `Err(seconds)` when the account or the address must wait before trying again.
-    pub fn check(&self, email: &str, address: Option<IpAddr>, now: Instant) -> Result<(), u64> {
-        let account = email.trim().to_lowercase();
-        let window = self.limits.window;
-        let mut inner = self.lock();
-        let by_account = inner.accounts.blocked_for(&account, now, window);
-        let by_address = address.and_then(|a| inner.addresses.blocked_for(&a, now, window));
-        match by_account.max(by_address) {
-            Some(wait) => Err(wait),
-            None => Ok(()),
-        }
-    }
-
-    /// Counts a wrong password or a wrong code.
-    pub fn record_failure(&self, email: &str, address: Option<IpAddr>, now: Instant) {
-        let account = email.trim().to_lowercase();
+    /// `Ok(Err(seconds))` when the account or the address must wait before trying again.
+    pub async fn check(
+        &self,
+        store: &Store,
+        email: &str,
+        address: Option<IpAddr>,
+    ) -> Result<Result<(), u64>, StoreError> {
+        let account = account_key(email);
+        let mut keys = vec![account.clone()];
+        keys.extend(address.map(address_key));
+        let recent = login_failures::recent(store, &keys).await?;
         let limits = self.limits;
-        let mut inner = self.lock();
-        inner.accounts.record(account, now);
-        if let Some(address) = address {
-            inner.addresses.record(address, now);
-        }
-        inner.records_since_prune += 1;
-        let over = inner.accounts.entries.len() > limits.max_keys || inner.addresses.entries.len() > limits.max_keys;
-        if inner.records_since_prune >= PRUNE_EVERY || over {
-            inner.records_since_prune = 0;
-            inner.accounts.prune(now, limits.window, limits.max_keys);
-            inner.addresses.prune(now, limits.window, limits.max_keys);
-        }
+        let wait = keys
+            .iter()
+            .filter_map(|key| {
+                let max = match *key == account {
+                    true => limits.account_max,
+                    false => limits.address_max,
+                };
+                recent
+                    .by_key
+                    .get(key)
+                    .and_then(|failures| blocked_for(failures, max, limits.window, recent.now))
+            })
+            .max();
+        Ok(wait.map_or(Ok(()), Err))
+    }
+
+    /// Counts a wrong password or a wrong code, for the account and the address.
+    pub async fn record_failure(&self, store: &Store, email: &str, address: Option<IpAddr>) -> Result<(), StoreError> {
+        let mut keys = vec![account_key(email)];
+        keys.extend(address.map(address_key));
+        let keep = self.limits.account_max.max(self.limits.address_max) as i64;
+        login_failures::record(store, &keys, self.limits.window, keep).await
     }
 
     /// A successful login clears the account's failures.
-    pub fn clear_account(&self, email: &str) {
-        let account = email.trim().to_lowercase();
-        self.lock().accounts.entries.remove(&account);
-    }
-
-    /// Keys currently held (accounts, addresses), for tests and metrics.
-    pub fn tracked(&self) -> (usize, usize) {
-        let inner = self.lock();
-        (inner.accounts.entries.len(), inner.addresses.entries.len())
-    }
-}
-
-impl Default for LoginThrottle {
-    fn default() -> Self {
-        LoginThrottle::new(ThrottleLimits::default())
+    pub async fn clear_account(&self, store: &Store, email: &str) -> Result<(), StoreError> {
+        login_failures::clear(store, &account_key(email)).await
     }
 }
 
@@ -176,90 +109,40 @@ impl Default for LoginThrottle {
 mod tests {
     use super::*;
 
-    fn small() -> LoginThrottle {
-        LoginThrottle::new(ThrottleLimits {
-            account_max: 3,
-            address_max: 5,
-            window: Duration::from_secs(60),
-            max_keys: 4,
-        })
+    fn at(secs: i64) -> DateTime<Utc> {
+        DateTime::from_timestamp(1_800_000_000 + secs, 0).unwrap()
     }
 
-    fn ip(n: u8) -> Option<IpAddr> {
-        Some(IpAddr::from([10, 0, 0, n]))
+    const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn a_key_pauses_at_its_limit_until_the_deciding_failure_leaves_the_window() {
+        let failures = [at(0), at(10), at(20)];
+        assert_eq!(blocked_for(&failures[..2], 3, MINUTE, at(25)), None);
+        assert_eq!(blocked_for(&failures, 3, MINUTE, at(25)), Some(35));
+        assert_eq!(blocked_for(&failures, 3, MINUTE, at(59)), Some(1));
+        assert_eq!(
+            blocked_for(&failures, 3, MINUTE, at(60)),
+            None,
+            "the first left the window"
+        );
+        // With more failures kept than the limit, the wait follows the newest `max` of them.
+        let more = [at(0), at(10), at(20), at(30)];
+        assert_eq!(blocked_for(&more, 3, MINUTE, at(30)), Some(40));
     }
 
     #[test]
-    fn account_pauses_after_its_limit_case_insensitively() {
-        let t = small();
-        let now = Instant::now();
-        for i in 0..3 {
-            assert_eq!(t.check("A@x.io", ip(i), now), Ok(()));
-            t.record_failure(if i % 2 == 0 { "a@X.io" } else { "A@x.io" }, ip(i), now);
-        }
-        assert_eq!(t.check("a@x.io", ip(9), now), Err(60));
-        assert_eq!(t.check("other@x.io", ip(9), now), Ok(()));
+    fn keys_are_case_insensitive_per_account_and_per_address() {
+        assert_eq!(account_key(" A@X.io "), account_key("a@x.io"));
+        assert_ne!(account_key("a@x.io"), address_key(IpAddr::from([10, 0, 0, 1])));
     }
 
     #[test]
-    fn retry_after_counts_down_and_window_expires() {
-        let t = small();
-        let start = Instant::now();
-        for i in 0..3u64 {
-            t.record_failure("a@x.io", None, start + Duration::from_secs(i * 10));
-        }
-        let later = start + Duration::from_secs(25);
-        assert_eq!(t.check("a@x.io", None, later), Err(35));
-        assert_eq!(t.check("a@x.io", None, start + Duration::from_secs(60)), Ok(()));
-    }
-
-    #[test]
-    fn address_pauses_across_emails_known_or_not() {
-        let t = small();
-        let now = Instant::now();
-        for i in 0..5 {
-            t.record_failure(&format!("u{i}@x.io"), ip(1), now);
-        }
-        assert_eq!(t.check("fresh@x.io", ip(1), now), Err(60));
-        assert_eq!(t.check("fresh@x.io", ip(2), now), Ok(()));
-        assert_eq!(t.check("fresh@x.io", None, now), Ok(()));
-    }
-
-    #[test]
-    fn success_clears_the_account_only() {
-        let t = small();
-        let now = Instant::now();
-        for _ in 0..3 {
-            t.record_failure("a@x.io", ip(1), now);
-        }
-        t.clear_account("A@X.IO");
-        assert_eq!(t.check("a@x.io", ip(2), now), Ok(()));
-        for i in 0..2 {
-            t.record_failure(&format!("b{i}@x.io"), ip(1), now);
-        }
-        assert_eq!(t.check("a@x.io", ip(1), now), Err(60));
-    }
-
-    #[test]
-    fn memory_is_bounded() {
-        let t = small();
-        let now = Instant::now();
-        for i in 0..50u8 {
-            t.record_failure(&format!("spray{i}@x.io"), ip(i), now + Duration::from_millis(i as u64));
-        }
-        let (accounts, addresses) = t.tracked();
-        assert!(accounts <= 5 && addresses <= 5, "{accounts} {addresses}");
-        // The most recent keys survive.
-        for _ in 0..2 {
-            t.record_failure("spray49@x.io", None, now + Duration::from_millis(60));
-        }
-        assert_eq!(t.check("spray49@x.io", None, now + Duration::from_millis(61)), Err(60));
-        // Expired entries go at the next prune.
-        let much_later = now + Duration::from_secs(3600);
-        t.record_failure("late@x.io", None, much_later);
-        for _ in 0..PRUNE_EVERY {
-            t.record_failure("late@x.io", None, much_later);
-        }
-        assert_eq!(t.tracked().0, 1);
+    fn the_defaults_are_ten_per_account_and_fifty_per_address_in_fifteen_minutes() {
+        let limits = ThrottleLimits::default();
+        assert_eq!(
+            (limits.account_max, limits.address_max, limits.window),
+            (10, 50, Duration::from_secs(900))
+        );
     }
 }

@@ -1,8 +1,6 @@
 //! `/auth`: registration, form login (with TOTP, enforcement and throttling), 2FA setup,
 //! enable and disable.
 
-use std::time::Instant;
-
 use actix_web::{post, HttpRequest, HttpResponse};
 use actors::domain::{Email, Role, UserId};
 use actors::store::audit::AuditEvent;
@@ -109,7 +107,8 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
     let throttle = &state.login_throttle;
     let email = form.username.trim().to_string();
     throttle
-        .check(&email, address, Instant::now())
+        .check(&state.store, &email, address)
+        .await?
         .map_err(|retry_after_secs| LoginRefused::Throttled { retry_after_secs })?;
 
     let user = state.user_cache.refresh(&state.store, &email).await?;
@@ -119,7 +118,7 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
     let user = match user {
         Some(user) if password_ok => user,
         _ => {
-            throttle.record_failure(&email, address, Instant::now());
+            throttle.record_failure(&state.store, &email, address).await?;
             return Err(LoginRefused::IncorrectCredentials.into());
         }
     };
@@ -157,12 +156,12 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
             None => false,
         };
         if !consumed {
-            throttle.record_failure(&email, address, Instant::now());
+            throttle.record_failure(&state.store, &email, address).await?;
             return Err(LoginRefused::InvalidOtp.into());
         }
     }
 
-    throttle.clear_account(&email);
+    throttle.clear_account(&state.store, &email).await?;
     if password::is_legacy(&user.password_hash) {
         upgrade_legacy_hash(&state, &user, given).await;
     }

@@ -12,6 +12,7 @@ pub mod changes;
 pub mod dashboard;
 pub mod idempotency;
 pub mod loadtest;
+pub mod login_failures;
 pub mod risk;
 pub mod risk_settings;
 pub mod secrets;
