@@ -151,3 +151,46 @@ gated!(
     /// Prices pushed to the exit monitor.
     PriceFeedUser, fresh: false, roles: [Admin, Service]
 );
+
+/// The permission table as `docs/auth.md` prints it (a test keeps the two equal).
+pub fn permission_table() -> String {
+    let gates: [(&str, &[Role], &str); 5] = [
+        (
+            "AdminUser",
+            AdminUser::ROLES,
+            "user, role, secret and profile changes; admin-only reads",
+        ),
+        (
+            "OperatorUser",
+            OperatorUser::ROLES,
+            "every /ops read (audit of all, assignments) and trading control",
+        ),
+        (
+            "ViewerUser",
+            ViewerUser::ROLES,
+            "dashboard summary, daily compare, security posture, risk profiles",
+        ),
+        (
+            "TraderUser",
+            TraderUser::ROLES,
+            "signals, positions, execution checks and orders, own exchange secrets",
+        ),
+        ("PriceFeedUser", PriceFeedUser::ROLES, "POST /ops/market/prices"),
+    ];
+    let mut table = String::from("| gate | roles | routes |\n|---|---|---|\n");
+    for (gate, roles, routes) in gates {
+        let roles: Vec<&str> = roles.iter().map(|r| r.as_str()).collect();
+        table.push_str(&format!("| `{gate}` | {} | {routes} |\n", roles.join(", ")));
+    }
+    table
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_docs_print_the_permission_table_of_the_code() {
+        let doc = include_str!("../../docs/auth.md");
+        let table = super::permission_table();
+        assert!(doc.contains(&table), "docs/auth.md must contain:\n{table}");
+    }
+}
