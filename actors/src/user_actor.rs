@@ -20,8 +20,9 @@ use crate::mailbox::Reply;
 use crate::market::{MarketHub, PriceTick};
 use crate::notifier::{Notification, Notifier};
 use crate::refusals::{CloseRefused, Failure, OpenRefused};
-use crate::rules::risk::{self, ExposureCaps, ProfileSelector, RiskProfile, RiskSnapshot};
+use crate::rules::risk::{self, ExposureCaps, RiskSnapshot};
 use crate::rules::strategy::{evaluate_exit, ExitInput};
+use crate::store::risk_profiles::RiskProfileSource;
 use crate::store::trading::{
     self, ActorState, AlertOutcome, AutoCloseRequest, AutoClosed, CloseRequest, ExitAlert, HeldTerms, OpenRequest,
     ThrottledAudit, Traded,
@@ -184,7 +185,9 @@ pub enum ExitMode {
 /// What every user actor shares.
 pub struct ActorDeps {
     pub persistence: Arc<dyn TradingPersistence>,
-    pub profiles: ProfileSelector,
+    /// The risk profile of each open: the daemon's in-memory profiles and overrides (with the
+    /// email settings), or one fixed profile.
+    pub profiles: Arc<dyn RiskProfileSource>,
     /// The exposure caps every open is judged by (`MAX_OPEN_QTY_PER_SYMBOL`, `MAX_OPEN_NOTIONAL_PER_EXCHANGE`).
     pub caps: ExposureCaps,
     pub zone: Tz,
@@ -200,7 +203,8 @@ pub struct ActorDeps {
 
 pub(crate) struct UserActor {
     user_id: UserId,
-    profile: RiskProfile,
+    /// What the email settings of the risk profiles look at.
+    email: String,
     open: HashMap<PositionId, Position>,
     strategies: HashMap<Exchange, StrategyId>,
     /// (position, reason) pairs already alerted, so a steady price does not write each tick.
@@ -254,7 +258,7 @@ impl UserActor {
         }
         UserActor {
             user_id,
-            profile: deps.profiles.for_email(&state.email),
+            email: state.email,
             open: state.open.into_iter().map(|p| (p.id, p)).collect(),
             strategies: state.strategies.into_iter().collect(),
             alerted: HashSet::new(),
@@ -305,6 +309,8 @@ impl UserActor {
 
     async fn open(&mut self, command: OpenPosition) -> Result<Position, Failure<OpenRefused>> {
         let trading_blocked = self.deps.trading.gate(self.user_id).await?.new_exposure().err();
+        // Resolved at each open: a profile or override changed anywhere applies from the next one.
+        let profile = self.deps.profiles.profile_for(self.user_id, &self.email).await?;
         let now = Utc::now();
         let day = risk::risk_day(now, self.deps.zone);
         let request = OpenRequest {
@@ -312,7 +318,7 @@ impl UserActor {
             signal_id: command.signal_id,
             position_id: PositionId::new(),
             qty: command.qty,
-            profile: self.profile.clone(),
+            profile,
             caps: self.deps.caps,
             day,
             now,

@@ -96,8 +96,8 @@ pub async fn pretrade(
     require_trading(&state, user.id, "pretrade.check", exchange).await?;
     let b = body.0;
     let now = Utc::now();
-    let profile = state.settings.profile_selector().for_email(&user.email);
-    let profile_name = profile.profile_name;
+    let profile = state.risk_profiles.resolve(user.id, &user.email).await?.profile;
+    let profile_name = profile.profile_name.clone();
     let PretradeOutcome { strategy, decision } = state
         .store
         .pretrade_check(PretradeRequest {

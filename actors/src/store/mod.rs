@@ -12,6 +12,7 @@ pub mod changes;
 pub mod dashboard;
 pub mod loadtest;
 pub mod risk;
+pub mod risk_profiles;
 pub mod risk_settings;
 pub mod secrets;
 pub mod security;
