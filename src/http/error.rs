@@ -5,7 +5,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use actors::mailbox::MailboxError;
-use actors::refusals::{CloseRefused, ExecutionRefused, Failure, OpenRefused, SecretRefused};
+use actors::refusals::{CloseRefused, ExecutionRefused, Failure, OpenRefused, RiskProfileRefused, SecretRefused};
 use actors::rules::risk::OpenBlock;
 use actors::rules::trading_control::TradingBlocked;
 use actors::store::StoreError;
@@ -33,6 +33,8 @@ pub enum ApiError {
     Execution(#[from] ExecutionRefused),
     #[error(transparent)]
     Trading(#[from] TradingBlocked),
+    #[error(transparent)]
+    RiskProfile(#[from] RiskProfileRefused),
     /// The request does not have the shape the route takes (FastAPI's 422 list).
     #[error("validation failed: {} issue(s)", .0.len())]
     Validation(Vec<ValidationIssue>),
@@ -147,6 +149,9 @@ impl ApiError {
                 ExecutionRefused::UpstreamFailed { .. } => (S::BAD_GATEWAY, "upstream_order_failed"),
             },
             ApiError::Trading(blocked) => (S::CONFLICT, trading_blocked_code(blocked)),
+            ApiError::RiskProfile(refused) => match refused {
+                RiskProfileRefused::NotFound => (S::NOT_FOUND, "risk_profile_not_found"),
+            },
             ApiError::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_error"),
             ApiError::BadExchangePath => (S::BAD_REQUEST, "bad_exchange"),
             ApiError::RouteNotFound => (S::NOT_FOUND, "route_not_found"),
@@ -302,6 +307,14 @@ mod tests {
             (status, retry.as_deref(), body["code"].as_str()),
             (503, Some("1"), Some("unavailable"))
         );
+    }
+
+    #[test]
+    fn an_unknown_risk_profile_is_404_with_its_own_code() {
+        let (status, body, _) = answer(RiskProfileRefused::NotFound.into());
+        assert_eq!(status, 404);
+        assert_eq!(body["detail"], "Risk profile not found");
+        assert_eq!(body["code"], "risk_profile_not_found");
     }
 
     #[test]
