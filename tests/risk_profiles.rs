@@ -479,3 +479,32 @@ async fn a_change_through_one_daemon_applies_on_another_within_a_second_and_surv
     let (_, profiles) = call(&a, Method::GET, PROFILES, &admin, None).await;
     assert_eq!(by_name(&profiles, MODEL2)["cooldown_between_trades_minutes"], 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_made_while_the_listener_was_down_is_read_again() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    let (_, trader) = seed_user(&db, "t1@desk.io", "trader");
+    assert_eq!(risk_today(&d, &trader).await["cooldown_between_trades_minutes"], 30);
+
+    // Drop the daemon's LISTEN connection; it reconnects after a backoff of at least 200 ms, so a
+    // change made meanwhile is announced to nobody.
+    let terminated = db.sql(
+        "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM pg_stat_activity \
+         WHERE datname = current_database() AND query LIKE 'LISTEN%' AND pid <> pg_backend_pid()",
+    );
+    assert_eq!(terminated, "1", "the daemon's one listener");
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    db.sql(&format!(
+        "UPDATE risk_profiles SET cooldown_between_trades_minutes = 5 WHERE name = '{MODEL2}'"
+    ));
+    // Read from the database while the listener is down, then reloaded when it is back.
+    seen_within_a_second(&d, &trader, "cooldown_between_trades_minutes", json!(5)).await;
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(
+        db.sql("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query LIKE 'LISTEN%'"),
+        "1",
+        "the listener is back"
+    );
+    assert_eq!(risk_today(&d, &trader).await["cooldown_between_trades_minutes"], 5);
+}
