@@ -554,8 +554,9 @@ impl Settings {
         }
     }
 
-    pub fn profile_selector(&self) -> actors::rules::risk::ProfileSelector {
-        actors::rules::risk::ProfileSelector {
+    /// Which emails the settings give each risk profile (below a per-user override).
+    pub fn email_profiles(&self) -> actors::rules::risk_profiles::EmailProfiles {
+        actors::rules::risk_profiles::EmailProfiles {
             model2_emails: self.model2_emails.clone(),
             loose_emails: self.loose_emails.clone(),
         }

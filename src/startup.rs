@@ -12,6 +12,7 @@ use actors::notifier::{Notifier, NotifierConfig, Redacted};
 use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
 use actors::store::changes::ChangeFeed;
+use actors::store::risk_profiles::RiskProfiles;
 use actors::store::tick_suspects::TickSuspects;
 use actors::store::trading_control::TradingControls;
 use actors::store::user_cache::UserCache;
@@ -82,14 +83,16 @@ impl Application {
         }
         let user_cache = Arc::new(UserCache::default());
         let trading = TradingControls::new(store.clone());
+        let risk_profiles = RiskProfiles::new(store.clone(), settings.email_profiles());
         let changes = ChangeFeed::builder()
             .on(actors::store::user_cache::CHANNEL, user_cache.clone())
             .on(actors::store::trading_control::CHANNEL, trading.clone())
+            .on(actors::store::risk_profiles::CHANNEL, risk_profiles.clone())
             .start(settings.database_url.expose_secret().to_string());
         let (market, notifier) = start_exit_monitor(&settings, &store);
         let users = UserRegistry::new(ActorDeps {
             persistence: Arc::new(store.clone()),
-            profiles: settings.profile_selector(),
+            profiles: risk_profiles.clone(),
             caps: settings.exposure_caps,
             zone: settings.risk_timezone,
             idle: std::time::Duration::from_secs(settings.user_actor_idle_secs.max(1)),
@@ -123,6 +126,7 @@ impl Application {
         let state = Arc::new(AppState {
             user_cache,
             trading,
+            risk_profiles,
             changes,
             keyring,
             exchanges,

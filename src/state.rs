@@ -6,6 +6,7 @@ use actors::market::MarketHub;
 use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
 use actors::store::changes::ChangeFeed;
+use actors::store::risk_profiles::RiskProfiles;
 use actors::store::trading_control::TradingControls;
 use actors::store::user_cache::UserCache;
 use actors::store::Store;
@@ -25,6 +26,8 @@ pub struct AppState {
     pub user_cache: Arc<UserCache>,
     /// The operators' kill switches (global and per user), kept current by notifications.
     pub trading: Arc<TradingControls>,
+    /// The risk profiles and per-user overrides, kept current by notifications.
+    pub risk_profiles: Arc<RiskProfiles>,
     /// The daemon's one LISTEN connection; kept alive for as long as the state lives.
     pub changes: Arc<ChangeFeed>,
     /// Failed-login counters per account and per client address.

@@ -41,15 +41,23 @@ fn routes(user_id: &str) -> Vec<(Method, String, Option<Value>)> {
         (Method::GET, "/users".into(), None),
         (Method::GET, format!("/users/{user_id}/risk-settings"), None),
         (Method::POST, "/signals".into(), Some(signal_body("BTC/USDT"))),
+        (Method::GET, "/ops/admin/risk/profiles".into(), None),
+        (Method::GET, "/users/risk-profiles".into(), None),
     ]
 }
 
 /// Which of `routes` each role may use (true) or gets 403 for (false).
-fn allowed(role: &str) -> [bool; 10] {
+fn allowed(role: &str) -> [bool; 12] {
     match role {
-        "operator" => [true, true, true, true, true, true, true, false, false, false],
-        "viewer" => [true, true, true, false, false, false, false, false, false, false],
-        "trader" => [false, false, false, false, false, false, false, false, false, true],
+        "operator" => [
+            true, true, true, true, true, true, true, false, false, false, true, false,
+        ],
+        "viewer" => [
+            true, true, true, false, false, false, false, false, false, false, true, false,
+        ],
+        "trader" => [
+            false, false, false, false, false, false, false, false, false, true, false, false,
+        ],
         other => panic!("no expectation for {other}"),
     }
 }

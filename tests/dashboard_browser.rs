@@ -398,11 +398,12 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
         })
         .collect();
     assert_eq!(badges, json!(want));
-    // Profile productivity and the 7-day trend, as a table and as a chart.
+    // Profile productivity (with each profile's numbers) and the 7-day trend, as a table and as a chart.
     let profiles = c
         .execute(
             "return Array.from(document.querySelectorAll('#profiles-table tbody tr')).map(function (tr) {
-                 return [tr.cells[0].textContent, tr.cells[2].textContent, tr.cells[6].textContent]; });",
+                 return [tr.cells[0].textContent, tr.cells[2].textContent, tr.cells[6].textContent,
+                         tr.cells[7].textContent]; });",
             vec![],
         )
         .await
@@ -412,10 +413,21 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
         .unwrap()
         .iter()
         .map(|p| {
+            let l = &p["limits"];
+            let n = |field: &str| l[field].as_f64().unwrap();
             json!([
                 p["risk_profile"].as_str().unwrap(),
                 p["trades_today_total"].to_string(),
-                p["trades_utilization_pct"].to_string()
+                p["trades_utilization_pct"].to_string(),
+                format!(
+                    "{} trades, {} open, {} min cooldown, {} %/trade, daily loss {} %, RR \u{2265} {}",
+                    n("max_trades_per_day"),
+                    n("max_open_positions"),
+                    n("cooldown_between_trades_minutes"),
+                    n("max_risk_per_trade_pct"),
+                    n("max_daily_loss_pct"),
+                    n("min_rr")
+                )
             ])
         })
         .collect();

@@ -54,6 +54,10 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("GET", "/ops/dashboard/summary"),
     ("GET", "/ops/dashboard"),
     ("POST", "/ops/market/prices"),
+    ("GET", "/ops/admin/risk/profiles"),
+    ("PUT", "/ops/admin/risk/profiles/{profile_name}"),
+    ("PUT", "/users/{user_id}/risk-profile"),
+    ("GET", "/users/risk-profiles"),
 ];
 
 /// The contract routes this branch serves itself (the others arrive with other modules).

@@ -10,7 +10,7 @@ use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
 use actors::refusals::{CloseRefused, OpenRefused};
 use actors::registry::UserRegistry;
-use actors::rules::risk::{ProfileSelector, RiskSnapshot};
+use actors::rules::risk::{RiskProfile, RiskSnapshot};
 use actors::store::trading::{ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, OpenRequest, Traded};
 use actors::store::StoreError;
 use actors::user_actor::{ActorDeps, ClaimSignals, CreateSignal, ExitMode, Submitted, TradingPersistence};
@@ -73,7 +73,7 @@ impl TradingPersistence for StubPersistence {
 fn registry() -> UserRegistry {
     UserRegistry::new(ActorDeps {
         persistence: Arc::new(StubPersistence),
-        profiles: ProfileSelector::default(),
+        profiles: Arc::new(RiskProfile::model2()),
         caps: Default::default(),
         zone: chrono_tz::America::Bogota,
         idle: Duration::from_secs(300),

@@ -13,7 +13,7 @@ use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
 use actors::refusals::{CloseRefused, OpenRefused};
 use actors::registry::UserRegistry;
-use actors::rules::risk::{ProfileSelector, RiskSnapshot};
+use actors::rules::risk::{RiskProfile, RiskSnapshot};
 use actors::store::trading::{ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, OpenRequest, Traded};
 use actors::store::StoreError;
 use actors::user_actor::{ActorDeps, CountOpen, ExitMode, Submitted, TradingPersistence};
@@ -106,7 +106,7 @@ fn bench(c: &mut Criterion) {
             let market = Arc::new(MarketHub::new(Arc::new(NullTickSink::default())));
             let registry = UserRegistry::new(ActorDeps {
                 persistence: Arc::new(Positions { per_user }),
-                profiles: ProfileSelector::default(),
+                profiles: Arc::new(RiskProfile::model2()),
                 caps: Default::default(),
                 zone: chrono_tz::America::Bogota,
                 idle: Duration::from_secs(3600),

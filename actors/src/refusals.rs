@@ -77,6 +77,13 @@ fn venue_name(exchange: Exchange) -> &'static str {
     }
 }
 
+/// Why a risk profile was not shown, changed or given to a user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RiskProfileRefused {
+    #[error("Risk profile not found")]
+    NotFound,
+}
+
 /// An operation that may be refused, or fail below the domain (the database).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum Failure<R> {

@@ -20,9 +20,10 @@ use crate::mailbox::Reply;
 use crate::market::{MarketHub, PriceTick};
 use crate::notifier::{Notification, Notifier};
 use crate::refusals::{CloseRefused, Failure, OpenRefused};
-use crate::rules::risk::{self, ExposureCaps, ProfileSelector, RiskProfile, RiskSnapshot};
+use crate::rules::risk::{self, ExposureCaps, RiskSnapshot};
 use crate::rules::strategy::{evaluate_exit, ExitInput};
 use crate::store::idempotency::{Keyed, KeyedRequest, KeyedWrite, StoredAnswer};
+use crate::store::risk_profiles::RiskProfileSource;
 use crate::store::trading::{
     self, ActorState, AlertOutcome, AutoCloseRequest, AutoClosed, CloseRequest, ExitAlert, HeldTerms, OpenRequest,
     ThrottledAudit, Traded, TradingWrite, TradingWritten,
@@ -220,7 +221,9 @@ pub enum ExitMode {
 /// What every user actor shares.
 pub struct ActorDeps {
     pub persistence: Arc<dyn TradingPersistence>,
-    pub profiles: ProfileSelector,
+    /// The risk profile of each open: the daemon's in-memory profiles and overrides (with the
+    /// email settings), or one fixed profile.
+    pub profiles: Arc<dyn RiskProfileSource>,
     /// The exposure caps every open is judged by (`MAX_OPEN_QTY_PER_SYMBOL`, `MAX_OPEN_NOTIONAL_PER_EXCHANGE`).
     pub caps: ExposureCaps,
     pub zone: Tz,
@@ -244,7 +247,8 @@ enum Follow {
 
 pub(crate) struct UserActor {
     user_id: UserId,
-    profile: RiskProfile,
+    /// What the email settings of the risk profiles look at.
+    email: String,
     open: HashMap<PositionId, Position>,
     strategies: HashMap<Exchange, StrategyId>,
     /// (position, reason) pairs already alerted, so a steady price does not write each tick.
@@ -298,7 +302,7 @@ impl UserActor {
         }
         UserActor {
             user_id,
-            profile: deps.profiles.for_email(&state.email),
+            email: state.email,
             open: state.open.into_iter().map(|p| (p.id, p)).collect(),
             strategies: state.strategies.into_iter().collect(),
             alerted: HashSet::new(),
@@ -396,6 +400,8 @@ impl UserActor {
     /// The open's request on today's risk day, with the operators' switches as they stand.
     async fn open_request(&self, command: OpenPosition) -> Result<(NaiveDate, OpenRequest), StoreError> {
         let trading_blocked = self.deps.trading.gate(self.user_id).await?.new_exposure().err();
+        // Resolved at each open: a profile or override changed anywhere applies from the next one.
+        let profile = self.deps.profiles.profile_for(self.user_id, &self.email).await?;
         let now = Utc::now();
         let day = risk::risk_day(now, self.deps.zone);
         let request = OpenRequest {
@@ -403,7 +409,7 @@ impl UserActor {
             signal_id: command.signal_id,
             position_id: PositionId::new(),
             qty: command.qty,
-            profile: self.profile.clone(),
+            profile,
             caps: self.deps.caps,
             day,
             now,

@@ -13,7 +13,7 @@ use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::Notifier;
 use actors::refusals::{CloseRefused, OpenRefused};
 use actors::registry::UserRegistry;
-use actors::rules::risk::{ProfileSelector, RiskSnapshot};
+use actors::rules::risk::{RiskProfile, RiskSnapshot};
 use actors::store::trading::{ActorState, AlertOutcome, Claim, CloseRequest, ExitAlert, OpenRequest, Traded};
 use actors::store::StoreError;
 use actors::user_actor::{
@@ -101,7 +101,7 @@ impl TradingPersistence for Stub {
 fn registry(stub: Arc<Stub>, idle: Duration) -> UserRegistry {
     UserRegistry::new(ActorDeps {
         persistence: stub,
-        profiles: ProfileSelector::default(),
+        profiles: Arc::new(RiskProfile::model2()),
         caps: Default::default(),
         zone: chrono_tz::America::Bogota,
         idle,

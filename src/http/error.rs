@@ -6,7 +6,9 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{HttpResponse, ResponseError};
 use actors::domain::InvalidIdempotencyKey;
 use actors::mailbox::MailboxError;
-use actors::refusals::{CloseRefused, ExecutionRefused, Failure, IdempotencyRefused, OpenRefused, SecretRefused};
+use actors::refusals::{
+    CloseRefused, ExecutionRefused, Failure, IdempotencyRefused, OpenRefused, RiskProfileRefused, SecretRefused,
+};
 use actors::rules::risk::OpenBlock;
 use actors::rules::trading_control::TradingBlocked;
 use actors::store::StoreError;
@@ -36,6 +38,8 @@ pub enum ApiError {
     Trading(#[from] TradingBlocked),
     #[error(transparent)]
     Idempotency(#[from] IdempotencyRefused),
+    #[error(transparent)]
+    RiskProfile(#[from] RiskProfileRefused),
     /// The request does not have the shape the route takes (FastAPI's 422 list).
     #[error("validation failed: {} issue(s)", .0.len())]
     Validation(Vec<ValidationIssue>),
@@ -164,6 +168,9 @@ impl ApiError {
                 }
                 IdempotencyRefused::Reused => (S::CONFLICT, "idempotency_key_reused"),
                 IdempotencyRefused::InProgress => (S::CONFLICT, "idempotency_key_in_progress"),
+            },
+            ApiError::RiskProfile(refused) => match refused {
+                RiskProfileRefused::NotFound => (S::NOT_FOUND, "risk_profile_not_found"),
             },
             ApiError::Validation(_) => (S::UNPROCESSABLE_ENTITY, "validation_error"),
             ApiError::BadExchangePath => (S::BAD_REQUEST, "bad_exchange"),
@@ -320,6 +327,14 @@ mod tests {
             (status, retry.as_deref(), body["code"].as_str()),
             (503, Some("1"), Some("unavailable"))
         );
+    }
+
+    #[test]
+    fn an_unknown_risk_profile_is_404_with_its_own_code() {
+        let (status, body, _) = answer(RiskProfileRefused::NotFound.into());
+        assert_eq!(status, 404);
+        assert_eq!(body["detail"], "Risk profile not found");
+        assert_eq!(body["code"], "risk_profile_not_found");
     }
 
     #[test]

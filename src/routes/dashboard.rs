@@ -13,7 +13,10 @@ use actors::rules::dashboard::{
 };
 use actors::rules::risk::RiskProfile;
 use actors::store::dashboard::{self as sql, ScopeFilter};
+use actors::store::risk_profiles::ProfilesView;
 use actors::store::trading_control::{self, TradingControl};
+use std::sync::Arc;
+
 use chrono::{NaiveDate, SecondsFormat, Utc};
 use rust_decimal::Decimal;
 use serde::{Deserialize, Serialize};
@@ -22,7 +25,7 @@ use serde_json::value::RawValue;
 use crate::auth::ViewerUser;
 use crate::http::extract::Query;
 use crate::http::{ApiError, HttpResult};
-use crate::state::{AppState, Shared};
+use crate::state::Shared;
 
 /// The page, embedded in the binary (inline CSS and JS, no external resources).
 const PAGE: &str = include_str!("../dashboard/index.html");
@@ -74,7 +77,7 @@ struct CompareUser {
     user_id: UserId,
     email: String,
     role: Role,
-    risk_profile: &'static str,
+    risk_profile: String,
     limits: Limits,
     today: CompareToday,
 }
@@ -90,11 +93,11 @@ struct CompareOut {
 pub async fn daily_compare(state: Shared, viewer: ViewerUser, query: Query<CompareQuery>) -> HttpResult<HttpResponse> {
     let today = DayWindow::containing(Utc::now(), state.settings.risk_timezone);
     let rows = sql::daily_compare(&state.store, &today, query.0.real_only).await?;
-    let selector = state.settings.profile_selector();
+    let profiles = state.risk_profiles.view().await?;
     let users = rows
         .into_iter()
         .map(|r| {
-            let profile = selector.for_email(&r.email);
+            let profile = profiles.resolve(r.user_id, &r.email).profile;
             CompareUser {
                 today: CompareToday {
                     day: today.day,
@@ -112,8 +115,8 @@ pub async fn daily_compare(state: Shared, viewer: ViewerUser, query: Query<Compa
                 user_id: r.user_id,
                 email: r.email,
                 role: r.role,
-                risk_profile: profile.profile_name,
-                limits: Limits::from(&profile),
+                risk_profile: profile.profile_name.clone(),
+                limits: Limits::from(profile.as_ref()),
             }
         })
         .collect();
@@ -223,12 +226,20 @@ struct TrendDay {
     errors_total: i64,
 }
 
+/// A profile's productivity and, beyond the contract, its numbers (the profile as resolved now).
+#[derive(Serialize)]
+struct ProfileRow {
+    #[serde(flatten)]
+    productivity: ProfileProductivity,
+    limits: Option<Limits>,
+}
+
 #[derive(Serialize)]
 struct SummaryUser {
     user_id: UserId,
     email: String,
     role: Role,
-    risk_profile: &'static str,
+    risk_profile: String,
     two_factor_enabled: bool,
     binance_secret_configured: bool,
     ibkr_secret_configured: bool,
@@ -272,7 +283,7 @@ struct SummaryOut {
     security: Security,
     operations: Operations,
     recent_events: RecentEvents,
-    profile_productivity: Vec<ProfileProductivity>,
+    profile_productivity: Vec<ProfileRow>,
     trends_7d: Vec<TrendDay>,
     users: Box<RawValue>,
 }
@@ -289,14 +300,16 @@ pub async fn summary(state: Shared, viewer: ViewerUser, query: Query<SummaryQuer
     // Four statements, whatever the number of users. The scope, the recent events and the kill
     // switch run side by side; the trend needs the scope's ids, and runs while the users table is
     // built and serialized (joining polls the query first, which sends it).
-    let (rows, (errors, pretrade_blocked), global) = tokio::try_join!(
+    // The risk profiles come from memory (two statements more only while the listener is down).
+    let (rows, (errors, pretrade_blocked), global, profiles) = tokio::try_join!(
         sql::scope_users(&state.store, &filter, &today, now),
         sql::recent_events(&state.store, since),
         trading_control::read(&state.store, None),
+        state.risk_profiles.view(),
     )?;
     let ids: Vec<UserId> = rows.iter().filter(|r| r.in_scope).map(|r| r.user_id).collect();
     let (trends, scope) = tokio::join!(sql::trends(&state.store, &ids, first.day, today.day), async {
-        summarise_scope(&state, rows)
+        summarise_scope(&profiles, rows)
     });
     let scope = scope?;
 
@@ -345,7 +358,7 @@ struct ScopeSummary {
     trades: i64,
     open: i64,
     blocked: i64,
-    productivity: Vec<ProfileProductivity>,
+    productivity: Vec<ProfileRow>,
     users: Box<RawValue>,
 }
 
@@ -357,7 +370,7 @@ struct SecurityCounts {
     stale: i64,
 }
 
-fn summarise_scope(state: &AppState, rows: Vec<sql::ScopeUserRow>) -> HttpResult<ScopeSummary> {
+fn summarise_scope(view: &ProfilesView, rows: Vec<sql::ScopeUserRow>) -> HttpResult<ScopeSummary> {
     let security = SecurityCounts {
         total_users: rows.len() as i64,
         missing: rows
@@ -367,15 +380,23 @@ fn summarise_scope(state: &AppState, rows: Vec<sql::ScopeUserRow>) -> HttpResult
         stale: rows.iter().filter(|r| r.stale_secret).count() as i64,
     };
     let rows: Vec<sql::ScopeUserRow> = rows.into_iter().filter(|r| r.in_scope).collect();
-    let selector = state.settings.profile_selector();
-    let profiles: Vec<RiskProfile> = rows.iter().map(|r| selector.for_email(&r.email)).collect();
+    let profiles: Vec<Arc<RiskProfile>> = rows.iter().map(|r| view.resolve(r.user_id, &r.email).profile).collect();
     let productivity = profile_productivity(rows.iter().zip(&profiles).map(|(r, p)| ProfileInput {
-        risk_profile: p.profile_name,
+        risk_profile: &p.profile_name,
         max_trades_per_day: p.max_trades_per_day,
         trades_today: i64::from(r.trades_today),
         blocked_open_attempts_today: r.blocked_open_attempts_today,
         realized_pnl_today: r.realized_pnl_today,
-    }));
+    }))
+    .into_iter()
+    .map(|productivity| {
+        let limits = profiles
+            .iter()
+            .find(|p| p.profile_name == productivity.risk_profile)
+            .map(|p| Limits::from(p.as_ref()));
+        ProfileRow { productivity, limits }
+    })
+    .collect();
     let trades = rows.iter().map(|r| i64::from(r.trades_today)).sum();
     let open = rows.iter().map(|r| i64::from(r.open_positions_now)).sum();
     let blocked = rows.iter().map(|r| r.blocked_open_attempts_today).sum();
@@ -386,7 +407,7 @@ fn summarise_scope(state: &AppState, rows: Vec<sql::ScopeUserRow>) -> HttpResult
             user_id: r.user_id,
             email: r.email,
             role: r.role,
-            risk_profile: p.profile_name,
+            risk_profile: p.profile_name.clone(),
             two_factor_enabled: r.two_factor_enabled,
             binance_secret_configured: r.binance_secret_configured,
             ibkr_secret_configured: r.ibkr_secret_configured,

@@ -108,8 +108,8 @@ async fn pretrade_check(
 ) -> HttpResult<HttpResponse> {
     require_trading(state, user.id, "pretrade.check", exchange).await?;
     let now = Utc::now();
-    let profile = state.settings.profile_selector().for_email(&user.email);
-    let profile_name = profile.profile_name;
+    let profile = state.risk_profiles.resolve(user.id, &user.email).await?.profile;
+    let profile_name = profile.profile_name.clone();
     let PretradeOutcome { strategy, decision } = state
         .store
         .pretrade_check(PretradeRequest {

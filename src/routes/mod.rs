@@ -11,6 +11,7 @@ pub mod keyed;
 pub mod market;
 pub mod metrics;
 pub mod positions;
+pub mod risk_profiles;
 pub mod secrets;
 pub mod security;
 pub mod signals;
@@ -24,6 +25,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     metrics::configure(cfg);
     signals::configure(cfg);
     positions::configure(cfg);
+    risk_profiles::configure(cfg);
     auth::configure(cfg);
     docs::configure(cfg);
     users::configure(cfg);

@@ -126,13 +126,13 @@ async fn list(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
 #[get("/positions/risk/today")]
 async fn risk_today(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
     let day = risk::risk_day(Utc::now(), state.settings.risk_timezone);
-    let profile = state.settings.profile_selector().for_email(&user.email);
+    let profile = state.risk_profiles.resolve(user.id, &user.email).await?.profile;
     let (snapshot, capital_base_usd) = actors::store::risk::snapshot(&state.store, user.id, day).await?;
     let daily_stop = profile.daily_stop();
     Ok(HttpResponse::Ok().json(json!({
         "user_id": user.id,
         "day": day.to_string(),
-        "risk_profile": profile.profile_name,
+        "risk_profile": &profile.profile_name,
         "trades_today": snapshot.trades_today,
         "realized_pnl_today": snapshot.realized_pnl_today.normalize(),
         "daily_stop": daily_stop.normalize(),

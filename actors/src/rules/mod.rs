@@ -4,5 +4,6 @@
 pub mod dashboard;
 pub mod exit_guard;
 pub mod risk;
+pub mod risk_profiles;
 pub mod strategy;
 pub mod trading_control;

@@ -6,10 +6,16 @@ use rust_decimal::{Decimal, RoundingStrategy};
 use rust_decimal_macros_free::dec;
 use serde::Serialize;
 
-/// A named set of limits. Percentages and money are exact decimals.
+/// The default profile's name.
+pub const MODEL2: &str = "model2_conservador_productivo";
+/// The looser profile's name.
+pub const LOOSE: &str = "modelo_suelto_controlado";
+
+/// A named set of limits. Percentages and money are exact decimals. The profiles live in the
+/// database (`risk_profiles`, seeded with [`RiskProfile::model2`] and [`RiskProfile::loose`]).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct RiskProfile {
-    pub profile_name: &'static str,
+    pub profile_name: String,
     pub max_risk_per_trade_pct: Decimal,
     pub max_daily_loss_pct: Decimal,
     pub max_trades_per_day: i32,
@@ -24,7 +30,7 @@ impl RiskProfile {
     /// `model2_conservador_productivo`: the default.
     pub fn model2() -> Self {
         RiskProfile {
-            profile_name: "model2_conservador_productivo",
+            profile_name: MODEL2.to_string(),
             max_risk_per_trade_pct: dec(50, 2),
             max_daily_loss_pct: dec(150, 2),
             max_trades_per_day: 3,
@@ -39,7 +45,7 @@ impl RiskProfile {
     /// `modelo_suelto_controlado`: the looser profile.
     pub fn loose() -> Self {
         RiskProfile {
-            profile_name: "modelo_suelto_controlado",
+            profile_name: LOOSE.to_string(),
             max_risk_per_trade_pct: dec(75, 2),
             max_daily_loss_pct: dec(200, 2),
             max_trades_per_day: 4,
@@ -51,29 +57,18 @@ impl RiskProfile {
         }
     }
 
+    /// The seeded profile of that name (what the database held before any change).
+    pub fn seeded(name: &str) -> Option<RiskProfile> {
+        match name {
+            MODEL2 => Some(RiskProfile::model2()),
+            LOOSE => Some(RiskProfile::loose()),
+            _ => None,
+        }
+    }
+
     /// The daily stop threshold: −max_daily_loss_pct, in quote currency units (as the old service did).
     pub fn daily_stop(&self) -> Decimal {
         -self.max_daily_loss_pct
-    }
-}
-
-/// Which profile applies to an email, given the configured profile emails.
-#[derive(Debug, Clone, Default)]
-pub struct ProfileSelector {
-    pub model2_emails: Vec<String>,
-    pub loose_emails: Vec<String>,
-}
-
-impl ProfileSelector {
-    pub fn for_email(&self, email: &str) -> RiskProfile {
-        let matches = |list: &[String]| list.iter().any(|e| e.eq_ignore_ascii_case(email));
-        if matches(&self.model2_emails) {
-            RiskProfile::model2()
-        } else if matches(&self.loose_emails) {
-            RiskProfile::loose()
-        } else {
-            RiskProfile::model2()
-        }
     }
 }
 
@@ -398,17 +393,6 @@ mod tests {
             chrono_tz::America::Bogota,
         );
         assert_eq!(day, NaiveDate::from_ymd_opt(2026, 11, 28).unwrap());
-    }
-
-    #[test]
-    fn profiles_by_email() {
-        let sel = ProfileSelector {
-            model2_emails: vec!["a@x.io".into()],
-            loose_emails: vec!["B@x.io".into()],
-        };
-        assert_eq!(sel.for_email("b@X.io").profile_name, "modelo_suelto_controlado");
-        assert_eq!(sel.for_email("a@x.io").profile_name, "model2_conservador_productivo");
-        assert_eq!(sel.for_email("c@x.io").profile_name, "model2_conservador_productivo");
     }
 
     fn d(s: &str) -> Decimal {

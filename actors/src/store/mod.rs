@@ -14,6 +14,7 @@ pub mod idempotency;
 pub mod loadtest;
 pub mod login_failures;
 pub mod risk;
+pub mod risk_profiles;
 pub mod risk_settings;
 pub mod secrets;
 pub mod security;

@@ -52,7 +52,7 @@ pub struct PretradeRequest {
     pub day: NaiveDate,
     pub now: DateTime<Utc>,
     pub input: PretradeInput,
-    pub profile: RiskProfile,
+    pub profile: std::sync::Arc<RiskProfile>,
     /// The order being checked, as the audit event records it (symbol normalised).
     pub symbol: String,
     pub side: Side,

@@ -23,7 +23,7 @@ pub struct OpenRequest {
     /// The id the new position gets.
     pub position_id: PositionId,
     pub qty: Decimal,
-    pub profile: RiskProfile,
+    pub profile: std::sync::Arc<RiskProfile>,
     /// The exposure caps of the configuration.
     pub caps: ExposureCaps,
     pub day: NaiveDate,
