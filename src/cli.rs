@@ -189,9 +189,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                         let mut text = String::new();
                         std::io::stdin().read_to_string(&mut text)?;
                         let line = text.lines().next().unwrap_or("").to_string();
-                        if line.len() < 8 {
-                            bail!("the password read from standard input must have at least 8 characters");
-                        }
+                        crate::auth::password_rules::check(&line, crate::auth::password_rules::LEAST_MIN_CHARS)
+                            .map_err(|weak| anyhow!("the password read from standard input: {weak}"))?;
                         (SecretString::from(line), false)
                     } else {
                         (SecretString::from(random_password()), true)

@@ -62,6 +62,11 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "require 2FA at login for every admin",
     ),
     (
+        "PASSWORD_MIN_LENGTH",
+        Some("8"),
+        "fewest characters of a new password (8-128)",
+    ),
+    (
         "PUBLIC_REGISTRATION",
         Some("true"),
         "anyone may register with POST /auth/register (false: admins create users)",
@@ -206,6 +211,8 @@ pub struct Settings {
     pub loose_emails: Vec<String>,
     pub risk_timezone: Tz,
     pub enforce_2fa_for_admins: bool,
+    /// `PASSWORD_MIN_LENGTH` (8–128).
+    pub password_min_length: usize,
     /// `PUBLIC_REGISTRATION`: whether `POST /auth/register` is open.
     pub public_registration: bool,
     pub enforce_2fa_emails: Vec<String>,
@@ -378,6 +385,10 @@ impl RawConfig {
         };
         let enforce_2fa_for_admins = bool_of("ENFORCE_2FA_FOR_ADMINS", &mut errors);
         let public_registration = bool_of("PUBLIC_REGISTRATION", &mut errors);
+        let password_min_length: usize = number(self, "PASSWORD_MIN_LENGTH", &mut errors);
+        if !(crate::auth::password_rules::LEAST_MIN_CHARS..=128).contains(&password_min_length) {
+            errors.push("PASSWORD_MIN_LENGTH must be between 8 and 128".into());
+        }
         let risk_timezone = self
             .get("RISK_TIMEZONE")
             .unwrap_or("America/Bogota")
@@ -493,6 +504,7 @@ impl RawConfig {
             risk_timezone,
             enforce_2fa_for_admins,
             public_registration,
+            password_min_length,
             enforce_2fa_emails: list("ENFORCE_2FA_EMAILS"),
             telegram_bot_token: optional("TELEGRAM_BOT_TOKEN").map(SecretString::from),
             telegram_chat_id: optional("TELEGRAM_CHAT_ID"),
@@ -694,6 +706,20 @@ mod tests {
                     .any(|e| e.starts_with(&format!("EXIT_MAX_AUTO_CLOSES_PER_MINUTE {closes_error}"))),
                 "{errors:?}"
             );
+        }
+    }
+
+    #[test]
+    fn passwords_need_eight_characters_unless_configured_longer() {
+        assert_eq!(parse_with(&[]).unwrap().password_min_length, 8);
+        assert_eq!(
+            parse_with(&[("PASSWORD_MIN_LENGTH", "12")])
+                .unwrap()
+                .password_min_length,
+            12
+        );
+        for bad in ["7", "129", "long"] {
+            assert!(parse_with(&[("PASSWORD_MIN_LENGTH", bad)]).is_err(), "{bad}");
         }
     }
 

@@ -297,3 +297,49 @@ async fn closed_registration_leaves_user_creation_to_admins() {
     assert_eq!(status, 201, "{body}");
     assert_eq!(login_with(&d, "walk.in@desk.io", PASSWORD, None).await.0, 200);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn short_and_breached_passwords_are_refused_naming_the_rule() {
+    let db = TestDb::new();
+    let d = Daemon::start_with(&db, &[("PASSWORD_MIN_LENGTH", "12")]);
+    let post = |email: &str, password: &str| {
+        let body = json!({"email": email, "password": password});
+        let url = d.url("/auth/register");
+        async move { json(client().post(url).json(&body).send().await.unwrap()).await }
+    };
+    let (status, body) = post("short@desk.io", "elevenchars").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (
+            &body["detail"][0]["loc"],
+            &body["detail"][0]["msg"],
+            &body["detail"][0]["type"]
+        ),
+        (
+            &json!(["body", "password"]),
+            &json!("String should have at least 12 characters"),
+            &json!("string_too_short")
+        )
+    );
+    // Entries of the breached list, also in capitals.
+    for breached in ["qwerty123456", "LEAVEMEALONE", "1qaz2wsx3edc"] {
+        let (status, body) = post("common@desk.io", breached).await;
+        assert_eq!(
+            (status, &body["detail"][0]["type"]),
+            (422, &json!("password_breached")),
+            "{breached}: {body}"
+        );
+    }
+    let (status, body) = post("common@desk.io", "qwertyuiop12").await;
+    assert_eq!(status, 422, "{body}");
+    assert_eq!(
+        (&body["detail"][0]["loc"], &body["detail"][0]["msg"]),
+        (
+            &json!(["body", "password"]),
+            &json!("Password is too common: it appears in lists of breached passwords")
+        )
+    );
+    assert_eq!(db.sql("SELECT count(*) FROM users"), "0");
+    let (status, _) = post("fine@desk.io", "a-long-unlisted-phrase").await;
+    assert_eq!(status, 201);
+}

@@ -2,6 +2,7 @@
 
 pub mod jwt;
 pub mod password;
+pub mod password_rules;
 mod refusals;
 pub mod throttle;
 pub mod totp;

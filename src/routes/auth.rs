@@ -11,46 +11,30 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{password, totp, AccountRefused, AuthRefused, AuthUser, LoginRefused, TwoFactorRefused};
+use crate::auth::{
+    password, password_rules, totp, AccountRefused, AuthRefused, AuthUser, LoginRefused, TwoFactorRefused,
+};
 use crate::http::error::ValidationIssue;
 use crate::http::extract::{Form, Json};
 use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
 
-/// Shortest and longest accepted password (the longest bounds the hashing work per request).
-pub const PASSWORD_MIN_CHARS: usize = 8;
-pub const PASSWORD_MAX_CHARS: usize = 1024;
-
-/// Checks a new password's length, answering 422 in the FastAPI shape.
-pub fn check_new_password(password: &str) -> Result<(), ApiError> {
-    check_password_field(password, "password")
+/// Checks a new password against the rules (`auth::password_rules`), answering 422 in the
+/// FastAPI shape, naming the `password` field.
+pub fn check_new_password(state: &Shared, password: &str) -> Result<(), ApiError> {
+    check_password_field(state, password, "password")
 }
 
 /// The same check for a body whose password field is named `field`.
-pub fn check_password_field(password: &str, field: &str) -> Result<(), ApiError> {
-    let chars = password.chars().count();
-    let issue = if chars < PASSWORD_MIN_CHARS {
-        Some((
-            format!("String should have at least {PASSWORD_MIN_CHARS} characters"),
-            "string_too_short",
-        ))
-    } else if chars > PASSWORD_MAX_CHARS {
-        Some((
-            format!("String should have at most {PASSWORD_MAX_CHARS} characters"),
-            "string_too_long",
-        ))
-    } else {
-        None
-    };
-    match issue {
-        Some((msg, kind)) => Err(ApiError::Validation(vec![ValidationIssue::new(
+pub fn check_password_field(state: &Shared, password: &str, field: &str) -> Result<(), ApiError> {
+    password_rules::check(password, state.settings.password_min_length).map_err(|weak| {
+        ApiError::Validation(vec![ValidationIssue::new(
             "body",
             Some(field),
-            msg,
-            kind,
-        )])),
-        None => Ok(()),
-    }
+            weak.to_string(),
+            weak.kind(),
+        )])
+    })
 }
 
 #[derive(Deserialize)]
@@ -64,7 +48,7 @@ pub async fn register(state: Shared, Json(body): Json<Credentials>) -> HttpResul
     if !state.settings.public_registration {
         return Err(AccountRefused::RegistrationClosed.into());
     }
-    check_new_password(&body.password)?;
+    check_new_password(&state, &body.password)?;
     let hash = password::hash(SecretString::from(body.password)).await?;
     let new = NewUser {
         email: body.email.as_str().to_string(),

@@ -52,7 +52,7 @@ pub async fn create(
     AdminUser(admin): AdminUser,
     Json(body): Json<Credentials>,
 ) -> HttpResult<HttpResponse> {
-    check_new_password(&body.password)?;
+    check_new_password(&state, &body.password)?;
     let hash = password::hash(SecretString::from(body.password)).await?;
     let new = NewUser {
         email: body.email.as_str().to_string(),
@@ -215,7 +215,7 @@ pub async fn reset_password(
     Json(body): Json<PasswordResetIn>,
 ) -> HttpResult<HttpResponse> {
     let user_id: UserId = path_param(&req, "user_id")?;
-    check_password_field(&body.new_password, "new_password")?;
+    check_password_field(&state, &body.new_password, "new_password")?;
     let reason = admin_reason(&body.reason)?;
     let hash = password::hash(SecretString::from(body.new_password)).await?;
     let change = CredentialReset {
