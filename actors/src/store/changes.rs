@@ -6,7 +6,8 @@
 //! is lost, so after `disconnected` it must read the database (or drop what it holds) until the
 //! next `connected`, when it reloads.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::future::Future;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,6 +23,54 @@ pub trait ChangeSubscriber: Send + Sync + 'static {
     fn connected(&self);
     /// The connection is gone: changes are no longer announced until the next `connected`.
     fn disconnected(&self);
+}
+
+/// Whether a subscriber's in-memory copy may answer: only once a reload begun after the latest
+/// (re)connection has completed, and never after a disconnection. Each (dis)connection starts a
+/// new generation, so a reload that began before it cannot mark the copy trusted.
+#[derive(Debug, Default)]
+pub struct Trust {
+    trusted: AtomicBool,
+    generation: AtomicU64,
+}
+
+impl Trust {
+    pub fn is_trusted(&self) -> bool {
+        self.trusted.load(Ordering::Acquire)
+    }
+
+    /// A (re)connection: the generation the reload it calls for belongs to.
+    pub fn connected(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::AcqRel) + 1
+    }
+
+    pub fn disconnected(&self) {
+        self.generation.fetch_add(1, Ordering::AcqRel);
+        self.trusted.store(false, Ordering::Release);
+    }
+
+    /// Runs `load` (which reads and applies the whole copy) until it succeeds, backing off
+    /// between failures, while `generation` is current; the copy is trusted if it still is after.
+    pub async fn reload<F, Fut>(&self, generation: u64, what: &str, mut load: F)
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<(), super::StoreError>>,
+    {
+        let mut backoff = Duration::from_millis(200);
+        while self.generation.load(Ordering::Acquire) == generation {
+            match load().await {
+                Ok(()) => {
+                    if self.generation.load(Ordering::Acquire) == generation {
+                        self.trusted.store(true, Ordering::Release);
+                    }
+                    return;
+                }
+                Err(err) => tracing::warn!(error = %err, "{what} could not be loaded; retrying"),
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(5));
+        }
+    }
 }
 
 #[derive(Default)]
@@ -136,6 +185,19 @@ impl ChangeFeed {
 mod tests {
     use super::*;
     use std::sync::Mutex;
+
+    #[tokio::test]
+    async fn a_reload_overtaken_by_a_reconnection_does_not_mark_the_copy_trusted() {
+        let trust = Trust::default();
+        let first = trust.connected();
+        let second = trust.connected();
+        trust.reload(first, "test state", || async { Ok(()) }).await;
+        assert!(!trust.is_trusted(), "the older generation's reload");
+        trust.reload(second, "test state", || async { Ok(()) }).await;
+        assert!(trust.is_trusted());
+        trust.disconnected();
+        assert!(!trust.is_trusted());
+    }
 
     #[derive(Default)]
     struct Recorder(Mutex<Vec<String>>);

@@ -6,15 +6,13 @@
 //! question goes to the database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use rust_decimal::Decimal;
 use serde::Deserialize;
 
-use super::changes::ChangeSubscriber;
+use super::changes::{ChangeSubscriber, Trust};
 use super::{Store, StoreError, Transaction, TxFuture};
 use crate::domain::UserId;
 use crate::rules::risk::RiskProfile;
@@ -250,10 +248,7 @@ pub struct RiskProfiles {
     store: Store,
     emails: EmailProfiles,
     held: Mutex<Held>,
-    trusted: AtomicBool,
-    /// Bumped at each (dis)connection: a reload started before the last one must not mark the
-    /// copy trusted.
-    generation: AtomicU64,
+    trust: Trust,
     me: Weak<RiskProfiles>,
 }
 
@@ -347,8 +342,7 @@ impl RiskProfiles {
             store,
             emails,
             held: Mutex::new(Held::default()),
-            trusted: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
+            trust: Trust::default(),
             me: me.clone(),
         })
     }
@@ -361,7 +355,7 @@ impl RiskProfiles {
     /// The profile that applies to `user_id` (whose email is `email`) now: from memory while it
     /// is kept current, else from the database (one statement).
     pub async fn resolve(&self, user_id: UserId, email: &str) -> Result<Resolved, StoreError> {
-        if self.trusted.load(Ordering::Acquire) {
+        if self.trust.is_trusted() {
             let held = self.lock();
             let override_name = held.override_of(user_id);
             let (name, source) = self.emails.resolve(override_name, email);
@@ -392,7 +386,7 @@ impl RiskProfiles {
     /// Every profile and override, to resolve many users at once: from memory while it is kept
     /// current, else from the database (two statements, whatever the number of users).
     pub async fn view(&self) -> Result<ProfilesView, StoreError> {
-        if self.trusted.load(Ordering::Acquire) {
+        if self.trust.is_trusted() {
             let held = self.lock();
             return Ok(ProfilesView {
                 profiles: held.profiles(),
@@ -431,31 +425,23 @@ impl RiskProfiles {
 
     /// Whether the in-memory copy answers (false while the listener is down or reloading).
     pub fn is_current(&self) -> bool {
-        self.trusted.load(Ordering::Acquire)
+        self.trust.is_trusted()
     }
 
     async fn reload(&self, generation: u64) {
-        let mut backoff = Duration::from_millis(200);
-        while self.generation.load(Ordering::Acquire) == generation {
-            match self.read_all().await {
-                Ok((profiles, overrides)) => {
-                    let mut held = self.lock();
-                    for stored in profiles {
-                        held.apply_profile(stored.profile, stored.version);
-                    }
-                    for (user_id, name, version) in overrides {
-                        held.apply_override(user_id, name, version);
-                    }
-                    if self.generation.load(Ordering::Acquire) == generation {
-                        self.trusted.store(true, Ordering::Release);
-                    }
-                    return;
+        self.trust
+            .reload(generation, "risk profiles", || async {
+                let (profiles, overrides) = self.read_all().await?;
+                let mut held = self.lock();
+                for stored in profiles {
+                    held.apply_profile(stored.profile, stored.version);
                 }
-                Err(err) => tracing::warn!(error = %err, "risk profiles could not be loaded; retrying"),
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+                for (user_id, name, version) in overrides {
+                    held.apply_override(user_id, name, version);
+                }
+                Ok(())
+            })
+            .await
     }
 
     #[allow(clippy::type_complexity)]
@@ -490,15 +476,14 @@ impl ChangeSubscriber for RiskProfiles {
     }
 
     fn connected(&self) {
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let generation = self.trust.connected();
         if let Some(me) = self.me.upgrade() {
             tokio::spawn(async move { me.reload(generation).await });
         }
     }
 
     fn disconnected(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.trusted.store(false, Ordering::Release);
+        self.trust.disconnected();
     }
 }
 

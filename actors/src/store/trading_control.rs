@@ -5,13 +5,11 @@
 //! again; while the listener is down, every question goes to the database.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 
-use super::changes::ChangeSubscriber;
+use super::changes::{ChangeSubscriber, Trust};
 use super::{Store, StoreError, Transaction, TxFuture};
 use crate::domain::{TradingState, UserId};
 use crate::rules::trading_control::TradingGate;
@@ -135,10 +133,7 @@ impl TradingSwitches for TradingControls {
 pub struct TradingControls {
     store: Store,
     held: Mutex<Held>,
-    trusted: AtomicBool,
-    /// Bumped at each (dis)connection: a reload started before the last one must not mark the
-    /// copy trusted.
-    generation: AtomicU64,
+    trust: Trust,
     me: Weak<TradingControls>,
 }
 
@@ -194,8 +189,7 @@ impl TradingControls {
         Arc::new_cyclic(|me| TradingControls {
             store,
             held: Mutex::new(Held::default()),
-            trusted: AtomicBool::new(false),
-            generation: AtomicU64::new(0),
+            trust: Trust::default(),
             me: me.clone(),
         })
     }
@@ -203,7 +197,7 @@ impl TradingControls {
     /// The switches that apply to `user_id` now: from memory while it is kept current, else
     /// from the database.
     pub async fn gate(&self, user_id: UserId) -> Result<TradingGate, StoreError> {
-        if self.trusted.load(Ordering::Acquire) {
+        if self.trust.is_trusted() {
             return Ok(self.lock().gate(user_id));
         }
         let client = self.store.reader().await?;
@@ -227,28 +221,20 @@ impl TradingControls {
 
     /// Whether the in-memory copy answers (false while the listener is down or reloading).
     pub fn is_current(&self) -> bool {
-        self.trusted.load(Ordering::Acquire)
+        self.trust.is_trusted()
     }
 
     async fn reload(&self, generation: u64) {
-        let mut backoff = Duration::from_millis(200);
-        while self.generation.load(Ordering::Acquire) == generation {
-            match self.read_all().await {
-                Ok(rows) => {
-                    let mut held = self.lock();
-                    for (user_id, state, version) in rows {
-                        held.apply(user_id, state, version);
-                    }
-                    if self.generation.load(Ordering::Acquire) == generation {
-                        self.trusted.store(true, Ordering::Release);
-                    }
-                    return;
+        self.trust
+            .reload(generation, "trading controls", || async {
+                let rows = self.read_all().await?;
+                let mut held = self.lock();
+                for (user_id, state, version) in rows {
+                    held.apply(user_id, state, version);
                 }
-                Err(err) => tracing::warn!(error = %err, "trading controls could not be loaded; retrying"),
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(Duration::from_secs(5));
-        }
+                Ok(())
+            })
+            .await
     }
 
     async fn read_all(&self) -> Result<Vec<(Option<UserId>, TradingState, i64)>, StoreError> {
@@ -276,15 +262,14 @@ impl ChangeSubscriber for TradingControls {
     }
 
     fn connected(&self) {
-        let generation = self.generation.fetch_add(1, Ordering::AcqRel) + 1;
+        let generation = self.trust.connected();
         if let Some(me) = self.me.upgrade() {
             tokio::spawn(async move { me.reload(generation).await });
         }
     }
 
     fn disconnected(&self) {
-        self.generation.fetch_add(1, Ordering::AcqRel);
-        self.trusted.store(false, Ordering::Release);
+        self.trust.disconnected();
     }
 }
 
