@@ -518,6 +518,27 @@ async fn tampered_tokens_are_refused() {
         );
     }
 
+    // Tokens this daemon issues are access tokens with their own id; another type is refused.
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let issued: Value = serde_json::from_slice(&b64.decode(good.split('.').nth(1).unwrap()).unwrap()).unwrap();
+    assert_eq!(issued["typ"], "access", "{issued}");
+    assert!(
+        issued["jti"].as_str().is_some_and(|j| j.len() == 36) && issued["iat"].is_i64(),
+        "{issued}"
+    );
+    let refresh = forge(
+        Header::new(Algorithm::HS256),
+        &json!({ "sub": "frank@desk.io", "role": "trader", "exp": exp, "typ": "refresh" }),
+        SECRET_KEY.as_bytes(),
+    );
+    assert_eq!(
+        call(&d, Method::GET, "/users/me", &refresh, None).await,
+        (
+            401,
+            json!({ "detail": "Invalid token type", "code": "invalid_token_type" })
+        )
+    );
+
     let resp = client().get(d.url("/users/me")).send().await.unwrap();
     assert_eq!(
         resp.headers().get("www-authenticate").and_then(|v| v.to_str().ok()),

@@ -1,6 +1,7 @@
-//! HS256 access tokens: `sub` (email), `role`, `exp` (60 minutes), `iat`. Only HS256 is accepted:
-//! `alg: none`, other algorithms, bad signatures and past `exp` are all refused. Tokens the old
-//! service issued (`sub`, `role`, `exp`, no `iat`) are accepted until they expire.
+//! HS256 access tokens: `sub` (email), `role`, `exp` (60 minutes), `iat`, `jti` (a fresh UUID) and
+//! `typ: "access"`. Only HS256 is accepted: `alg: none`, other algorithms, bad signatures and past
+//! `exp` are all refused. Tokens the old service issued (`sub`, `role`, `exp`; no `iat`, `jti` or
+//! `typ`) are accepted until they expire; a token of another `typ` is not an access token.
 
 use chrono::Utc;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -17,6 +18,21 @@ pub struct Claims {
     /// Absent from the old service's tokens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub iat: Option<i64>,
+    /// The token's own id (absent from the old service's tokens).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jti: Option<String>,
+    /// `access` for the tokens this daemon issues; the old service's carry none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub typ: Option<String>,
+}
+
+pub const ACCESS: &str = "access";
+
+impl Claims {
+    /// Whether these claims may authenticate a request: an access token, or an old-service token.
+    pub fn is_access(&self) -> bool {
+        self.typ.as_deref().is_none_or(|typ| typ == ACCESS)
+    }
 }
 
 #[derive(Clone)]
@@ -46,6 +62,8 @@ impl JwtKeys {
             role: role.to_string(),
             iat: Some(now),
             exp: now + TOKEN_MINUTES * 60,
+            jti: Some(uuid::Uuid::new_v4().to_string()),
+            typ: Some(ACCESS.to_string()),
         };
         jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .expect("HS256 encoding of plain claims cannot fail")
@@ -88,6 +106,8 @@ mod tests {
             role: "admin".into(),
             iat: Some(0),
             exp: Utc::now().timestamp() - 1,
+            jti: None,
+            typ: None,
         };
         let expired = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
@@ -103,6 +123,21 @@ mod tests {
         )
         .unwrap();
         assert!(keys().verify(&hs512).is_none());
+    }
+
+    #[test]
+    fn issued_tokens_are_access_tokens_with_their_own_id() {
+        let claims = keys().verify(&keys().issue("a@b.co", "trader")).unwrap();
+        assert!(claims.is_access());
+        assert_eq!(claims.typ.as_deref(), Some("access"));
+        let other = keys().verify(&keys().issue("a@b.co", "trader")).unwrap();
+        assert_ne!(claims.jti, other.jti);
+        assert!(claims.jti.unwrap().parse::<uuid::Uuid>().is_ok());
+        let refresh = Claims {
+            typ: Some("refresh".into()),
+            ..other
+        };
+        assert!(!refresh.is_access());
     }
 
     #[test]

@@ -63,6 +63,9 @@ fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = R
     Box::pin(async move {
         let state = state?;
         let claims = state.jwt.verify(&token?).ok_or(AuthRefused::InvalidToken)?;
+        if !claims.is_access() {
+            return Err(AuthRefused::WrongTokenType.into());
+        }
         let user = if fresh {
             // Boxed for the reason `UserCache::get` boxes its read: keep this future small.
             Box::pin(actors::store::users::find_by_email(&state.store, &claims.sub)).await?

@@ -9,6 +9,9 @@ pub enum AuthRefused {
     /// Bad signature, algorithm or claims, expired, or not a token at all.
     #[error("Invalid authentication credentials")]
     InvalidToken,
+    /// A valid token that is not an access token (a refresh token sent as a bearer token).
+    #[error("Invalid token type")]
+    WrongTokenType,
     /// The token names a user that no longer exists.
     #[error("User not found")]
     UserNotFound,

@@ -110,6 +110,7 @@ impl ApiError {
             ApiError::Auth(refused) => match refused {
                 AuthRefused::NotAuthenticated => (S::UNAUTHORIZED, "not_authenticated"),
                 AuthRefused::InvalidToken => (S::UNAUTHORIZED, "invalid_token"),
+                AuthRefused::WrongTokenType => (S::UNAUTHORIZED, "invalid_token_type"),
                 AuthRefused::UserNotFound => (S::UNAUTHORIZED, "token_user_not_found"),
                 AuthRefused::Forbidden => (S::FORBIDDEN, "insufficient_permissions"),
                 AuthRefused::Disabled => (S::FORBIDDEN, "user_disabled"),
