@@ -128,15 +128,7 @@ where
         Err(err) => err.status_code().is_server_error(),
     };
     if server_error {
-        idempotency::record(
-            &state.store,
-            &keyed,
-            &StoredAnswer {
-                status: 500,
-                body: Vec::new(),
-            },
-        )
-        .await?;
+        idempotency::release(&state.store, &keyed).await?;
         return result;
     }
     let answer = capture(result);

@@ -3,7 +3,7 @@
 
 use actix_web::HttpResponse;
 use actors::store::idempotency::{KeyedRequest, StoredAnswer};
-use actors::store::trading::TradingWritten;
+use actors::store::trading::{Traded, TradingWritten};
 use actors::user_actor::{KeyedTrading, TradingCommand};
 
 use crate::http::idempotency::{capture, respond};
@@ -14,21 +14,22 @@ use crate::state::Shared;
 
 /// The answer each route gives for what its write produced.
 fn render(written: &TradingWritten) -> StoredAnswer {
-    let answered = match written {
+    capture(match written {
         TradingWritten::Created(signal) => Ok(HttpResponse::Ok().json(SignalOut::from(signal.clone()))),
         TradingWritten::Claimed(signals) => {
             Ok(HttpResponse::Ok().json(signals.iter().cloned().map(SignalOut::from).collect::<Vec<_>>()))
         }
-        TradingWritten::Opened(result) => result
-            .clone()
-            .map(|traded| HttpResponse::Ok().json(PositionOut::from(traded.position)))
-            .map_err(ApiError::from),
-        TradingWritten::Closed(result) => result
-            .clone()
-            .map(|traded| HttpResponse::Ok().json(PositionOut::from(traded.position)))
-            .map_err(ApiError::from),
-    };
-    capture(answered)
+        TradingWritten::Opened(result) => position_answer(result),
+        TradingWritten::Closed(result) => position_answer(result),
+    })
+}
+
+/// An open's or a close's answer: the position, or the refusal.
+fn position_answer<R: Clone + Into<ApiError>>(result: &Result<Traded, R>) -> HttpResult<HttpResponse> {
+    match result {
+        Ok(traded) => Ok(HttpResponse::Ok().json(PositionOut::from(traded.position.clone()))),
+        Err(refused) => Err(refused.clone().into()),
+    }
 }
 
 /// Sends `command` under the request's key and answers with the recorded answer.

@@ -147,9 +147,14 @@ async fn record_in(tx: &Transaction<'_>, r: &KeyedRequest, answer: &StoredAnswer
         tx.execute(&stmt, &[&r.user_id, &r.route, &key, &status, &answer.body])
             .await?;
     } else {
-        let stmt = tx.prepare_cached(FORGET_KEY).await?;
-        tx.execute(&stmt, &[&r.user_id, &r.route, &key]).await?;
+        forget_in(tx, r).await?;
     }
+    Ok(())
+}
+
+async fn forget_in(tx: &Transaction<'_>, r: &KeyedRequest) -> Result<(), tokio_postgres::Error> {
+    let stmt = tx.prepare_cached(FORGET_KEY).await?;
+    tx.execute(&stmt, &[&r.user_id, &r.route, &r.key.as_str()]).await?;
     Ok(())
 }
 
@@ -171,6 +176,12 @@ pub async fn claim(store: &Store, r: &KeyedRequest, stale_after: Duration) -> Re
     let read = client.prepare_cached(READ_KEY).await?;
     let row = client.query_opt(&read, &[&r.user_id, &r.route, &key]).await?;
     Ok(Some(judge_existing(row, &r.fingerprint)?))
+}
+
+/// Releases a claim whose request answered 5xx, so a retry runs again.
+pub async fn release(store: &Store, r: &KeyedRequest) -> Result<(), StoreError> {
+    let client = store.reader().await?;
+    Ok(forget_in(&Transaction::new(&client), r).await?)
 }
 
 /// Records the answer of a claimed request (or releases the claim for a 5xx answer, so a retry
