@@ -13,6 +13,7 @@ use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
 use actors::store::changes::ChangeFeed;
 use actors::store::risk_profiles::RiskProfiles;
+use actors::store::sessions::Revocations;
 use actors::store::tick_suspects::TickSuspects;
 use actors::store::trading_control::TradingControls;
 use actors::store::user_cache::UserCache;
@@ -84,10 +85,12 @@ impl Application {
         let user_cache = Arc::new(UserCache::default());
         let trading = TradingControls::new(store.clone());
         let risk_profiles = RiskProfiles::new(store.clone(), settings.email_profiles());
+        let revocations = Revocations::new(store.clone(), ACCESS_TOKEN_LIFE);
         let changes = ChangeFeed::builder()
             .on(actors::store::user_cache::CHANNEL, user_cache.clone())
             .on(actors::store::trading_control::CHANNEL, trading.clone())
             .on(actors::store::risk_profiles::CHANNEL, risk_profiles.clone())
+            .on(actors::store::sessions::CHANNEL, revocations.clone())
             .start(settings.database_url.expose_secret().to_string());
         let (market, notifier) = start_exit_monitor(&settings, &store);
         let users = UserRegistry::new(ActorDeps {
@@ -127,6 +130,7 @@ impl Application {
             user_cache,
             trading,
             risk_profiles,
+            revocations,
             changes,
             keyring,
             exchanges,
@@ -215,9 +219,16 @@ fn spawn_memory_release(state: Arc<AppState>) {
 /// round: a backlog (after a long stop) drains over a few rounds instead of in one long statement.
 const HOUSEKEEPING_EVERY: std::time::Duration = std::time::Duration::from_secs(300);
 const IDEMPOTENCY_EXPIRY_BATCH: i64 = 5_000;
+const SESSION_EXPIRY_BATCH: i64 = 5_000;
 
-/// Removes idempotency keys older than `IDEMPOTENCY_KEY_MAX_AGE_DAYS` and failed-login counts out
-/// of the throttle's window. Every daemon runs it; rounds of two daemons at once are harmless.
+/// A revoked session must be remembered while an access token of it may live: one token's life,
+/// plus a minute for clocks.
+const ACCESS_TOKEN_LIFE: std::time::Duration =
+    std::time::Duration::from_secs(crate::auth::jwt::TOKEN_MINUTES as u64 * 60 + 60);
+
+/// Removes idempotency keys older than `IDEMPOTENCY_KEY_MAX_AGE_DAYS`, failed-login counts out of
+/// the throttle's window, sessions long expired, and revocations no live token needs. Every daemon
+/// runs it; rounds of two daemons at once are harmless.
 fn spawn_housekeeping(state: Arc<AppState>) {
     tokio::spawn(async move {
         let mut every = tokio::time::interval(HOUSEKEEPING_EVERY);
@@ -232,6 +243,12 @@ fn spawn_housekeeping(state: Arc<AppState>) {
             let window = state.login_throttle.limits().window;
             if let Err(err) = actors::store::login_failures::prune(&state.store, window).await {
                 tracing::warn!(error = %err, "old failed-login counts not removed");
+            }
+            state.revocations.prune();
+            let sessions =
+                actors::store::sessions::remove_expired(&state.store, ACCESS_TOKEN_LIFE, SESSION_EXPIRY_BATCH);
+            if let Err(err) = sessions.await {
+                tracing::warn!(error = %err, "expired sessions not removed");
             }
         }
     });

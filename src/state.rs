@@ -7,6 +7,7 @@ use actors::notifier::Notifier;
 use actors::registry::UserRegistry;
 use actors::store::changes::ChangeFeed;
 use actors::store::risk_profiles::RiskProfiles;
+use actors::store::sessions::Revocations;
 use actors::store::trading_control::TradingControls;
 use actors::store::user_cache::UserCache;
 use actors::store::Store;
@@ -26,6 +27,8 @@ pub struct AppState {
     pub user_cache: Arc<UserCache>,
     /// The operators' kill switches (global and per user), kept current by notifications.
     pub trading: Arc<TradingControls>,
+    /// The sessions revoked recently (logout, revoke-all, resets), kept current by notifications.
+    pub revocations: Arc<Revocations>,
     /// The risk profiles and per-user overrides, kept current by notifications.
     pub risk_profiles: Arc<RiskProfiles>,
     /// The daemon's one LISTEN connection; kept alive for as long as the state lives.

@@ -58,6 +58,13 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("PUT", "/ops/admin/risk/profiles/{profile_name}"),
     ("PUT", "/users/{user_id}/risk-profile"),
     ("GET", "/users/risk-profiles"),
+    ("POST", "/auth/refresh"),
+    ("POST", "/auth/logout"),
+    ("POST", "/auth/revoke-all"),
+    ("POST", "/users/{user_id}/revoke-sessions"),
+    ("PATCH", "/users/{user_id}/role"),
+    ("PUT", "/users/{user_id}/password"),
+    ("POST", "/users/{user_id}/2fa/reset"),
 ];
 
 /// The contract routes this branch serves itself (the others arrive with other modules).

@@ -28,6 +28,8 @@ pub struct AuthUser {
     pub role: Role,
     pub display_name: Option<String>,
     pub totp_enabled: bool,
+    /// The session the request's token belongs to (what logout ends).
+    pub session: jwt::TokenSession,
 }
 
 impl AuthUser {
@@ -62,7 +64,8 @@ fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = R
     let state = app_state(req);
     Box::pin(async move {
         let state = state?;
-        let claims = state.jwt.verify(&token?).ok_or(AuthRefused::InvalidToken)?;
+        let token_text = token?;
+        let claims = state.jwt.verify(&token_text).ok_or(AuthRefused::InvalidToken)?;
         if !claims.is_access() {
             return Err(AuthRefused::WrongTokenType.into());
         }
@@ -76,7 +79,22 @@ fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = R
         if user.role == Role::Disabled {
             return Err(AuthRefused::Disabled.into());
         }
+        let session = claims.session(&token_text);
+        let revoked = match session {
+            jwt::TokenSession::Sessionless { issued_at, .. }
+                if user
+                    .sessionless_tokens_revoked_at
+                    .is_some_and(|revoked_at| issued_at <= revoked_at.timestamp()) =>
+            {
+                true
+            }
+            _ => state.revocations.is_revoked(session.id()).await?,
+        };
+        if revoked {
+            return Err(AuthRefused::SessionRevoked.into());
+        }
         Ok(AuthUser {
+            session,
             id: user.id,
             email: user.email,
             role: user.role,

@@ -20,6 +20,15 @@ pub enum AuthRefused {
     /// An admin disabled the account: refused on every request, whatever the token.
     #[error("User is disabled")]
     Disabled,
+    /// The token's session ended: logout, revoke-all, an admin, a reset, a reused refresh token.
+    #[error("Session revoked")]
+    SessionRevoked,
+    /// Not a refresh token of a live session: malformed, expired, forged, unknown.
+    #[error("Invalid refresh token")]
+    InvalidRefreshToken,
+    /// A refresh token used already: its whole session is revoked (reuse means theft).
+    #[error("Refresh token revoked")]
+    RefreshTokenReused,
 }
 
 /// Why a login is refused.

@@ -114,6 +114,9 @@ impl ApiError {
                 AuthRefused::UserNotFound => (S::UNAUTHORIZED, "token_user_not_found"),
                 AuthRefused::Forbidden => (S::FORBIDDEN, "insufficient_permissions"),
                 AuthRefused::Disabled => (S::FORBIDDEN, "user_disabled"),
+                AuthRefused::SessionRevoked => (S::UNAUTHORIZED, "session_revoked"),
+                AuthRefused::InvalidRefreshToken => (S::UNAUTHORIZED, "invalid_refresh_token"),
+                AuthRefused::RefreshTokenReused => (S::UNAUTHORIZED, "refresh_token_reused"),
             },
             ApiError::Login(refused) => match refused {
                 LoginRefused::IncorrectCredentials => (S::UNAUTHORIZED, "login_incorrect"),

@@ -137,6 +137,25 @@ extractor!(
     /// A JSON request body.
     Json, |_, bytes| parse_json(bytes)
 );
+
+/// A JSON request body that may be left out: an empty body is `None`.
+pub struct OptionalJson<T>(pub Option<T>);
+
+impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
+    type Error = ApiError;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let bytes = web::Bytes::from_request(req, payload);
+        Box::pin(async move {
+            let raw = read_body(bytes).await?;
+            if raw.iter().all(|b| b.is_ascii_whitespace()) {
+                return Ok(OptionalJson(None));
+            }
+            parse_json(&raw).map(|value| OptionalJson(Some(value)))
+        })
+    }
+}
 extractor!(
     /// An `application/x-www-form-urlencoded` request body.
     Form, |_, bytes| parse_urlencoded("body", bytes)

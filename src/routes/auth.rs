@@ -2,20 +2,23 @@
 //! enable and disable.
 
 use actix_web::{post, HttpRequest, HttpResponse};
-use actors::domain::{Email, Role, UserId};
+use actors::domain::{Email, Role, SessionId, UserId};
 use actors::store::audit::AuditEvent;
+use actors::store::sessions::{self, Logout, NewSession, RevokeAll, RevokedSessions, Rotated, Rotation};
 use actors::store::two_factor::{self, AcceptedCode, CodeUse, NewSecret};
 use actors::store::users::{self, NewUser, UserRow};
 use actors::store::ShardKey;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
+use uuid::Uuid;
 
+use crate::auth::jwt::{self, TokenSession};
 use crate::auth::{
     password, password_rules, totp, AccountRefused, AuthRefused, AuthUser, LoginRefused, TwoFactorRefused,
 };
 use crate::http::error::ValidationIssue;
-use crate::http::extract::{Form, Json};
+use crate::http::extract::{Form, Json, OptionalJson};
 use crate::http::{ApiError, HttpResult};
 use crate::state::Shared;
 
@@ -149,10 +152,127 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
     if password::is_legacy(&user.password_hash) {
         upgrade_legacy_hash(&state, &user, given).await;
     }
+    let (session, refresh_id, expires_at) = (SessionId::new(), Uuid::new_v4(), jwt::refresh_expiry());
+    let new = NewSession {
+        id: session,
+        user_id: user.id,
+        refresh_id,
+        expires_at,
+    };
+    state.store.write(user.id.into(), None, new, sessions::open).await?;
     // Someone who logs in is about to trade: their actor loads now, not on the first order.
     state.users.wake(user.id);
-    let token = state.jwt.issue(&user.email, user.role.as_str());
-    Ok(HttpResponse::Ok().json(json!({ "access_token": token, "token_type": "bearer" })))
+    let identity = (user.id, user.email.as_str(), user.role.as_str());
+    let pair = state.jwt.issue_pair(identity, session, refresh_id, expires_at);
+    Ok(HttpResponse::Ok().json(pair))
+}
+
+#[derive(Deserialize)]
+pub struct RefreshBody {
+    pub refresh_token: String,
+}
+
+/// Rotates a refresh token: the session's current one buys a new pair; one used already revokes
+/// the session (RFC 9700: reuse means the token was stolen).
+#[post("/auth/refresh")]
+pub async fn refresh(state: Shared, Json(body): Json<RefreshBody>) -> HttpResult<HttpResponse> {
+    let claims = state
+        .jwt
+        .verify_refresh(body.refresh_token.trim())
+        .ok_or(AuthRefused::InvalidRefreshToken)?;
+    let (next, expires_at) = (Uuid::new_v4(), jwt::refresh_expiry());
+    let rotation = Rotation {
+        session_id: claims.sid,
+        presented: claims.jti,
+        next,
+        expires_at,
+    };
+    match state
+        .store
+        .write(claims.sub.into(), None, rotation, sessions::rotate)
+        .await?
+    {
+        Rotated::Rotated { user_id, email, role } => {
+            let pair = state
+                .jwt
+                .issue_pair((user_id, &email, role.as_str()), claims.sid, next, expires_at);
+            Ok(HttpResponse::Ok().json(pair))
+        }
+        Rotated::Reused => {
+            state.revocations.applied(&[claims.sid]);
+            Err(AuthRefused::RefreshTokenReused.into())
+        }
+        Rotated::Revoked => Err(AuthRefused::SessionRevoked.into()),
+        Rotated::Disabled => Err(AuthRefused::Disabled.into()),
+        Rotated::Unknown => Err(AuthRefused::InvalidRefreshToken.into()),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct LogoutBody {
+    #[serde(default)]
+    pub refresh_token: Option<String>,
+}
+
+/// Ends the session of the request's token, and that of the refresh token given (the caller's own).
+#[post("/auth/logout")]
+pub async fn logout(
+    state: Shared,
+    user: AuthUser,
+    OptionalJson(body): OptionalJson<LogoutBody>,
+) -> HttpResult<HttpResponse> {
+    let mut ending = Vec::with_capacity(2);
+    let mut sessionless = None;
+    match user.session {
+        TokenSession::Login(id) => ending.push(id),
+        TokenSession::Sessionless { id, expires_at, .. } => {
+            let expires_at = chrono::DateTime::from_timestamp(expires_at, 0).unwrap_or_else(chrono::Utc::now);
+            sessionless = Some((id, expires_at));
+        }
+    }
+    if let Some(token) = body.and_then(|body| body.refresh_token) {
+        let claims = state
+            .jwt
+            .verify_refresh(token.trim())
+            .filter(|claims| claims.sub == user.id)
+            .ok_or(AuthRefused::InvalidRefreshToken)?;
+        ending.push(claims.sid);
+    }
+    let logout = Logout {
+        user_id: user.id,
+        sessions: ending,
+        sessionless,
+    };
+    let revoked = state
+        .store
+        .write(user.id.into(), None, logout, sessions::logout)
+        .await?;
+    state.revocations.applied(&revoked);
+    Ok(HttpResponse::Ok().json(json!({ "message": "Session revoked" })))
+}
+
+/// Ends every session of the caller: each token issued until now stops working.
+#[post("/auth/revoke-all")]
+pub async fn revoke_all(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
+    let cmd = RevokeAll {
+        by: user.id,
+        user_id: user.id,
+    };
+    let revoked = state
+        .store
+        .write(user.id.into(), None, cmd, sessions::revoke_all)
+        .await?;
+    applied_revocations(&state, revoked).ok_or(AuthRefused::UserNotFound)?;
+    Ok(HttpResponse::Ok().json(json!({ "message": "All sessions revoked" })))
+}
+
+/// Applies revocations this daemon committed to its own copies at once (the notifications reach
+/// the others); `None` when the user was not found.
+pub fn applied_revocations(state: &Shared, revoked: Option<RevokedSessions>) -> Option<()> {
+    let revoked = revoked?;
+    state.revocations.applied(&revoked.sessions);
+    state.user_cache.invalidate(&revoked.email);
+    Some(())
 }
 
 /// Replaces an imported bcrypt hash by argon2id. A failure (hashing pool full, database busy)
@@ -248,6 +368,9 @@ pub async fn disable(state: Shared, user: AuthUser, Json(body): Json<OtpBody>) -
 pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     cfg.service(register)
         .service(login)
+        .service(refresh)
+        .service(logout)
+        .service(revoke_all)
         .service(setup)
         .service(verify_enable)
         .service(disable);

@@ -4,6 +4,7 @@
 use actix_web::{get, patch, post, put, HttpRequest, HttpResponse};
 use actors::domain::{CapitalBase, Role, UserId};
 use actors::store::risk_settings::{self, CapitalBaseChange};
+use actors::store::sessions::{self, RevokeAll};
 use actors::store::users::{self, AdminRoleChange, CredentialReset, NewUser, RoleChanged, UserRow};
 use actors::store::ShardKey;
 use rust_decimal::Decimal;
@@ -13,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{password, AccountRefused, AdminUser, AuthUser};
 use crate::http::extract::{path_param, Json};
 use crate::http::{ApiError, HttpResult};
-use crate::routes::auth::{check_new_password, check_password_field, Credentials};
+use crate::routes::auth::{applied_revocations, check_new_password, check_password_field, Credentials};
 use crate::state::Shared;
 
 /// A user as the contract shows them.
@@ -173,11 +174,15 @@ pub async fn set_role(
         .write(user_id.into(), None, change, users::change_role)
         .await?
     {
-        RoleChanged::Changed(user) => Ok(HttpResponse::Ok().json(serde_json::json!({
-            "id": user.id,
-            "email": user.email,
-            "role": user.role,
-        }))),
+        RoleChanged::Changed(user, revoked) => {
+            state.revocations.applied(&revoked);
+            state.user_cache.invalidate(&user.email);
+            Ok(HttpResponse::Ok().json(serde_json::json!({
+                "id": user.id,
+                "email": user.email,
+                "role": user.role,
+            })))
+        }
         RoleChanged::NotFound => Err(AccountRefused::UserNotFound.into()),
         RoleChanged::LastAdmin => Err(AccountRefused::LastAdmin.into()),
     }
@@ -196,14 +201,25 @@ struct ReasonIn {
 
 async fn reset(state: &Shared, reset: CredentialReset, message: &str) -> HttpResult<HttpResponse> {
     let user_id = reset.user_id;
-    match state
+    let revoked = state
         .store
         .write(user_id.into(), None, reset, users::reset_credentials)
-        .await?
-    {
-        true => Ok(HttpResponse::Ok().json(serde_json::json!({ "message": message }))),
-        false => Err(AccountRefused::UserNotFound.into()),
-    }
+        .await?;
+    applied_revocations(state, revoked).ok_or(AccountRefused::UserNotFound)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "message": message })))
+}
+
+/// The admin ends every session of the user: each of their tokens issued until now stops working.
+#[post("/users/{user_id}/revoke-sessions")]
+pub async fn revoke_sessions(state: Shared, AdminUser(admin): AdminUser, req: HttpRequest) -> HttpResult<HttpResponse> {
+    let user_id: UserId = path_param(&req, "user_id")?;
+    let cmd = RevokeAll { by: admin.id, user_id };
+    let revoked = state
+        .store
+        .write(user_id.into(), None, cmd, sessions::revoke_all)
+        .await?;
+    applied_revocations(&state, revoked).ok_or(AccountRefused::UserNotFound)?;
+    Ok(HttpResponse::Ok().json(serde_json::json!({ "message": "All sessions revoked" })))
 }
 
 /// The admin sets a new password (argon2id); the old one stops working at once.
@@ -250,6 +266,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(set_role)
         .service(reset_password)
         .service(reset_two_factor)
+        .service(revoke_sessions)
         .service(create)
         .service(list)
         .service(my_risk_settings)

@@ -78,6 +78,10 @@ id_type!(
     /// An audit event.
     AuditEventId
 );
+id_type!(
+    /// A login session: the access and refresh tokens one login and its refreshes issued.
+    SessionId
+);
 
 #[cfg(test)]
 mod tests {

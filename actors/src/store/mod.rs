@@ -18,6 +18,7 @@ pub mod risk_profiles;
 pub mod risk_settings;
 pub mod secrets;
 pub mod security;
+pub mod sessions;
 mod shard;
 pub mod strategy;
 pub mod summary;

@@ -128,6 +128,7 @@ mod tests {
             totp_secret: None,
             totp_enabled: false,
             totp_last_step: None,
+            sessionless_tokens_revoked_at: None,
         }
     }
 

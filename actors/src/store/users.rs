@@ -3,8 +3,9 @@
 use tokio_postgres::Row;
 
 use super::audit::{self, AuditEvent};
+use super::sessions::{self, RevokeReason, RevokedSessions};
 use super::{Store, StoreError, Transaction, TxFuture};
-use crate::domain::{Role, UserId};
+use crate::domain::{Role, SessionId, UserId};
 
 #[derive(Debug, Clone)]
 pub struct UserRow {
@@ -16,10 +17,12 @@ pub struct UserRow {
     pub totp_secret: Option<String>,
     pub totp_enabled: bool,
     pub totp_last_step: Option<i64>,
+    /// Session-less tokens (the old service's) issued until then are refused.
+    pub sessionless_tokens_revoked_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-pub const USER_COLUMNS: &str =
-    "id, email, password_hash, display_name, role, totp_secret, totp_enabled, totp_last_step";
+pub const USER_COLUMNS: &str = "id, email, password_hash, display_name, role, totp_secret, totp_enabled, \
+                                totp_last_step, sessionless_tokens_revoked_at";
 
 impl UserRow {
     pub fn from_row(row: &Row) -> Result<UserRow, tokio_postgres::Error> {
@@ -32,6 +35,7 @@ impl UserRow {
             totp_secret: row.try_get("totp_secret")?,
             totp_enabled: row.try_get("totp_enabled")?,
             totp_last_step: row.try_get("totp_last_step")?,
+            sessionless_tokens_revoked_at: row.try_get("sessionless_tokens_revoked_at")?,
         })
     }
 }
@@ -155,7 +159,8 @@ pub struct AdminRoleChange {
 /// What an admin's role change did.
 #[derive(Debug)]
 pub enum RoleChanged {
-    Changed(UserRow),
+    /// With the sessions it revoked (every one, when the user was disabled).
+    Changed(UserRow, Vec<SessionId>),
     NotFound,
     /// It would leave no admin.
     LastAdmin,
@@ -187,6 +192,10 @@ pub fn change_role<'a>(tx: &'a Transaction<'a>, change: &'a AdminRoleChange) -> 
             ))
             .await?;
         let row = tx.query_one(&stmt, &[&change.user_id, &change.role]).await?;
+        let revoked = match change.role {
+            Role::Disabled => sessions::revoke_all_of(tx, change.user_id, RevokeReason::Disabled).await?,
+            _ => Vec::new(),
+        };
         let user = UserRow::from_row(&row)?;
         let event = AuditEvent::new(Some(change.by), "user.role.updated")
             .entity("user", user.id)
@@ -198,7 +207,7 @@ pub fn change_role<'a>(tx: &'a Transaction<'a>, change: &'a AdminRoleChange) -> 
                 "reason": change.reason,
             }));
         audit::record(tx, &event).await?;
-        Ok(RoleChanged::Changed(user))
+        Ok(RoleChanged::Changed(user, revoked))
     })
 }
 
@@ -215,9 +224,13 @@ const RESET_PASSWORD: &str = "UPDATE users SET password_hash = $2, updated_at = 
 const RESET_TWO_FACTOR: &str = "UPDATE users SET totp_enabled = false, totp_secret = NULL, totp_last_step = NULL, \
                                 updated_at = now() WHERE id = $1 RETURNING email";
 
-/// Applies the reset and audits `user.password.reset` or `user.2fa.reset` (by the admin, with the
-/// reason; never the secret); `false` when there is no such user.
-pub fn reset_credentials<'a>(tx: &'a Transaction<'a>, reset: &'a CredentialReset) -> TxFuture<'a, bool> {
+/// Applies the reset, revokes every session of the user, and audits `user.password.reset` or
+/// `user.2fa.reset` (by the admin, with the reason; never the secret); `None` when there is no
+/// such user.
+pub fn reset_credentials<'a>(
+    tx: &'a Transaction<'a>,
+    reset: &'a CredentialReset,
+) -> TxFuture<'a, Option<RevokedSessions>> {
     Box::pin(async move {
         let (row, action) = match &reset.new_password_hash {
             Some(hash) => {
@@ -233,18 +246,27 @@ pub fn reset_credentials<'a>(tx: &'a Transaction<'a>, reset: &'a CredentialReset
             }
         };
         let Some(row) = row else {
-            return Ok(false);
+            return Ok(None);
         };
         let email: String = row.try_get("email")?;
+        let reason = match reset.new_password_hash {
+            Some(_) => RevokeReason::PasswordReset,
+            None => RevokeReason::TwoFactorReset,
+        };
+        let revoked = sessions::revoke_all_of(tx, reset.user_id, reason).await?;
         let event = AuditEvent::new(Some(reset.by), action)
             .entity("user", reset.user_id)
             .details(serde_json::json!({
                 "target_user_id": reset.user_id,
                 "email": email,
                 "reason": reset.reason,
+                "sessions_revoked": revoked.len(),
             }));
         audit::record(tx, &event).await?;
-        Ok(true)
+        Ok(Some(RevokedSessions {
+            email,
+            sessions: revoked,
+        }))
     })
 }
 
