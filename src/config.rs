@@ -105,6 +105,16 @@ pub const SETTINGS: &[(&str, Option<&str>, &str)] = &[
         "days an idempotency key and its answer are kept",
     ),
     (
+        "CLUSTER_FAILOVER_SECONDS",
+        Some("10"),
+        "seconds within which the positions a dead daemon watched are taken over (2-600)",
+    ),
+    (
+        "CLUSTER_NODE_ID",
+        Some(""),
+        "this daemon's id among those sharing the database (a UUID; empty = derived from host and port)",
+    ),
+    (
         "MAX_OPEN_QTY_PER_SYMBOL",
         Some("0"),
         "cap on a user's open quantity of one symbol (0 = off)",
@@ -227,6 +237,10 @@ pub struct Settings {
     pub exit_max_auto_closes_per_minute: u32,
     /// `IDEMPOTENCY_KEY_MAX_AGE_DAYS` (1–3650).
     pub idempotency_key_max_age_days: i32,
+    /// `CLUSTER_FAILOVER_SECONDS` (2–600).
+    pub cluster_failover_secs: u64,
+    /// `CLUSTER_NODE_ID`; `None`: derived from the host name and the port.
+    pub cluster_node_id: Option<uuid::Uuid>,
     /// `MAX_OPEN_QTY_PER_SYMBOL` and `MAX_OPEN_NOTIONAL_PER_EXCHANGE` (off when 0).
     pub exposure_caps: actors::rules::risk::ExposureCaps,
     pub incident_tracker_url: String,
@@ -430,6 +444,20 @@ impl RawConfig {
         if !(1..=3650).contains(&idempotency_key_max_age_days) {
             errors.push("IDEMPOTENCY_KEY_MAX_AGE_DAYS must be between 1 and 3650".into());
         }
+        let cluster_failover_secs: u64 = number(self, "CLUSTER_FAILOVER_SECONDS", &mut errors);
+        if !(2..=600).contains(&cluster_failover_secs) {
+            errors.push("CLUSTER_FAILOVER_SECONDS must be between 2 and 600".into());
+        }
+        let cluster_node_id = match self.get("CLUSTER_NODE_ID").map(str::trim).unwrap_or_default() {
+            "" => None,
+            text => match text.parse::<uuid::Uuid>() {
+                Ok(id) => Some(id),
+                Err(_) => {
+                    errors.push("CLUSTER_NODE_ID must be a UUID".into());
+                    None
+                }
+            },
+        };
         let db_pool_size: usize = number(self, "DB_POOL_SIZE", &mut errors);
         let max_open_qty_per_symbol: rust_decimal::Decimal = number(self, "MAX_OPEN_QTY_PER_SYMBOL", &mut errors);
         let max_open_notional_per_exchange: rust_decimal::Decimal =
@@ -518,6 +546,8 @@ impl RawConfig {
             exit_tick_guard,
             exit_max_auto_closes_per_minute,
             idempotency_key_max_age_days,
+            cluster_failover_secs,
+            cluster_node_id,
             exposure_caps: actors::rules::risk::ExposureCaps::from_settings(
                 max_open_qty_per_symbol,
                 max_open_notional_per_exchange,
@@ -737,6 +767,20 @@ mod tests {
     #[test]
     fn idempotency_keys_are_kept_30_days_unless_configured() {
         assert_eq!(parse_with(&[]).unwrap().idempotency_key_max_age_days, 30);
+        assert_eq!(parse_with(&[]).unwrap().cluster_failover_secs, 10);
+        assert_eq!(parse_with(&[]).unwrap().cluster_node_id, None);
+        let id = "0191b2c3-0000-7000-8000-000000000001";
+        assert_eq!(
+            parse_with(&[("CLUSTER_NODE_ID", id)]).unwrap().cluster_node_id,
+            Some(id.parse().unwrap())
+        );
+        for (name, bad) in [
+            ("CLUSTER_FAILOVER_SECONDS", "1"),
+            ("CLUSTER_FAILOVER_SECONDS", "601"),
+            ("CLUSTER_NODE_ID", "node-1"),
+        ] {
+            assert!(parse_with(&[(name, bad)]).is_err(), "{name}={bad}");
+        }
         let settings = parse_with(&[("IDEMPOTENCY_KEY_MAX_AGE_DAYS", "7")]).unwrap();
         assert_eq!(settings.idempotency_key_max_age_days, 7);
         for bad in ["0", "3651", "a month"] {

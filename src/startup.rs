@@ -7,6 +7,7 @@ use std::sync::{Arc, OnceLock};
 use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actors::cluster::{Cluster, Ownership};
 use actors::market::{MarketHub, NullTickSink};
 use actors::notifier::{Notifier, NotifierConfig, Redacted};
 use actors::prices::{self, PricePoller};
@@ -86,13 +87,8 @@ impl Application {
         let trading = TradingControls::new(store.clone());
         let risk_profiles = RiskProfiles::new(store.clone(), settings.email_profiles());
         let revocations = Revocations::new(store.clone(), ACCESS_TOKEN_LIFE);
-        let changes = ChangeFeed::builder()
-            .on(actors::store::user_cache::CHANNEL, user_cache.clone())
-            .on(actors::store::trading_control::CHANNEL, trading.clone())
-            .on(actors::store::risk_profiles::CHANNEL, risk_profiles.clone())
-            .on(actors::store::sessions::CHANNEL, revocations.clone())
-            .start(settings.database_url.expose_secret().to_string());
         let (market, notifier) = start_exit_monitor(&settings, &store);
+        let ownership = Ownership::none();
         let users = UserRegistry::new(ActorDeps {
             persistence: Arc::new(store.clone()),
             profiles: risk_profiles.clone(),
@@ -108,15 +104,31 @@ impl Application {
             },
             trading: trading.clone(),
             max_auto_closes_per_minute: settings.exit_max_auto_closes_per_minute,
+            cluster: ownership.clone(),
         });
-        // Ticks (polled or pushed) go to the user actors; at boot, start the actors of every
-        // user with an open position so the monitor watches them (start-up is recovery).
+        // Ticks (polled or pushed) go to the user actors of the users this daemon watches.
         market.set_sink(Arc::new(users.clone()));
-        if settings.exit_monitor_mode != ExitMonitorMode::Off {
-            for user_id in actors::store::trading::users_with_open_positions(&store).await? {
-                users.wake(user_id);
-            }
-        }
+        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+        let port = listener.local_addr()?.port();
+        let cluster = Cluster::new(
+            store.clone(),
+            users.clone(),
+            ownership,
+            settings.cluster_node_id.unwrap_or_else(|| derived_node_id(port)),
+            std::time::Duration::from_secs(settings.cluster_failover_secs),
+            settings.exit_monitor_mode != ExitMonitorMode::Off,
+        );
+        let changes = ChangeFeed::builder()
+            .on(actors::store::user_cache::CHANNEL, user_cache.clone())
+            .on(actors::store::trading_control::CHANNEL, trading.clone())
+            .on(actors::store::risk_profiles::CHANNEL, risk_profiles.clone())
+            .on(actors::store::sessions::CHANNEL, revocations.clone())
+            .on(actors::cluster::CHANNEL, cluster.clone())
+            .start(settings.database_url.expose_secret().to_string());
+        // Start-up is recovery: the first lease round loads the users whose positions this daemon
+        // watches (every one, when it is alone) before it serves.
+        cluster.join().await.map_err(|e: StoreError| anyhow::anyhow!(e))?;
         let keyring = Arc::new(settings.key_ring().map_err(|e| anyhow::anyhow!(e))?);
         for id in keyring.stretched_key_ids() {
             tracing::warn!(
@@ -131,6 +143,7 @@ impl Application {
             trading,
             risk_profiles,
             revocations,
+            cluster,
             changes,
             keyring,
             exchanges,
@@ -158,9 +171,6 @@ impl Application {
         spawn_memory_release(state.clone());
         spawn_housekeeping(state.clone());
 
-        let listener = TcpListener::bind((settings.host.as_str(), settings.port))
-            .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
-        let port = listener.local_addr()?.port();
         let data = web::Data::new(state.clone());
         let body_limit = settings.body_limit_bytes;
         let server = HttpServer::new(move || {
@@ -183,8 +193,22 @@ impl Application {
 
     /// Serves until SIGTERM/SIGINT; in-flight requests finish first.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        self.server.await
+        let served = self.server.await;
+        // The other daemons take this one's positions over now, not when its leases lapse.
+        self.state.cluster.leave().await;
+        served
     }
+}
+
+/// A daemon's id when `CLUSTER_NODE_ID` is not set: the same for the same host and port, so a
+/// daemon restarted in place takes its own leases back at once instead of waiting for them to lapse.
+fn derived_node_id(port: u16) -> uuid::Uuid {
+    use sha2::{Digest, Sha256};
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
+    let digest = Sha256::digest(format!("{}:{port}", host.trim()).as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
 }
 
 /// How often the daemon looks for memory to give back. Giving it back holds each malloc arena's

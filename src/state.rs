@@ -31,6 +31,8 @@ pub struct AppState {
     pub revocations: Arc<Revocations>,
     /// The risk profiles and per-user overrides, kept current by notifications.
     pub risk_profiles: Arc<RiskProfiles>,
+    /// This daemon's leases on the user partitions whose positions it watches.
+    pub cluster: Arc<actors::cluster::Cluster>,
     /// The daemon's one LISTEN connection; kept alive for as long as the state lives.
     pub changes: Arc<ChangeFeed>,
     /// Failed-login counters per account and per client address.

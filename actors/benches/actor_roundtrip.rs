@@ -82,6 +82,7 @@ fn registry() -> UserRegistry {
         exit_mode: ExitMode::Alert,
         trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
         max_auto_closes_per_minute: 50,
+        cluster: actors::cluster::Ownership::everything(),
     })
 }
 

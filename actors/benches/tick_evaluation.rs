@@ -115,6 +115,7 @@ fn bench(c: &mut Criterion) {
                 exit_mode: ExitMode::Alert,
                 trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
                 max_auto_closes_per_minute: 50,
+                cluster: actors::cluster::Ownership::everything(),
             });
             market.set_sink(Arc::new(registry.clone()));
             flush(&registry, users).await; // start every actor: they subscribe their positions

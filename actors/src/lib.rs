@@ -1,5 +1,6 @@
 //! The trading core of crypto-saas: domain types, pure rules, the Postgres store and the actors.
 
+pub mod cluster;
 pub mod crypto;
 pub mod daily_summary;
 pub mod domain;

@@ -89,6 +89,14 @@ impl UserRegistry {
         let _ = self.tell(user_id, CountOpen.into_message(reply));
     }
 
+    /// Has the user's actor read its state again (starting it if it is not running): its
+    /// positions changed elsewhere, or this daemon became their watcher.
+    pub fn reload(&self, user_id: UserId) {
+        if self.tell(user_id, UserMessage::Reload).is_err() {
+            tracing::warn!(%user_id, "user actor busy: not reloaded");
+        }
+    }
+
     /// Actors alive now.
     pub fn active(&self) -> usize {
         self.lock().len()
@@ -163,6 +171,10 @@ impl UserRegistry {
 /// (the next poll brings a fresh price) and counts it.
 impl crate::market::TickSink for UserRegistry {
     fn deliver(&self, user_id: UserId, tick: crate::market::PriceTick) {
+        // Another daemon watches this user's positions.
+        if !self.inner.deps.cluster.watches(user_id) {
+            return;
+        }
         if self.tell(user_id, UserMessage::EvaluateTick(tick)).is_err() {
             metrics::counter!("exit_monitor_ticks_dropped_total").increment(1);
         }

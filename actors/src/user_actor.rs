@@ -13,6 +13,7 @@ use futures::future::BoxFuture;
 use rust_decimal::Decimal;
 use tokio::sync::mpsc;
 
+use crate::cluster::Ownership;
 use crate::domain::{
     Exchange, ExitReason, NewSignal, Position, PositionId, Side, Signal, SignalId, StrategyId, UserId,
 };
@@ -86,6 +87,9 @@ pub enum UserMessage {
     Keyed(KeyedTrading, Reply<Result<Keyed<()>, StoreError>>),
     /// A price for a market the user holds: evaluate the exit triggers of those positions.
     EvaluateTick(PriceTick),
+    /// The user's positions changed elsewhere (another daemon), or this daemon just became their
+    /// watcher: read the state again, as a fresh actor would.
+    Reload,
 }
 
 macro_rules! command {
@@ -235,6 +239,9 @@ pub struct ActorDeps {
     pub trading: Arc<dyn TradingSwitches>,
     /// `EXIT_MAX_AUTO_CLOSES_PER_MINUTE`: automatic closes per minute across the cluster.
     pub max_auto_closes_per_minute: u32,
+    /// Which users' positions this daemon watches (ticks reach only theirs); a position changed
+    /// here for a user watched elsewhere is announced to its watcher.
+    pub cluster: Arc<Ownership>,
 }
 
 /// What the actor updates after a keyed write that ran now.
@@ -337,9 +344,19 @@ impl UserActor {
                 let _ = reply.send(self.keyed(keyed).await);
             }
             UserMessage::EvaluateTick(tick) => self.evaluate_tick(tick).await,
+            UserMessage::Reload => self.reload().await,
             UserMessage::CountOpen(reply) => {
                 let _ = reply.send(self.open.len());
             }
+        }
+    }
+
+    async fn reload(&mut self) {
+        let day = risk::risk_day(Utc::now(), self.deps.zone);
+        match self.deps.persistence.load_user(self.user_id, day).await {
+            Ok(Some(state)) => *self = UserActor::start(self.user_id, state, day, self.deps.clone()),
+            Ok(None) => {}
+            Err(err) => tracing::warn!(user_id = %self.user_id, error = %err, "user actor could not reload its state"),
         }
     }
 
@@ -430,6 +447,7 @@ impl UserActor {
             Ok(position) => {
                 subscribe(&self.deps.market, position);
                 self.open.insert(position.id, position.clone());
+                self.deps.cluster.position_changed(self.user_id);
                 self.deps.notifier.send(Notification::PositionOpened {
                     user_id: self.user_id,
                     position_id: position.id,
@@ -462,6 +480,7 @@ impl UserActor {
         let result = self.settle(day, written);
         self.forget_unless_open(position_id, &result);
         if let Ok(position) = &result {
+            self.deps.cluster.position_changed(self.user_id);
             self.deps.notifier.send(Notification::PositionClosed {
                 user_id: self.user_id,
                 position_id: position.id,

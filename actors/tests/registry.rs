@@ -110,6 +110,7 @@ fn registry(stub: Arc<Stub>, idle: Duration) -> UserRegistry {
         exit_mode: ExitMode::Alert,
         trading: Arc::new(actors::rules::trading_control::TradingGate::OPEN),
         max_auto_closes_per_minute: 50,
+        cluster: actors::cluster::Ownership::everything(),
     })
 }
 

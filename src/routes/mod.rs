@@ -3,6 +3,7 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cluster;
 pub mod dashboard;
 pub mod docs;
 pub mod execution;
@@ -34,6 +35,7 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
     secrets::configure(cfg);
     strategy::configure(cfg);
     trading_control::configure(cfg);
+    cluster::configure(cfg);
     execution::configure(cfg);
     security::configure(cfg);
 }

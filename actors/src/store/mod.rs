@@ -9,6 +9,7 @@
 pub mod audit;
 pub mod audit_queries;
 pub mod changes;
+pub mod cluster;
 pub mod dashboard;
 pub mod idempotency;
 pub mod loadtest;

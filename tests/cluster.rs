@@ -1,0 +1,268 @@
+//! Several daemons on one database: every open position is watched by exactly one live daemon;
+//! when it is killed, the others take its positions over within `CLUSTER_FAILOVER_SECONDS` and
+//! each position is closed once; a graceful stop hands over at once; `/ops/cluster` tells it.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid;
+use reqwest::Method;
+use serde_json::{json, Value};
+
+const FAILOVER_SECS: u64 = 4;
+
+fn cluster_env() -> Vec<(&'static str, &'static str)> {
+    vec![
+        ("EXIT_MONITOR_MODE", "close"),
+        ("CLUSTER_FAILOVER_SECONDS", "4"),
+        ("EXIT_MAX_AUTO_CLOSES_PER_MINUTE", "1000"),
+    ]
+}
+
+/// `count` traders, each with one open BTC/USDT position (entry 100, stop 95), opened through
+/// the daemons in turn.
+async fn open_positions(daemons: &[&Daemon], db: &TestDb, count: usize) -> Vec<String> {
+    let mut positions = Vec::new();
+    for i in 0..count {
+        let d = daemons[i % daemons.len()];
+        let (_, trader) = seed_trader(db, &format!("t{i}@desk.io"));
+        let signal = json!({"symbol": "BTC/USDT", "module": "m", "base_risk_percent": 0.5,
+                            "entry_price": 100, "stop_loss": 95, "take_profit": 110});
+        let (status, signal) = call(d, Method::POST, "/signals", &trader, Some(signal)).await;
+        assert_eq!(status, 200, "{signal}");
+        assert_eq!(call(d, Method::POST, "/signals/claim", &trader, None).await.0, 200);
+        let path = format!("/positions/open_from_signal?signal_id={}&qty=1", id_of(&signal["id"]));
+        let (status, position) = call(d, Method::POST, &path, &trader, None).await;
+        assert_eq!(status, 200, "{position}");
+        positions.push(id_of(&position["id"]));
+    }
+    positions
+}
+
+async fn cluster(d: &Daemon, token: &str) -> Value {
+    let (status, body) = call(d, Method::GET, "/ops/cluster", token, None).await;
+    assert_eq!(status, 200, "{body}");
+    body
+}
+
+fn alive(view: &Value) -> Vec<&Value> {
+    view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["alive"] == json!(true))
+        .collect()
+}
+
+/// Waits until `n` live daemons share the 32 partitions, each holding some.
+async fn spread_over(d: &Daemon, token: &str, n: usize) -> Value {
+    let started = Instant::now();
+    loop {
+        let view = cluster(d, token).await;
+        let live = alive(&view);
+        let held: i64 = live.iter().map(|node| node["partitions_held"].as_i64().unwrap()).sum();
+        if live.len() == n && held == 32 && live.iter().all(|node| node["partitions_held"].as_i64() > Some(0)) {
+            return view;
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "not spread over {n}: {view}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn push_price(d: &Daemon, token: &str, price: f64) {
+    let body = json!({"exchange": "BINANCE", "prices": {"BTCUSDT": price}});
+    let (status, answer) = call(d, Method::POST, "/ops/market/prices", token, Some(body)).await;
+    assert_eq!(status, 202, "{answer}");
+}
+
+fn open_count(db: &TestDb) -> i64 {
+    db.sql("SELECT count(*) FROM positions WHERE status = 'OPEN'")
+        .parse()
+        .unwrap()
+}
+
+/// Pushes a price below every stop to the survivors until every position is closed; returns when.
+async fn cross_every_stop(survivors: &[&Daemon], token: &str, db: &TestDb, within: Duration) -> Duration {
+    let started = Instant::now();
+    let mut price = 94.0;
+    while open_count(db) > 0 {
+        assert!(
+            started.elapsed() < within,
+            "{} positions still open after {within:?}",
+            open_count(db)
+        );
+        for d in survivors {
+            push_price(d, token, price).await;
+        }
+        // A new price each time, so no tick is taken for a repeat.
+        price -= 0.01;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    started.elapsed()
+}
+
+fn assert_each_closed_once(db: &TestDb, positions: &[String]) {
+    assert_eq!(
+        db.sql("SELECT count(*) FROM positions WHERE status = 'CLOSED' AND exit_reason = 'stop_loss_hit'"),
+        positions.len().to_string()
+    );
+    let closes = db.sql(
+        "SELECT entity_id || ' ' || count(*) FROM audit_events WHERE action = 'position.close' \
+         GROUP BY entity_id ORDER BY entity_id",
+    );
+    let closes: Vec<&str> = closes.lines().collect();
+    assert_eq!(closes.len(), positions.len(), "{closes:?}");
+    assert!(
+        closes.iter().all(|line| line.ends_with(" 1")),
+        "each closed once: {closes:?}"
+    );
+}
+
+/// How many open positions belong to users of the partitions `node` holds.
+fn open_watched_by(db: &TestDb, node: &Value) -> i64 {
+    db.sql(&format!(
+        "SELECT count(*) FROM positions p JOIN cluster_partitions c ON c.partition = user_partition(p.user_id) \
+         WHERE p.status = 'OPEN' AND c.owner = '{}'",
+        node.as_str().unwrap()
+    ))
+    .parse()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_daemons_positions_are_taken_over_and_each_closed_once() {
+    let db = TestDb::new();
+    let env = cluster_env();
+    let mut a = Daemon::start_with(&db, &env);
+    let b = Daemon::start_with(&db, &env);
+    let admin = admin(&a, "ops@desk.io").await;
+    let view = spread_over(&b, &admin, 2).await;
+    let positions = open_positions(&[&a, &b], &db, 20).await;
+
+    // The killed daemon watched some of the twenty (their users' partitions are its).
+    let a_id = cluster(&a, &admin).await["answered_by"].clone();
+    let a_node = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == a_id)
+        .unwrap()
+        .clone();
+    assert!(a_node["partitions_held"].as_i64().unwrap() >= 8, "{view}");
+    assert!(
+        open_watched_by(&db, &a_id) > 0,
+        "the killed daemon watched some positions"
+    );
+
+    a.kill();
+    let killed_at = Instant::now();
+    let took = cross_every_stop(&[&b], &admin, &db, Duration::from_secs(FAILOVER_SECS + 6)).await;
+    let since_kill = killed_at.elapsed();
+    assert!(
+        since_kill <= Duration::from_secs(FAILOVER_SECS + 2),
+        "all twenty closed {since_kill:?} after the kill (pushing for {took:?})"
+    );
+    assert_each_closed_once(&db, &positions);
+
+    let view = cluster(&b, &admin).await;
+    let live = alive(&view);
+    assert_eq!(live.len(), 1, "{view}");
+    assert_eq!(live[0]["partitions_held"], 32, "{view}");
+    let dead = view["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["node_id"] == a_id)
+        .unwrap();
+    assert_eq!(dead["alive"], false, "{view}");
+    // More prices change nothing: no second close, no alert.
+    push_price(&b, &admin, 90.0).await;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_each_closed_once(&db, &positions);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn three_daemons_share_the_watch_and_two_cover_for_the_third() {
+    let db = TestDb::new();
+    let env = cluster_env();
+    let a = Daemon::start_with(&db, &env);
+    let b = Daemon::start_with(&db, &env);
+    let mut c = Daemon::start_with(&db, &env);
+    let admin = admin(&a, "ops@desk.io").await;
+    spread_over(&a, &admin, 3).await;
+    let positions = open_positions(&[&a, &b, &c], &db, 15).await;
+    // Exactly one watcher each: the owners of the partitions are distinct live daemons.
+    assert_eq!(
+        db.sql("SELECT count(DISTINCT owner) FROM cluster_partitions"),
+        "3",
+        "three owners"
+    );
+
+    c.kill();
+    cross_every_stop(&[&a, &b], &admin, &db, Duration::from_secs(FAILOVER_SECS + 6)).await;
+    assert_each_closed_once(&db, &positions);
+    spread_over(&a, &admin, 2).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_position_opened_through_one_daemon_is_watched_by_its_owner_alone() {
+    let db = TestDb::new();
+    let env = cluster_env();
+    let a = Daemon::start_with(&db, &env);
+    let b = Daemon::start_with(&db, &env);
+    let admin = admin(&a, "ops@desk.io").await;
+    spread_over(&a, &admin, 2).await;
+    let (a_id, b_id) = (
+        cluster(&a, &admin).await["answered_by"].clone(),
+        cluster(&b, &admin).await["answered_by"].clone(),
+    );
+    let positions = open_positions(&[&a], &db, 16).await;
+    let (on_a, on_b) = (open_watched_by(&db, &a_id), open_watched_by(&db, &b_id));
+    assert_eq!(on_a + on_b, 16);
+    assert!(on_a > 0 && on_b > 0, "both daemons watch some: {on_a} / {on_b}");
+
+    // Prices reach B alone: it closes the positions it watches, though all were opened through A,
+    // and leaves A's.
+    let mut price = 94.0;
+    let started = Instant::now();
+    while open_watched_by(&db, &b_id) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "B did not close what it watches"
+        );
+        push_price(&b, &admin, price).await;
+        price -= 0.01;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(open_watched_by(&db, &a_id), on_a, "B never closes what A watches");
+    cross_every_stop(&[&a], &admin, &db, Duration::from_secs(5)).await;
+    assert_each_closed_once(&db, &positions);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_graceful_stop_hands_its_partitions_over_at_once() {
+    let db = TestDb::new();
+    let env = [("CLUSTER_FAILOVER_SECONDS", "30")];
+    let a = Daemon::start_with(&db, &env);
+    let b = Daemon::start_with(&db, &env);
+    let admin = admin(&a, "ops@desk.io").await;
+    spread_over(&b, &admin, 2).await;
+    kill(Pid::from_raw(a.child.id() as i32), Signal::SIGTERM).unwrap();
+    let stopped = Instant::now();
+    loop {
+        let view = cluster(&b, &admin).await;
+        if alive(&view).len() == 1 && alive(&view)[0]["partitions_held"] == 32 {
+            break;
+        }
+        // Leases last 15 s here: taking over sooner than that is the hand-over, not a lapse.
+        assert!(stopped.elapsed() < Duration::from_secs(3), "no hand-over: {view}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
