@@ -2,10 +2,11 @@
 //! [`PARTITIONS`] partitions by their id; a daemon watches the positions of the partitions whose
 //! lease it holds (`store::cluster`), so each open position has exactly one watcher while the
 //! leases are current. Price ticks reach only the actors of watched users; a position opened or
-//! closed through a daemon that does not watch its user is announced to the one that does.
+//! closed through a daemon that does not watch its user is announced to the one that does, in the
+//! same commit.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -43,15 +44,13 @@ pub fn mask_of(partitions: &[i16]) -> u32 {
 /// The partitions this daemon watches now.
 pub struct Ownership {
     owned: AtomicU32,
-    /// Where positions changed here for a user watched elsewhere are announced (none: alone).
-    announce_to: OnceLock<Store>,
 }
 
 /// The payload of a `cluster_changed` notification.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClusterEvent {
-    /// A position of this user was opened or closed: its watcher reloads the user.
-    Position(UserId),
+    /// This user's positions or strategies changed: their watcher reloads the user.
+    UserChanged(UserId),
     /// Leases were released (a graceful stop, a rebalance): the others look for work at once.
     Rebalance,
 }
@@ -62,14 +61,14 @@ pub const CHANNEL: &str = "cluster_changed";
 impl ClusterEvent {
     pub fn payload(&self) -> String {
         match self {
-            ClusterEvent::Position(user_id) => format!("position {user_id}"),
+            ClusterEvent::UserChanged(user_id) => format!("user {user_id}"),
             ClusterEvent::Rebalance => "rebalance".to_string(),
         }
     }
 
     pub fn parse(payload: &str) -> Option<ClusterEvent> {
         match payload.split_once(' ') {
-            Some(("position", user_id)) => user_id.parse().ok().map(ClusterEvent::Position),
+            Some(("user", user_id)) => user_id.parse().ok().map(ClusterEvent::UserChanged),
             None if payload == "rebalance" => Some(ClusterEvent::Rebalance),
             _ => None,
         }
@@ -81,7 +80,6 @@ impl Ownership {
     pub fn none() -> Arc<Ownership> {
         Arc::new(Ownership {
             owned: AtomicU32::new(0),
-            announce_to: OnceLock::new(),
         })
     }
 
@@ -90,11 +88,6 @@ impl Ownership {
         let ownership = Ownership::none();
         ownership.owned.store(u32::MAX, Ordering::Release);
         ownership
-    }
-
-    /// From now on, changes to users watched elsewhere are announced through `store`.
-    pub fn announce_through(&self, store: Store) {
-        let _ = self.announce_to.set(store);
     }
 
     pub fn watches(&self, user_id: UserId) -> bool {
@@ -109,22 +102,6 @@ impl Ownership {
     pub fn replace(&self, mask: u32) -> (u32, u32) {
         let before = self.owned.swap(mask, Ordering::AcqRel);
         (mask & !before, before & !mask)
-    }
-
-    /// A position of `user_id` was opened or closed here: if another daemon watches the user, it
-    /// is told (without waiting; a lost announcement is caught by the watcher's next full reload).
-    pub fn position_changed(&self, user_id: UserId) {
-        if self.watches(user_id) {
-            return;
-        }
-        let Some(store) = self.announce_to.get().cloned() else {
-            return;
-        };
-        tokio::spawn(async move {
-            if let Err(err) = crate::store::cluster::announce(&store, ClusterEvent::Position(user_id)).await {
-                tracing::warn!(%user_id, error = %err, "position change not announced to its watcher");
-            }
-        });
     }
 }
 
@@ -154,7 +131,6 @@ impl Cluster {
         failover: Duration,
         watching: bool,
     ) -> Arc<Cluster> {
-        ownership.announce_through(store.clone());
         Arc::new_cyclic(|me| Cluster {
             store,
             users,
@@ -205,6 +181,23 @@ impl Cluster {
             }
         });
         Ok(())
+    }
+
+    /// Something the watcher of this user holds changed here (a strategy assignment): reloaded
+    /// at once when this daemon watches the user, else announced to the one that does.
+    pub fn user_changed(&self, user_id: UserId) {
+        if self.ownership.watches(user_id) {
+            if self.watching {
+                self.users.reload(user_id);
+            }
+        } else {
+            let store = self.store.clone();
+            tokio::spawn(async move {
+                if let Err(err) = leases::announce(&store, ClusterEvent::UserChanged(user_id)).await {
+                    tracing::warn!(%user_id, error = %err, "change not announced to the user's watcher");
+                }
+            });
+        }
     }
 
     /// A graceful stop: the leases are handed over at once.
@@ -265,10 +258,10 @@ impl Cluster {
 impl ChangeSubscriber for Cluster {
     fn notified(&self, payload: &str) {
         match ClusterEvent::parse(payload) {
-            Some(ClusterEvent::Position(user_id)) if self.watching && self.ownership.watches(user_id) => {
+            Some(ClusterEvent::UserChanged(user_id)) if self.watching && self.ownership.watches(user_id) => {
                 self.users.reload(user_id)
             }
-            Some(ClusterEvent::Position(_)) => {}
+            Some(ClusterEvent::UserChanged(_)) => {}
             Some(ClusterEvent::Rebalance) => self.wake.notify_one(),
             None => tracing::warn!(payload, "unreadable cluster notification"),
         }
@@ -313,10 +306,10 @@ mod tests {
     #[test]
     fn events_round_trip_through_their_payload() {
         let user = UserId::new();
-        for event in [ClusterEvent::Position(user), ClusterEvent::Rebalance] {
+        for event in [ClusterEvent::UserChanged(user), ClusterEvent::Rebalance] {
             assert_eq!(ClusterEvent::parse(&event.payload()), Some(event));
         }
-        assert_eq!(ClusterEvent::parse("position nope"), None);
+        assert_eq!(ClusterEvent::parse("user nope"), None);
         assert_eq!(ClusterEvent::parse("other"), None);
     }
 }

@@ -432,6 +432,7 @@ impl UserActor {
             now,
             expected: self.expected_risk(day),
             trading_blocked,
+            watched_elsewhere: !self.deps.cluster.watches(self.user_id),
         };
         Ok((day, request))
     }
@@ -447,7 +448,6 @@ impl UserActor {
             Ok(position) => {
                 subscribe(&self.deps.market, position);
                 self.open.insert(position.id, position.clone());
-                self.deps.cluster.position_changed(self.user_id);
                 self.deps.notifier.send(Notification::PositionOpened {
                     user_id: self.user_id,
                     position_id: position.id,
@@ -480,7 +480,6 @@ impl UserActor {
         let result = self.settle(day, written);
         self.forget_unless_open(position_id, &result);
         if let Ok(position) = &result {
-            self.deps.cluster.position_changed(self.user_id);
             self.deps.notifier.send(Notification::PositionClosed {
                 user_id: self.user_id,
                 position_id: position.id,
@@ -550,6 +549,7 @@ impl UserActor {
                 entry_price: p.entry_price,
                 qty: p.qty,
             }),
+            watched_elsewhere: !self.deps.cluster.watches(self.user_id),
         };
         (day, request)
     }

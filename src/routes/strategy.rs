@@ -52,6 +52,8 @@ pub async fn assign(state: Shared, admin: AdminUser, body: Json<AssignIn>) -> Ht
         .write(admin.0.id.into(), None, cmd, store::assign)
         .await?
         .ok_or(AccountRefused::UserNotFound)?;
+    // The exit monitor judges the user's positions by the new strategy from the next tick.
+    state.cluster.user_changed(assignment.user_id);
     Ok(HttpResponse::Ok().json(out(&assignment)))
 }
 

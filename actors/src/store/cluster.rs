@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use uuid::Uuid;
 
-use super::{Store, StoreError};
+use super::{Store, StoreError, Transaction};
 use crate::cluster::{ClusterEvent, CHANNEL, PARTITIONS};
 use crate::domain::UserId;
 
@@ -123,6 +123,13 @@ pub async fn announce(store: &Store, event: ClusterEvent) -> Result<(), StoreErr
     client
         .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &event.payload()])
         .await?;
+    Ok(())
+}
+
+/// Tells every daemon of `event` when (and only if) the transaction commits.
+pub async fn announce_in(tx: &Transaction<'_>, event: ClusterEvent) -> Result<(), tokio_postgres::Error> {
+    let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+    tx.execute(&stmt, &[&CHANNEL, &event.payload()]).await?;
     Ok(())
 }
 

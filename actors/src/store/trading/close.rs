@@ -5,7 +5,9 @@ use rust_decimal::Decimal;
 use serde_json::json;
 use tokio_postgres::types::ToSql;
 
+use super::super::cluster;
 use super::super::{Transaction, TxFuture};
+use crate::cluster::ClusterEvent;
 use super::{Locked, Traded};
 use crate::domain::{ExitReason, PositionId, PositionStatus, UserId};
 use crate::refusals::CloseRefused;
@@ -25,6 +27,8 @@ pub struct CloseRequest {
     pub now: DateTime<Utc>,
     /// The position's terms as the user actor holds them, when it holds the position.
     pub held: Option<HeldTerms>,
+    /// Another daemon watches this user's positions: it is told in the same commit.
+    pub watched_elsewhere: bool,
 }
 
 /// What a position was opened with; neither changes while it is open.
@@ -40,6 +44,16 @@ pub struct HeldTerms {
 /// tried first (one statement); otherwise, or when that finds nothing, a locked read learns the
 /// terms — or why the position cannot be closed — and the write runs with them.
 pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFuture<'a, Result<Traded, CloseRefused>> {
+    Box::pin(async move {
+        let closed = close(tx, r).await?;
+        if closed.is_ok() && r.watched_elsewhere {
+            cluster::announce_in(tx, ClusterEvent::UserChanged(r.user_id)).await?;
+        }
+        Ok(closed)
+    })
+}
+
+fn close<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFuture<'a, Result<Traded, CloseRefused>> {
     Box::pin(async move {
         if let Some(held) = r.held {
             if let Some(closed) = close_with_terms(tx, r, held, Locked::No).await? {

@@ -6,7 +6,9 @@ use serde_json::json;
 use tokio_postgres::types::ToSql;
 
 use super::super::audit::{self, AuditEvent};
+use super::super::cluster;
 use super::super::{Transaction, TxFuture};
+use crate::cluster::ClusterEvent;
 use super::{Locked, Traded};
 use crate::domain::{PositionId, SignalId, SignalStatus, UserId};
 use crate::refusals::OpenRefused;
@@ -33,6 +35,8 @@ pub struct OpenRequest {
     /// The operator's switch that refuses new exposure now, if one does. It is judged after the
     /// signal's own checks (a missing signal is still 404), before the risk limits.
     pub trading_blocked: Option<TradingBlocked>,
+    /// Another daemon watches this user's positions: it is told in the same commit.
+    pub watched_elsewhere: bool,
 }
 
 /// Opens a position from an EXECUTING signal, or records why not. The batch holds the user's
@@ -45,6 +49,16 @@ pub struct OpenRequest {
 /// follows unguarded. A refusal by the per-trade checks thus costs the read after the guarded
 /// write; an open that passes stays one statement.
 pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFuture<'a, Result<Traded, OpenRefused>> {
+    Box::pin(async move {
+        let opened = open(tx, r).await?;
+        if opened.is_ok() && r.watched_elsewhere {
+            cluster::announce_in(tx, ClusterEvent::UserChanged(r.user_id)).await?;
+        }
+        Ok(opened)
+    })
+}
+
+fn open<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFuture<'a, Result<Traded, OpenRefused>> {
     Box::pin(async move {
         if let (Some(expected), None) = (&r.expected, r.trading_blocked) {
             if risk::check_open(&r.profile, expected, r.now).is_ok() {
