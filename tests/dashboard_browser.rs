@@ -373,6 +373,17 @@ async fn admin_sees_the_dashboard_and_a_trader_is_refused() {
     let rows = user_rows(&c).await;
     assert_eq!(rows, json_rows(&expected));
     assert_eq!(rows.len(), 8, "6 traders, tina and the admin; the smoke user is hidden");
+    // The daemons panel: this daemon, alive, holding every partition.
+    let node = wait_for(
+        &c,
+        "the daemons panel",
+        "document.querySelector('#cluster-table tbody tr[data-health=\"alive\"]') && \
+         Array.from(document.querySelectorAll('#cluster-table tbody tr[data-health=\"alive\"] td')).map(function (td) { return td.textContent; })",
+    )
+    .await;
+    assert!(node[0].as_str().unwrap().ends_with("(this one)"), "{node}");
+    assert_eq!(node[4], "32", "{node}");
+    assert_eq!(text_of(&c, "#cluster-count").await, "(1 alive of 1)");
     // Exchange badges follow the secrets.
     let badges = c
         .execute(

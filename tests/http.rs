@@ -65,6 +65,7 @@ const CONTRACT_ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/users/{user_id}/role"),
     ("PUT", "/users/{user_id}/password"),
     ("POST", "/users/{user_id}/2fa/reset"),
+    ("GET", "/ops/cluster"),
 ];
 
 /// The contract routes this branch serves itself (the others arrive with other modules).
