@@ -157,6 +157,19 @@ fn seal_batch<'a>(tx: &'a Transaction<'a>, input: &'a SealBatch) -> TxFuture<'a,
 /// in batches; idempotent, and safe when several daemons start at once. Returns how many rows
 /// it sealed.
 pub async fn seal_plaintext(store: &Store, ring: Arc<KeyRing>) -> Result<u64, StoreError> {
+    // Asked on the read pool first: once every row is sealed (every start but the first after
+    // the upgrade) a start locks nothing and takes no write connection.
+    let client = store.reader().await?;
+    let stmt = client
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM users WHERE totp_secret IS NOT NULL AND totp_secret NOT LIKE 'v1:%')",
+        )
+        .await?;
+    let any: bool = client.query_one(&stmt, &[]).await?.try_get(0)?;
+    drop(client);
+    if !any {
+        return Ok(0);
+    }
     let mut total = 0;
     let mut after = None;
     loop {
