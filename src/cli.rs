@@ -283,6 +283,13 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     check.scanned
                 );
             }
+            if check.totp.failed > 0 {
+                bail!(
+                    "{} of {} TOTP secrets cannot be opened with the configured key ring; nothing was changed",
+                    check.totp.failed,
+                    check.totp.scanned
+                );
+            }
             let report = if dry_run {
                 check
             } else {
@@ -291,8 +298,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                     .await?
             };
             println!(
-                "dry_run={dry_run} scanned={} updated={} key_id={new_id}",
-                report.scanned, report.updated
+                "dry_run={dry_run} scanned={} updated={} key_id={new_id} totp_scanned={} totp_updated={} totp_plaintext={}",
+                report.scanned, report.updated, report.totp.scanned, report.totp.updated, report.totp.plaintext
             );
             Ok(())
         }

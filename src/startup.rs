@@ -136,6 +136,14 @@ impl Application {
                 "encryption key is free text stretched with SHA-256; prefer 32 random bytes as base64 or hex"
             );
         }
+        // Rows written before TOTP secrets were sealed are sealed before any request reads them.
+        let sealed = actors::store::two_factor::seal_plaintext(&store, Arc::clone(&keyring))
+            .await
+            .map_err(|e: StoreError| anyhow::anyhow!(e))
+            .context("sealing plaintext TOTP secrets")?;
+        if sealed > 0 {
+            tracing::info!(sealed, "plaintext TOTP secrets sealed under the key ring");
+        }
         let exchanges = actors::exchange::Exchanges::start(&settings.exchange_config())
             .context("building the exchange HTTP clients")?;
         let state = Arc::new(AppState {

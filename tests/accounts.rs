@@ -237,9 +237,7 @@ async fn admins_reset_a_password_and_2fa_with_a_reason_and_see_no_secret() {
         "{audit}"
     );
 
-    db.sql(&format!(
-        "UPDATE users SET totp_enabled = true, totp_secret = 'JBSWY3DPEHPK3PXP' WHERE id = '{id}'"
-    ));
+    db.set_totp("forgetful@desk.io", "JBSWY3DPEHPK3PXP", true);
     let (status, body) = login_with(&d, "forgetful@desk.io", "a-new-long-password", None).await;
     assert_eq!((status, body["detail"].as_str()), (401, Some("OTP required")));
     let (status, body) = call(

@@ -271,7 +271,7 @@ async fn replay_protection_is_per_user() {
     let b = trader(&d, "b@desk.io").await;
     setup_2fa(&d, &a).await;
     setup_2fa(&d, &b).await;
-    db.sql(&format!("UPDATE users SET totp_secret = '{FIXED_SECRET}'"));
+    db.set_totp("%", FIXED_SECRET, false);
     away_from_step_edge().await;
     let shared = code(FIXED_SECRET, 0);
     assert_eq!(otp_call(&d, "/auth/2fa/verify-enable", &a, &shared).await.0, 200);
@@ -304,9 +304,7 @@ async fn enforcement_by_email_list() {
         )
     );
     assert_eq!(login_with(&d, "free@desk.io", PASSWORD, None).await.0, 200);
-    db.sql(&format!(
-        "UPDATE users SET totp_secret = '{FIXED_SECRET}', totp_enabled = TRUE WHERE email = 'boss@desk.io'"
-    ));
+    db.set_totp("boss@desk.io", FIXED_SECRET, true);
     assert_eq!(
         login_with(&d, "boss@desk.io", PASSWORD, None).await,
         (401, json!({ "detail": "OTP required", "code": "login_otp_required" }))
@@ -334,9 +332,7 @@ async fn enforcement_for_admins() {
         )
     );
     trader(&d, "trader@desk.io").await;
-    db.sql(&format!(
-        "UPDATE users SET totp_secret = '{FIXED_SECRET}', totp_enabled = TRUE WHERE email = 'root@desk.io'"
-    ));
+    db.set_totp("root@desk.io", FIXED_SECRET, true);
     assert_eq!(login_with(&d, "root@desk.io", PASSWORD, None).await.0, 401);
     away_from_step_edge().await;
     assert_eq!(
@@ -398,9 +394,7 @@ async fn throttling_counts_only_wrong_secrets_and_success_clears() {
     let d = Daemon::start(&db);
     register(&d, "twofa@desk.io").await;
     register(&d, "sometimes@desk.io").await;
-    db.sql(&format!(
-        "UPDATE users SET totp_secret = '{FIXED_SECRET}', totp_enabled = TRUE WHERE email = 'twofa@desk.io'"
-    ));
+    db.set_totp("twofa@desk.io", FIXED_SECRET, true);
     // A right password answered `OTP required` is not a failure.
     for _ in 0..12 {
         assert_eq!(
@@ -568,9 +562,7 @@ async fn a_code_is_accepted_once_across_two_daemons() {
     let first = Daemon::start(&db);
     let second = Daemon::start(&db);
     register(&first, "twin@desk.io").await;
-    db.sql(&format!(
-        "UPDATE users SET totp_secret = '{FIXED_SECRET}', totp_enabled = TRUE WHERE email = 'twin@desk.io'"
-    ));
+    db.set_totp("twin@desk.io", FIXED_SECRET, true);
     away_from_step_edge().await;
     let otp = code(FIXED_SECRET, 0);
     let (a, b) = tokio::join!(

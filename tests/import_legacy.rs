@@ -223,6 +223,18 @@ async fn full_import_is_served_by_the_daemon_and_upgrades_bcrypt_at_login() {
         )),
         "admin true"
     );
+    // Bob's plaintext secret was sealed for him before it reached any table of ours.
+    let sealed = db.sql(&format!("SELECT totp_secret FROM users WHERE id = '{BOB}'"));
+    assert!(sealed.starts_with("v1:k1:"), "{sealed}");
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT count(*) FROM users WHERE totp_secret LIKE '%{BOB_TOTP}%' OR totp_secret NOT LIKE 'v1:%'"
+        )),
+        "0"
+    );
+    let dump = pg_dump(&db);
+    assert!(dump.contains(&sealed) && !dump.contains(BOB_TOTP));
+    assert!(!stdout.contains(BOB_TOTP) && !stderr.contains(BOB_TOTP));
 
     let d = Daemon::start(&db);
     // Alice logs in with her old password; the bcrypt hash becomes argon2id, and still works.

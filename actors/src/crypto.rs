@@ -1,4 +1,4 @@
-//! Exchange-secret encryption: a key ring over AES-256-GCM.
+//! Secret encryption (exchange credentials, TOTP secrets): a key ring over AES-256-GCM.
 //!
 //! * Keys come from `ENCRYPTION_KEYS` (newest first) or `ENCRYPTION_KEY`. Key text is accepted as
 //!   existing deployments have it: 32 bytes written as standard or URL-safe base64 (with or
@@ -6,7 +6,9 @@
 //!   stretched with SHA-256 (a warning is logged, without the key); shorter text is refused.
 //! * A sealed value is `v1:<key_id>:<base64(nonce || ciphertext+tag)>` with a fresh random
 //!   96-bit nonce per value. The associated data binds the user id, the exchange and the field
-//!   (`api_key` or `api_secret`), so a ciphertext copied to another row does not open.
+//!   (`api_key` or `api_secret`), so a ciphertext copied to another row does not open. A TOTP
+//!   secret's binds the user id and the purpose `totp_secret` instead of an exchange and field,
+//!   so neither kind opens as the other.
 //! * Writes use the newest key; reads use the key the value is tagged with.
 //! * Every failure is a typed [`CryptoError`] that never contains plaintext or key material.
 
@@ -18,7 +20,7 @@ use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_S
 use base64::Engine;
 use sha2::{Digest, Sha256};
 
-use crate::domain::Exchange;
+use crate::domain::{Exchange, UserId};
 
 /// Text that must never be printed: exchange API keys and secrets, key material.
 #[derive(Clone, PartialEq, Eq)]
@@ -177,6 +179,56 @@ pub fn associated_data(owner: impl fmt::Display, exchange: Exchange, field: Fiel
         field.as_str()
     )
     .into_bytes()
+}
+
+/// The associated data of a user's TOTP secret. It names a purpose where exchange values name an
+/// exchange and a field, so an exchange ciphertext moved into `users.totp_secret` (or the
+/// reverse) does not open.
+pub fn totp_associated_data(owner: UserId) -> Vec<u8> {
+    format!("crypto-saas|{FORMAT_VERSION}|user:{owner}|purpose:totp_secret").into_bytes()
+}
+
+/// A user's TOTP secret as `users.totp_secret` holds it: sealed under the key ring for that
+/// user. Rows, the identity cache and writes carry this; the base32 text exists only where a
+/// code is checked ([`SealedTotp::open`]) and in the setup answer.
+#[derive(Clone, PartialEq, Eq)]
+pub struct SealedTotp(String);
+
+impl fmt::Debug for SealedTotp {
+    // Only the key id: a row read before start-up sealed it may still hold plaintext.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match KeyRing::key_id_of(&self.0) {
+            Ok(id) => write!(f, "SealedTotp(key {id})"),
+            Err(_) => f.write_str("SealedTotp(<not sealed>)"),
+        }
+    }
+}
+
+impl SealedTotp {
+    /// Seals `secret` (base32) for `user_id` with the newest key.
+    pub fn seal(ring: &KeyRing, user_id: UserId, secret: &str) -> Result<SealedTotp, CryptoError> {
+        ring.encrypt(secret, &totp_associated_data(user_id)).map(SealedTotp)
+    }
+
+    /// The column's text as read; [`SealedTotp::open`] refuses it unless it is sealed.
+    pub fn from_stored(text: String) -> SealedTotp {
+        SealedTotp(text)
+    }
+
+    /// Whether stored text is sealed (plaintext rows come from before sealing: base32 never has a `:`).
+    pub fn is_sealed(text: &str) -> bool {
+        split(text).is_ok()
+    }
+
+    /// The text to store or to compare with the column.
+    pub fn stored(&self) -> &str {
+        &self.0
+    }
+
+    /// The base32 secret; only where a code is checked.
+    pub fn open(&self, ring: &KeyRing, user_id: UserId) -> Result<SecretText, CryptoError> {
+        ring.decrypt(&self.0, &totp_associated_data(user_id))
+    }
 }
 
 impl KeyRing {
@@ -443,6 +495,50 @@ mod tests {
         let r = ring(&[("k1", B64)]);
         let shown = format!("{r:?} {:?}", KeyMaterial::parse(B64, "S", "k1").unwrap());
         assert!(!shown.contains(B64) && !shown.contains("0123456789"), "{shown}");
+    }
+
+    const TOTP: &str = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP";
+
+    #[test]
+    fn totp_round_trip_with_the_newest_key_and_no_plaintext() {
+        let r = ring(&[("new", "another passphrase here"), ("old", B64)]);
+        let a = SealedTotp::seal(&r, user(7), TOTP).unwrap();
+        let b = SealedTotp::seal(&r, user(7), TOTP).unwrap();
+        assert_ne!(a, b, "fresh nonce per value");
+        assert!(a.stored().starts_with("v1:new:"), "{}", a.stored());
+        assert!(!a.stored().contains(TOTP) && SealedTotp::is_sealed(a.stored()));
+        assert!(!SealedTotp::is_sealed(TOTP));
+        assert_eq!(a.open(&r, user(7)).unwrap().expose(), TOTP);
+        let stored = SealedTotp::from_stored(a.stored().to_string());
+        assert_eq!(stored.open(&r, user(7)).unwrap().expose(), TOTP);
+        assert_eq!(format!("{a:?}"), "SealedTotp(key new)");
+        let plain = SealedTotp::from_stored(TOTP.to_string());
+        assert_eq!(format!("{plain:?}"), "SealedTotp(<not sealed>)");
+        assert_eq!(plain.open(&r, user(7)), Err(CryptoError::BadFormat));
+    }
+
+    #[test]
+    fn totp_of_another_user_does_not_open() {
+        let r = ring(&[("k1", B64)]);
+        let sealed = SealedTotp::seal(&r, user(7), TOTP).unwrap();
+        assert_eq!(sealed.open(&r, user(8)), Err(CryptoError::Open));
+        let other_key = ring(&[("k1", "another passphrase here")]);
+        assert_eq!(sealed.open(&other_key, user(7)), Err(CryptoError::Open));
+    }
+
+    #[test]
+    fn exchange_and_totp_ciphertexts_do_not_open_as_each_other() {
+        let r = ring(&[("k1", B64)]);
+        for field in [Field::ApiKey, Field::ApiSecret] {
+            let exchange = r
+                .encrypt(TOTP, &associated_data(user(7), Exchange::Binance, field))
+                .unwrap();
+            let moved = SealedTotp::from_stored(exchange);
+            assert_eq!(moved.open(&r, user(7)), Err(CryptoError::Open));
+            let totp = SealedTotp::seal(&r, user(7), TOTP).unwrap();
+            let aad = associated_data(user(7), Exchange::Binance, field);
+            assert_eq!(r.decrypt(totp.stored(), &aad), Err(CryptoError::Open));
+        }
     }
 
     #[test]

@@ -1,10 +1,11 @@
 //! Converting the old service's rows into the new schema's values: ids parsed as UUIDs, names
 //! checked against the daemon's closed sets, money floats turned into exact decimals, exchange
-//! secrets opened with the old Fernet key and sealed under the current key ring.
+//! secrets opened with the old Fernet key and sealed under the current key ring, TOTP secrets
+//! (plaintext in the old database) sealed under it before they reach any table of ours.
 
 use std::str::FromStr;
 
-use actors::crypto::{Credentials, KeyRing, SecretText};
+use actors::crypto::{Credentials, KeyRing, SealedTotp, SecretText};
 use actors::domain::{Exchange, PositionSide, PositionStatus, Role, SignalStatus, StrategyId, Symbol, UserId};
 use actors::store::secrets;
 use base64::Engine;
@@ -144,6 +145,7 @@ pub struct UserRow {
     email: String,
     password_hash: String,
     role: &'static str,
+    /// Sealed.
     totp_secret: Option<String>,
     totp_enabled: bool,
 }
@@ -160,7 +162,7 @@ impl Staged for UserRow {
         ("totp_enabled", Type::BOOL),
     ];
 
-    fn convert(row: &Row<'_>, _: &Context<'_>) -> Result<Self, ImportError> {
+    fn convert(row: &Row<'_>, context: &Context<'_>) -> Result<Self, ImportError> {
         let password_hash = row.text(2, "hashed_password")?;
         if !crate::auth::password::is_legacy(password_hash) {
             return Err(row.problem("hashed_password is not a bcrypt hash"));
@@ -169,13 +171,26 @@ impl Staged for UserRow {
             None => Role::Trader,
             Some(_) => row.name::<Role>(3, "role")?,
         };
-        let totp_secret = row.get::<Option<&str>>(4, "user_two_factor.secret")?;
+        let id = row.uuid(0, "id")?;
+        // Sealed for the id the daemon reads it with; the staging table never sees the base32 text.
+        let totp_secret = row
+            .get::<Option<&str>>(4, "user_two_factor.secret")?
+            .map(|plain| {
+                SealedTotp::seal(context.ring, UserId::from_uuid(id), plain.trim())
+                    .map(|sealed| sealed.stored().to_string())
+                    .map_err(|e| {
+                        row.problem(format!(
+                            "user_two_factor.secret: sealing under the current key ring: {e}"
+                        ))
+                    })
+            })
+            .transpose()?;
         Ok(UserRow {
-            id: row.uuid(0, "id")?,
+            id,
             email: row.text(1, "email")?.trim().to_string(),
             password_hash: password_hash.to_string(),
             role: role.as_str(),
-            totp_secret: totp_secret.map(|s| s.trim().to_string()),
+            totp_secret,
             totp_enabled: row.get::<Option<bool>>(5, "user_two_factor.enabled")?.unwrap_or(false),
         })
     }

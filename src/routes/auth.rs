@@ -2,6 +2,7 @@
 //! enable and disable.
 
 use actix_web::{post, HttpRequest, HttpResponse};
+use actors::crypto::{SealedTotp, SecretText};
 use actors::domain::{Email, Role, SessionId, UserId};
 use actors::store::audit::AuditEvent;
 use actors::store::sessions::{self, Logout, NewSession, RevokeAll, RevokedSessions, Rotated, Rotation};
@@ -126,19 +127,24 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
         if code.is_empty() {
             return Err(LoginRefused::OtpRequired.into());
         }
-        let secret = user.totp_secret.clone().unwrap_or_default();
-        let consumed = match totp::accepted_step(&secret, code, unix_now(), user.totp_last_step) {
-            Some(step) => {
-                let accepted = AcceptedCode {
-                    user_id: user.id,
-                    secret,
-                    step,
-                    purpose: CodeUse::Login,
-                };
-                state
-                    .store
-                    .write(user.id.into(), None, accepted, two_factor::consume_code)
-                    .await?
+        let consumed = match &user.totp_secret {
+            Some(sealed) => {
+                let secret = open_totp(&state, user.id, sealed)?;
+                match totp::accepted_step(secret.expose(), code, unix_now(), user.totp_last_step) {
+                    Some(step) => {
+                        let accepted = AcceptedCode {
+                            user_id: user.id,
+                            sealed: sealed.clone(),
+                            step,
+                            purpose: CodeUse::Login,
+                        };
+                        state
+                            .store
+                            .write(user.id.into(), None, accepted, two_factor::consume_code)
+                            .await?
+                    }
+                    None => false,
+                }
             }
             None => false,
         };
@@ -295,12 +301,26 @@ async fn upgrade_legacy_hash(state: &Shared, user: &UserRow, given: SecretString
     }
 }
 
+/// Opens the user's stored TOTP secret to check a code. One that does not open (its key left
+/// the ring, or the row was altered) is the deployment's fault, not the user's: a 500 without
+/// details, logged without the secret, and not counted as a failed login.
+fn open_totp(state: &Shared, user_id: UserId, sealed: &SealedTotp) -> Result<SecretText, ApiError> {
+    sealed.open(&state.keyring, user_id).map_err(|error| {
+        tracing::error!(%user_id, %error, "the stored TOTP secret does not open with the key ring");
+        ApiError::Internal
+    })
+}
+
 #[post("/auth/2fa/setup")]
 pub async fn setup(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
     let secret = totp::generate_secret();
+    let sealed = SealedTotp::seal(&state.keyring, user.id, &secret).map_err(|error| {
+        tracing::error!(user_id = %user.id, %error, "a new TOTP secret could not be sealed");
+        ApiError::Internal
+    })?;
     let input = NewSecret {
         user_id: user.id,
-        secret: secret.clone(),
+        sealed,
     };
     if !state
         .store
@@ -326,19 +346,20 @@ async fn consume(state: &Shared, user_id: UserId, code: &str, purpose: CodeUse) 
     let Some(row) = users::find_by_id(&state.store, user_id).await? else {
         return Err(AuthRefused::UserNotFound.into());
     };
-    let secret = match (purpose, row.totp_secret) {
+    let sealed = match (purpose, row.totp_secret) {
         (CodeUse::Enable, None) => return Err(TwoFactorRefused::SetupNotFound.into()),
         (CodeUse::Disable, None) => return Err(TwoFactorRefused::NotEnabled.into()),
         (CodeUse::Disable, Some(_)) if !row.totp_enabled => return Err(TwoFactorRefused::NotEnabled.into()),
-        (_, Some(secret)) => secret,
+        (_, Some(sealed)) => sealed,
         (CodeUse::Login, None) => return Err(TwoFactorRefused::NotEnabled.into()),
     };
-    let Some(step) = totp::accepted_step(&secret, code, unix_now(), row.totp_last_step) else {
+    let secret = open_totp(state, user_id, &sealed)?;
+    let Some(step) = totp::accepted_step(secret.expose(), code, unix_now(), row.totp_last_step) else {
         return Err(TwoFactorRefused::InvalidOtp.into());
     };
     let accepted = AcceptedCode {
         user_id,
-        secret,
+        sealed,
         step,
         purpose,
     };

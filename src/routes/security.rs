@@ -32,9 +32,9 @@ fn yes() -> bool {
     true
 }
 
-/// Opens every row with `old_key` and seals it with `new_key`, in one transaction. The rows are
-/// tagged with the id of the ring key equal to `new_key` if there is one, otherwise with the
-/// newest ring id (the legacy flow: the operator then deploys `new_key` as `ENCRYPTION_KEY`).
+/// Opens every row (exchange secrets, then TOTP secrets) with `old_key` and seals it with
+/// `new_key`, in one transaction. The rows are tagged with the id of the ring key equal to
+/// `new_key` if there is one, otherwise with the newest ring id (the legacy flow: the operator then deploys `new_key` as `ENCRYPTION_KEY`).
 #[post("/ops/security/reencrypt-exchange-secrets")]
 pub async fn reencrypt(state: Shared, admin: AdminUser, body: Json<ReencryptIn>) -> HttpResult<HttpResponse> {
     let b = body.0;
@@ -66,6 +66,12 @@ pub async fn reencrypt(state: Shared, admin: AdminUser, body: Json<ReencryptIn>)
         "scanned": report.scanned,
         "updated": report.updated,
         "failed": report.failed,
+        "totp_secrets": {
+            "scanned": report.totp.scanned,
+            "updated": report.totp.updated,
+            "plaintext": report.totp.plaintext,
+            "failed": report.totp.failed,
+        },
     })))
 }
 

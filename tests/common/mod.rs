@@ -63,6 +63,31 @@ impl TestDb {
     pub fn sql(&self, sql: &str) -> String {
         psql(&self.url, sql)
     }
+
+    /// Gives every user whose email matches the SQL `LIKE` pattern the TOTP secret `secret`
+    /// (base32), stored sealed as the daemon stores it, with 2FA enabled or not.
+    pub fn set_totp(&self, email_like: &str, secret: &str, enabled: bool) {
+        let ids = self.sql(&format!(
+            "SELECT id FROM users WHERE email LIKE '{email_like}' ORDER BY id"
+        ));
+        assert!(!ids.is_empty(), "no user matches {email_like}");
+        for id in ids.lines() {
+            self.sql(&format!(
+                "UPDATE users SET totp_secret = '{}', totp_enabled = {enabled} WHERE id = '{id}'",
+                sealed_totp(id, secret)
+            ));
+        }
+    }
+}
+
+/// `secret` sealed for the user `user_id` under the harness's `ENCRYPTION_KEY` (key id `k1`).
+pub fn sealed_totp(user_id: &str, secret: &str) -> String {
+    let ring = actors::crypto::KeyRing::from_texts("ENCRYPTION_KEY", &[("k1".to_string(), ENCRYPTION_KEY)]).unwrap();
+    let user_id = user_id.parse().expect("a user id");
+    actors::crypto::SealedTotp::seal(&ring, user_id, secret)
+        .unwrap()
+        .stored()
+        .to_string()
 }
 
 impl Drop for TestDb {
@@ -478,6 +503,20 @@ pub fn wait_sql(db: &TestDb, sql: &str, expected: &str) {
 }
 
 /// Runs SQL against any database URL, returning psql's unaligned output.
+/// The whole database as `pg_dump` writes it (schema and data, plain text).
+pub fn pg_dump(db: &TestDb) -> String {
+    let out = Command::new("pg_dump")
+        .args([db.url.as_str(), "--no-owner"])
+        .output()
+        .expect("pg_dump must be installed");
+    assert!(
+        out.status.success(),
+        "pg_dump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).to_string()
+}
+
 pub fn psql(url: &str, sql: &str) -> String {
     let out = Command::new("psql")
         .args([url, "-qtA", "-v", "ON_ERROR_STOP=1", "-c", sql])

@@ -1,5 +1,6 @@
 //! Encrypted exchange credentials: upsert (refused when the exchange is disabled), list, delete,
-//! load-and-decrypt, and re-encryption of every row in one transaction.
+//! load-and-decrypt, and re-encryption of every row in one transaction — which re-encrypts the
+//! users' sealed TOTP secrets too (and seals any still in plaintext).
 
 use std::sync::Arc;
 
@@ -8,7 +9,10 @@ use serde_json::json;
 
 use super::audit::{self, AuditEvent};
 use super::{Store, StoreError, Transaction, TxFuture};
-use crate::crypto::{self, associated_data, Credentials, CryptoError, Field, KeyMaterial, KeyRing};
+use crate::crypto::{
+    self, associated_data, totp_associated_data, Credentials, CryptoError, Field, KeyMaterial, KeyRing, SealedTotp,
+    SecretText,
+};
 use crate::domain::{Exchange, UserId};
 use crate::refusals::{ExecutionRefused, Failure, SecretRefused};
 
@@ -182,6 +186,15 @@ pub enum OpenWith {
     Key(KeyMaterial),
 }
 
+impl OpenWith {
+    fn open(&self, ring: &KeyRing, sealed: &str, aad: &[u8]) -> Result<SecretText, CryptoError> {
+        match self {
+            OpenWith::Ring => ring.decrypt(sealed, aad),
+            OpenWith::Key(key) => crypto::open_with(key, sealed, aad),
+        }
+    }
+}
+
 /// Moves every row to `new_key` (tagged `new_key_id`), in the one transaction of this job.
 #[derive(Debug, Clone)]
 pub struct Reencrypt {
@@ -197,11 +210,25 @@ pub struct Reencrypt {
     pub audit_action: &'static str,
 }
 
+/// Counts of exchange-secret rows (the contract's fields) and, apart, of TOTP secrets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReencryptReport {
     pub scanned: i64,
     pub updated: i64,
     /// Rows that did not open with the given key (left as they were).
+    pub failed: i64,
+    pub totp: TotpCounts,
+}
+
+/// The users' TOTP secrets a re-encryption saw.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TotpCounts {
+    pub scanned: i64,
+    /// Moved to the new key, plaintext ones included.
+    pub updated: i64,
+    /// Of those updated, how many were still plaintext.
+    pub plaintext: i64,
+    /// Did not open with the given key (left as they were).
     pub failed: i64,
 }
 
@@ -224,6 +251,7 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
             scanned: rows.len() as i64,
             updated: 0,
             failed: 0,
+            totp: TotpCounts::default(),
         };
         for row in &rows {
             let user_id: UserId = row.try_get(0)?;
@@ -239,10 +267,7 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
                 let mut out = Vec::with_capacity(2);
                 for (sealed, field) in [(sealed_key, Field::ApiKey), (sealed_secret, Field::ApiSecret)] {
                     let aad = associated_data(&owner, exchange, field);
-                    let plain = match &cmd.open_with {
-                        OpenWith::Ring => cmd.ring.decrypt(sealed, &aad)?,
-                        OpenWith::Key(key) => crypto::open_with(key, sealed, &aad)?,
-                    };
+                    let plain = cmd.open_with.open(&cmd.ring, sealed, &aad)?;
                     let new_aad = associated_data(user_id, exchange, field);
                     out.push(crypto::seal(&cmd.new_key_id, &cmd.new_key, plain.expose(), &new_aad)?);
                 }
@@ -264,6 +289,7 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
                 }
             }
         }
+        report.totp = reencrypt_totp(tx, cmd).await?;
         let event = AuditEvent::new(cmd.actor_id, cmd.audit_action)
             .entity("exchange_secrets", "*")
             .details(json!({
@@ -272,8 +298,60 @@ pub fn reencrypt<'a>(tx: &'a Transaction<'a>, cmd: &'a Reencrypt) -> TxFuture<'a
                 "updated": report.updated,
                 "failed": report.failed,
                 "new_key_id": cmd.new_key_id,
+                "totp_secrets": {
+                    "scanned": report.totp.scanned,
+                    "updated": report.totp.updated,
+                    "plaintext": report.totp.plaintext,
+                    "failed": report.totp.failed,
+                },
             }));
         audit::record(tx, &event).await?;
         Ok(report)
     })
+}
+
+/// The TOTP half of [`reencrypt`], in its transaction: every sealed secret moves to the new key
+/// as the exchange rows do, and a plaintext one (from before sealing) is sealed.
+async fn reencrypt_totp(tx: &Transaction<'_>, cmd: &Reencrypt) -> Result<TotpCounts, tokio_postgres::Error> {
+    let stmt = tx
+        .prepare_cached("SELECT id, totp_secret FROM users WHERE totp_secret IS NOT NULL ORDER BY id FOR UPDATE")
+        .await?;
+    let rows = tx.query(&stmt, &[]).await?;
+    let update = tx
+        .prepare_cached("UPDATE users SET totp_secret = $2 WHERE id = $1")
+        .await?;
+    let mut counts = TotpCounts {
+        scanned: rows.len() as i64,
+        ..TotpCounts::default()
+    };
+    for row in &rows {
+        let user_id: UserId = row.try_get(0)?;
+        let stored: &str = row.try_get(1)?;
+        let aad = totp_associated_data(user_id);
+        let plaintext = !SealedTotp::is_sealed(stored);
+        if !plaintext && cmd.skip_current && KeyRing::key_id_of(stored) == Ok(cmd.new_key_id.as_str()) {
+            continue;
+        }
+        let resealed = if plaintext {
+            crypto::seal(&cmd.new_key_id, &cmd.new_key, stored.trim(), &aad)
+        } else {
+            cmd.open_with
+                .open(&cmd.ring, stored, &aad)
+                .and_then(|plain| crypto::seal(&cmd.new_key_id, &cmd.new_key, plain.expose(), &aad))
+        };
+        match resealed {
+            Ok(sealed) => {
+                if !cmd.dry_run {
+                    tx.execute(&update, &[&user_id, &sealed]).await?;
+                }
+                counts.updated += 1;
+                counts.plaintext += i64::from(plaintext);
+            }
+            Err(error) => {
+                tracing::warn!(%user_id, %error, "TOTP secret not re-encrypted");
+                counts.failed += 1;
+            }
+        }
+    }
+    Ok(counts)
 }

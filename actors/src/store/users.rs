@@ -5,6 +5,7 @@ use tokio_postgres::Row;
 use super::audit::{self, AuditEvent};
 use super::sessions::{self, RevokeReason, RevokedSessions};
 use super::{Store, StoreError, Transaction, TxFuture};
+use crate::crypto::SealedTotp;
 use crate::domain::{Role, SessionId, UserId};
 
 #[derive(Debug, Clone)]
@@ -14,7 +15,8 @@ pub struct UserRow {
     pub password_hash: String,
     pub display_name: Option<String>,
     pub role: Role,
-    pub totp_secret: Option<String>,
+    /// Sealed: opened only where a code is checked.
+    pub totp_secret: Option<SealedTotp>,
     pub totp_enabled: bool,
     pub totp_last_step: Option<i64>,
     /// Session-less tokens (the old service's) issued until then are refused.
@@ -32,7 +34,9 @@ impl UserRow {
             password_hash: row.try_get("password_hash")?,
             display_name: row.try_get("display_name")?,
             role: row.try_get("role")?,
-            totp_secret: row.try_get("totp_secret")?,
+            totp_secret: row
+                .try_get::<_, Option<String>>("totp_secret")?
+                .map(SealedTotp::from_stored),
             totp_enabled: row.try_get("totp_enabled")?,
             totp_last_step: row.try_get("totp_last_step")?,
             sessionless_tokens_revoked_at: row.try_get("sessionless_tokens_revoked_at")?,
