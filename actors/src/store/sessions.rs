@@ -299,9 +299,20 @@ impl Revocations {
     /// Whether the session was revoked: from memory while it is kept current, else from the
     /// database.
     pub async fn is_revoked(&self, session: SessionId) -> Result<bool, StoreError> {
-        if self.trust.is_trusted() {
-            return Ok(self.read().contains_key(&session));
+        match self.held(session) {
+            Some(revoked) => Ok(revoked),
+            // Boxed: the read's future is kilobytes, and inlined it would make every caller's
+            // future (each authentication's) that large even when memory answers.
+            None => Box::pin(self.read_revoked(session)).await,
         }
+    }
+
+    /// What memory says, while it is kept current.
+    fn held(&self, session: SessionId) -> Option<bool> {
+        self.trust.is_trusted().then(|| self.read().contains_key(&session))
+    }
+
+    async fn read_revoked(&self, session: SessionId) -> Result<bool, StoreError> {
         let client = self.store.reader().await?;
         let stmt = client.prepare_cached(IS_REVOKED).await?;
         Ok(match client.query_opt(&stmt, &[&session]).await? {
