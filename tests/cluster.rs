@@ -3,10 +3,13 @@
 //! each position is closed once; a graceful stop hands over at once; `/ops/cluster` tells it.
 
 mod common;
+mod fakes;
 
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::*;
+use fakes::*;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use reqwest::Method;
@@ -265,4 +268,47 @@ async fn a_graceful_stop_hands_its_partitions_over_at_once() {
         assert!(stopped.elapsed() < Duration::from_secs(3), "no hand-over: {view}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_takeover_polls_prices_at_once_rather_than_at_the_next_interval() {
+    // A fake Binance whose price the test moves; the daemons poll it only every 60 s on their own.
+    let price = Arc::new(Mutex::new("100.00".to_string()));
+    let served = price.clone();
+    let binance = Fake::start(Arc::new(move |r: &Received| {
+        let symbols: Vec<String> = serde_json::from_str(&r.param("symbols").unwrap_or_default()).unwrap_or_default();
+        let p = served.lock().unwrap().clone();
+        (
+            200,
+            json!(symbols
+                .iter()
+                .map(|s| json!({"symbol": s, "price": p}))
+                .collect::<Vec<_>>()),
+        )
+    }));
+    let db = TestDb::new();
+    let mut env = cluster_env();
+    env.extend([
+        ("PRICE_POLL_INTERVAL_SECONDS", "60"),
+        ("BINANCE_TESTNET_BASE_URL", binance.base.as_str()),
+    ]);
+    let mut a = Daemon::start_with(&db, &env);
+    let b = Daemon::start_with(&db, &env);
+    let admin = admin(&a, "ops@desk.io").await;
+    spread_over(&b, &admin, 2).await;
+    let positions = open_positions(&[&a, &b], &db, 20).await;
+
+    *price.lock().unwrap() = "94.00".to_string();
+    a.kill();
+    let killed_at = Instant::now();
+    while open_count(&db) > 0 {
+        assert!(
+            killed_at.elapsed() < Duration::from_secs(FAILOVER_SECS + 2),
+            "{} positions still open {:?} after the kill",
+            open_count(&db),
+            killed_at.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_each_closed_once(&db, &positions);
 }

@@ -102,6 +102,9 @@ pub struct MarketHub {
     subs: RwLock<HashMap<Key, SymbolSubs>>,
     sink: RwLock<Arc<dyn TickSink>>,
     guard: Option<Guard>,
+    /// Bumped when positions start being watched here at once (a takeover): every price poller
+    /// polls without waiting for its interval.
+    poll_requests: tokio::sync::watch::Sender<u64>,
 }
 
 impl fmt::Debug for MarketHub {
@@ -118,7 +121,18 @@ impl MarketHub {
             subs: RwLock::new(HashMap::new()),
             sink: RwLock::new(sink),
             guard: None,
+            poll_requests: tokio::sync::watch::channel(0).0,
         }
+    }
+
+    /// Asks every price poller for a round now (several asks before it runs make one round).
+    pub fn poll_soon(&self) {
+        self.poll_requests.send_modify(|asked| *asked = asked.wrapping_add(1));
+    }
+
+    /// What a price poller waits on besides its interval.
+    pub fn poll_requests(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.poll_requests.subscribe()
     }
 
     /// Screens every tick of a held symbol with `rule` before delivery; held ticks go to

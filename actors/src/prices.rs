@@ -228,14 +228,19 @@ impl PricePoller {
         Ok(Some(self.hub.publish(exchange, prices)))
     }
 
-    /// Runs until the task is aborted. Rounds never overlap: a slow round delays the next one.
-    /// Errors are logged and counted; the loop goes on.
+    /// Runs until the task is aborted, a round every interval or when the hub asks for one.
+    /// Rounds never overlap: a slow round delays the next one. Errors are logged and counted;
+    /// the loop goes on.
     pub async fn run(self) {
         let exchange = self.source.exchange();
         let mut ticker = tokio::time::interval(self.interval.max(Duration::from_millis(10)));
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut asked = self.hub.poll_requests();
         loop {
-            ticker.tick().await;
+            tokio::select! {
+                _ = ticker.tick() => {}
+                Ok(()) = asked.changed() => ticker.reset(),
+            }
             if let Err(err) = self.poll_once().await {
                 counter!("price_poll_errors_total", "exchange" => exchange.as_str()).increment(1);
                 tracing::warn!(%exchange, error = %err, "price poll failed");

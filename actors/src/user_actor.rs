@@ -354,7 +354,14 @@ impl UserActor {
     async fn reload(&mut self) {
         let day = risk::risk_day(Utc::now(), self.deps.zone);
         match self.deps.persistence.load_user(self.user_id, day).await {
-            Ok(Some(state)) => *self = UserActor::start(self.user_id, state, day, self.deps.clone()),
+            Ok(Some(state)) => {
+                *self = UserActor::start(self.user_id, state, day, self.deps.clone());
+                // Positions this daemon may have just taken over: fresh prices now (they are
+                // subscribed), not at the next poll.
+                if !self.open.is_empty() {
+                    self.deps.market.poll_soon();
+                }
+            }
             Ok(None) => {}
             Err(err) => tracing::warn!(user_id = %self.user_id, error = %err, "user actor could not reload its state"),
         }
