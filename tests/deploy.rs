@@ -46,10 +46,22 @@ fn start_proxy(file: &str, a: &Daemon, b: &Daemon, listen: u16) -> Proxy {
     let mut cmd = match file {
         "nginx.conf" => {
             let check = Command::new("nginx")
-                .args(["-t", "-p", dir.to_str().unwrap(), "-c", &path, "-g", "pid nginx.pid; error_log stderr;"])
+                .args([
+                    "-t",
+                    "-p",
+                    dir.to_str().unwrap(),
+                    "-c",
+                    &path,
+                    "-g",
+                    "pid nginx.pid; error_log stderr;",
+                ])
                 .output()
                 .expect("nginx is installed (scripts/lib/proxy.sh)");
-            assert!(check.status.success(), "nginx -t: {}", String::from_utf8_lossy(&check.stderr));
+            assert!(
+                check.status.success(),
+                "nginx -t: {}",
+                String::from_utf8_lossy(&check.stderr)
+            );
             let mut cmd = Command::new("nginx");
             cmd.args([
                 "-p",
@@ -66,7 +78,11 @@ fn start_proxy(file: &str, a: &Daemon, b: &Daemon, listen: u16) -> Proxy {
                 .args(["-c", "-f", &path])
                 .output()
                 .expect("haproxy is installed (scripts/lib/proxy.sh)");
-            assert!(check.status.success(), "haproxy -c: {}", String::from_utf8_lossy(&check.stdout));
+            assert!(
+                check.status.success(),
+                "haproxy -c: {}",
+                String::from_utf8_lossy(&check.stdout)
+            );
             let mut cmd = Command::new("haproxy");
             cmd.args(["-db", "-f", &path]);
             cmd
@@ -96,7 +112,10 @@ async fn two_daemons_behind(file: &str) {
     let started = Instant::now();
     let mut answered_by = HashSet::new();
     while answered_by.len() < 2 {
-        assert!(started.elapsed() < Duration::from_secs(15), "{file}: only {answered_by:?} answered");
+        assert!(
+            started.elapsed() < Duration::from_secs(15),
+            "{file}: only {answered_by:?} answered"
+        );
         let (status, body) = through(listen, "/ops/cluster", &admin).await;
         if status == 200 {
             answered_by.insert(body["answered_by"].to_string());

@@ -7,8 +7,8 @@ use tokio_postgres::types::ToSql;
 
 use super::super::cluster;
 use super::super::{Transaction, TxFuture};
-use crate::cluster::ClusterEvent;
 use super::{Locked, Traded};
+use crate::cluster::ClusterEvent;
 use crate::domain::{ExitReason, PositionId, PositionStatus, UserId};
 use crate::refusals::CloseRefused;
 use crate::rules::risk;
