@@ -191,6 +191,8 @@ impl Application {
         })
         .listen(listener)?
         .shutdown_timeout(10)
+        // SIGTERM and SIGINT are handled in `run_until_stopped`: the leases go first.
+        .disable_signals()
         .run();
         Ok(Application { port, server, state })
     }
@@ -199,13 +201,35 @@ impl Application {
         self.port
     }
 
-    /// Serves until SIGTERM/SIGINT; in-flight requests finish first.
+    /// Serves until SIGTERM or SIGINT. The leases are handed over first, so the other daemons
+    /// watch this one's positions while its requests in flight finish (then it exits).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
-        let served = self.server.await;
-        // The other daemons take this one's positions over now, not when its leases lapse.
-        self.state.cluster.leave().await;
-        served
+        let server = self.server.handle();
+        let cluster = self.state.cluster.clone();
+        tokio::spawn(async move {
+            stop_requested().await;
+            cluster.leave().await;
+            server.stop(true).await;
+        });
+        self.server.await
     }
+}
+
+async fn stop_requested() {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::terminate()) {
+        Ok(mut terminate) => {
+            tokio::select! {
+                _ = terminate.recv() => {}
+                _ = tokio::signal::ctrl_c() => {}
+            }
+        }
+        Err(err) => {
+            tracing::warn!(error = %err, "SIGTERM cannot be handled; stopping on SIGINT only");
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+    tracing::info!("stopping: handing the cluster leases over, then finishing the requests in flight");
 }
 
 /// A daemon's id when `CLUSTER_NODE_ID` is not set: the same for the same host and port, so a

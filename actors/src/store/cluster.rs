@@ -49,6 +49,10 @@ const RELEASE: &str = "UPDATE cluster_partitions SET owner = NULL, lease_until =
 const WATCHED: &str = "UPDATE cluster_nodes SET positions_watched = \
                          (SELECT count(*) FROM positions WHERE status = 'OPEN' AND user_partition(user_id) = ANY($2)), \
                        partitions_held = cardinality($2::smallint[]) WHERE node_id = $1";
+/// Whether another daemon holds more than its share (it lets go at its next round; asked to now).
+const OTHERS_OVER_SHARE: &str =
+    "SELECT EXISTS (SELECT 1 FROM cluster_partitions WHERE owner IS NOT NULL AND owner <> $1 \
+                                 GROUP BY owner HAVING count(*) > $2)";
 const FORGET_OLD_NODES: &str = "DELETE FROM cluster_nodes WHERE last_heartbeat_at < now() - interval '1 day'";
 
 /// Renews, takes and lets go of leases; the partitions held after it.
@@ -62,11 +66,17 @@ pub async fn lease_round(store: &Store, round: &LeaseRound) -> Result<Leases, St
     let live_nodes = live.max(1);
     let share = (i64::from(PARTITIONS) + live_nodes - 1) / live_nodes;
     let mut released = 0;
+    let mut short = false;
     let holding = held.len() as i64;
     if holding < share {
         held.extend(partitions(
             tx.query(TAKE, &[&round.node_id, &secs, &(share - holding)]).await?,
         )?);
+        short = (held.len() as i64) < share
+            && tx
+                .query_one(OTHERS_OVER_SHARE, &[&round.node_id, &share])
+                .await?
+                .try_get(0)?;
     } else if holding > share {
         let let_go = partitions(tx.query(RELEASE, &[&round.node_id, &(holding - share)]).await?)?;
         held.retain(|p| !let_go.contains(p));
@@ -75,7 +85,9 @@ pub async fn lease_round(store: &Store, round: &LeaseRound) -> Result<Leases, St
     held.sort_unstable();
     tx.execute(WATCHED, &[&round.node_id, &held]).await?;
     tx.execute(FORGET_OLD_NODES, &[]).await?;
-    if released > 0 {
+    // Partitions let go of are free for the others now; a daemon short of its share (it just
+    // joined) asks those over theirs to let go now rather than at their next round.
+    if released > 0 || short {
         tx.execute(
             "SELECT pg_notify($1, $2)",
             &[&CHANNEL, &ClusterEvent::Rebalance.payload()],
