@@ -148,8 +148,12 @@ async fn a_held_tick_is_audited_once_per_symbol_and_hour_across_daemons() {
     let (_, trader) = seed_trader(&db, "watched@desk.io");
     let signal = executing_signal(&a, &trader, "ETHUSDT").await;
     open(&a, &trader, &signal, 1).await;
-    // The second daemon starts the actor of every user with an open position at boot.
+    // Both daemons hold the market: a second trader opens through the second daemon (whichever
+    // daemon watches each trader, each daemon has an actor holding ETHUSDT and screens its ticks).
     let b = Daemon::start_with(&db, &[("EXIT_MONITOR_MODE", "alert")]);
+    let (_, other) = seed_trader(&db, "also.watched@desk.io");
+    let second = executing_signal(&b, &other, "ETHUSDT").await;
+    open(&b, &other, &second, 1).await;
     let started = Instant::now();
     while metric(&b, DELIVERED).await == 0 {
         assert!(
