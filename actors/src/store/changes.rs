@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use futures::StreamExt;
@@ -47,6 +47,20 @@ impl Trust {
     pub fn disconnected(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         self.trusted.store(false, Ordering::Release);
+    }
+
+    /// A (re)connection of the copy `me`: starts `reload(copy, generation)` for the new generation
+    /// (what a subscriber's `connected` does).
+    pub fn reload_on_connect<T, F, Fut>(&self, me: &Weak<T>, reload: F)
+    where
+        T: Send + Sync + 'static,
+        F: FnOnce(Arc<T>, u64) -> Fut,
+        Fut: Future<Output = ()> + Send + 'static,
+    {
+        let generation = self.connected();
+        if let Some(me) = me.upgrade() {
+            tokio::spawn(reload(me, generation));
+        }
     }
 
     /// Runs `load` (which reads and applies the whole copy) until it succeeds, backing off

@@ -138,10 +138,18 @@ pub async fn announce(store: &Store, event: ClusterEvent) -> Result<(), StoreErr
     Ok(())
 }
 
-/// Tells every daemon of `event` when (and only if) the transaction commits.
-pub async fn announce_in(tx: &Transaction<'_>, event: ClusterEvent) -> Result<(), tokio_postgres::Error> {
-    let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
-    tx.execute(&stmt, &[&CHANNEL, &event.payload()]).await?;
+/// After a trade changed the user's positions: when another daemon watches the user
+/// (`watched_elsewhere`), it is told, when (and only if) the transaction commits.
+pub async fn tell_watcher(
+    tx: &Transaction<'_>,
+    user_id: UserId,
+    watched_elsewhere: bool,
+) -> Result<(), tokio_postgres::Error> {
+    if watched_elsewhere {
+        let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        tx.execute(&stmt, &[&CHANNEL, &ClusterEvent::UserChanged(user_id).payload()])
+            .await?;
+    }
     Ok(())
 }
 

@@ -382,10 +382,8 @@ impl ChangeSubscriber for Revocations {
     }
 
     fn connected(&self) {
-        let generation = self.trust.connected();
-        if let Some(me) = self.me.upgrade() {
-            tokio::spawn(async move { me.reload(generation).await });
-        }
+        self.trust
+            .reload_on_connect(&self.me, |me, generation| async move { me.reload(generation).await });
     }
 
     fn disconnected(&self) {

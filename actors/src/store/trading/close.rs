@@ -8,7 +8,6 @@ use tokio_postgres::types::ToSql;
 use super::super::cluster;
 use super::super::{Transaction, TxFuture};
 use super::{Locked, Traded};
-use crate::cluster::ClusterEvent;
 use crate::domain::{ExitReason, PositionId, PositionStatus, UserId};
 use crate::refusals::CloseRefused;
 use crate::rules::risk;
@@ -46,9 +45,7 @@ pub struct HeldTerms {
 pub fn close_position<'a>(tx: &'a Transaction<'a>, r: &'a CloseRequest) -> TxFuture<'a, Result<Traded, CloseRefused>> {
     Box::pin(async move {
         let closed = close(tx, r).await?;
-        if closed.is_ok() && r.watched_elsewhere {
-            cluster::announce_in(tx, ClusterEvent::UserChanged(r.user_id)).await?;
-        }
+        cluster::tell_watcher(tx, r.user_id, r.watched_elsewhere && closed.is_ok()).await?;
         Ok(closed)
     })
 }

@@ -9,7 +9,6 @@ use super::super::audit::{self, AuditEvent};
 use super::super::cluster;
 use super::super::{Transaction, TxFuture};
 use super::{Locked, Traded};
-use crate::cluster::ClusterEvent;
 use crate::domain::{PositionId, SignalId, SignalStatus, UserId};
 use crate::refusals::OpenRefused;
 use crate::rules::risk::{self, ExposureCaps, RiskProfile, RiskSnapshot, TradeInput};
@@ -51,9 +50,7 @@ pub struct OpenRequest {
 pub fn open_from_signal<'a>(tx: &'a Transaction<'a>, r: &'a OpenRequest) -> TxFuture<'a, Result<Traded, OpenRefused>> {
     Box::pin(async move {
         let opened = open(tx, r).await?;
-        if opened.is_ok() && r.watched_elsewhere {
-            cluster::announce_in(tx, ClusterEvent::UserChanged(r.user_id)).await?;
-        }
+        cluster::tell_watcher(tx, r.user_id, r.watched_elsewhere && opened.is_ok()).await?;
         Ok(opened)
     })
 }
