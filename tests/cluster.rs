@@ -312,3 +312,101 @@ async fn a_takeover_polls_prices_at_once_rather_than_at_the_next_interval() {
     }
     assert_each_closed_once(&db, &positions);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_strategy_assigned_through_one_daemon_is_used_by_the_watcher_at_once() {
+    let db = TestDb::new();
+    let env = cluster_env();
+    let a = Daemon::start_with(&db, &env);
+    let b = Daemon::start_with(&db, &env);
+    let admin = admin(&a, "ops@desk.io").await;
+    spread_over(&a, &admin, 2).await;
+    let positions = open_positions(&[&a], &db, 1).await;
+    let a_id = cluster(&a, &admin).await["answered_by"].clone();
+    let (watcher, other) = if open_watched_by(&db, &a_id) == 1 {
+        (&a, &b)
+    } else {
+        (&b, &a)
+    };
+
+    // 300 minutes old: past INTRADAY_V1's time limit (240), within SWING_V1's (480, the default).
+    db.sql("UPDATE positions SET opened_at = now() - interval '300 minutes'");
+    let assign = json!({"user_email": "t0@desk.io", "exchange": "BINANCE", "strategy_id": "INTRADAY_V1"});
+    let (status, body) = call(other, Method::POST, "/ops/strategy/assign", &admin, Some(assign)).await;
+    assert_eq!(status, 200, "{body}");
+    let started = Instant::now();
+    let mut price = 100.0;
+    while open_count(&db) > 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "the watcher still judges by SWING_V1"
+        );
+        push_price(watcher, &admin, price).await;
+        price += 0.01;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        db.sql(&format!(
+            "SELECT exit_reason FROM positions WHERE id = '{}'",
+            positions[0]
+        )),
+        "time_limit_reached"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_takeover_in_alert_mode_sends_no_alert_twice() {
+    let telegram = Fake::start(telegram_ok());
+    let db = TestDb::new();
+    let env = [
+        ("EXIT_MONITOR_MODE", "alert"),
+        ("CLUSTER_FAILOVER_SECONDS", "4"),
+        ("TELEGRAM_BOT_TOKEN", "42:cluster-test-token"),
+        ("TELEGRAM_CHAT_ID", "-100777"),
+        ("TELEGRAM_API_BASE_URL", telegram.base.as_str()),
+    ];
+    let mut a = Daemon::start_with(&db, &env);
+    let b = Daemon::start_with(&db, &env);
+    let admin = admin(&a, "ops@desk.io").await;
+    spread_over(&b, &admin, 2).await;
+    let positions = open_positions(&[&a, &b], &db, 12).await;
+    let alerted = || -> i64 {
+        db.sql("SELECT count(*) FROM audit_events WHERE action = 'exit.monitor.triggered'")
+            .parse()
+            .unwrap()
+    };
+
+    // Each watcher alerts its own positions once.
+    let started = Instant::now();
+    let mut price = 94.0;
+    while alerted() < positions.len() as i64 {
+        assert!(started.elapsed() < Duration::from_secs(5), "{} alerts", alerted());
+        for d in [&a, &b] {
+            push_price(d, &admin, price).await;
+        }
+        price -= 0.01;
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // The survivor takes the killed daemon's positions with no memory of their alerts: the
+    // alert table still keeps each to one.
+    a.kill();
+    let killed_at = Instant::now();
+    while killed_at.elapsed() < Duration::from_secs(FAILOVER_SECS + 1) {
+        push_price(&b, &admin, price).await;
+        price -= 0.01;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(cluster(&b, &admin).await["nodes"][0]["partitions_held"], 32);
+    assert_eq!(alerted(), positions.len() as i64, "one alert per position");
+    let per_position = db.sql(
+        "SELECT count(*) FROM audit_events WHERE action = 'exit.monitor.triggered' \
+         GROUP BY details::jsonb->>'position_id' HAVING count(*) > 1",
+    );
+    assert_eq!(per_position, "", "no position alerted twice");
+    let sent = telegram
+        .received()
+        .iter()
+        .filter(|r| r.json()["text"].as_str().unwrap_or_default().contains("Exit triggered"))
+        .count();
+    assert_eq!(sent, positions.len(), "one Telegram message per position");
+}
