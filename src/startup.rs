@@ -45,6 +45,13 @@ pub async fn migrate(database_url: &str) -> anyhow::Result<usize> {
     client.execute("SELECT pg_advisory_lock(727274)", &[]).await?;
     let report = embedded::migrations::runner().run_async(&mut client).await;
     client.execute("SELECT pg_advisory_unlock(727274)", &[]).await?;
+    let autovacuum: String = client.query_one("SHOW autovacuum", &[]).await?.get(0);
+    if autovacuum != "on" {
+        tracing::warn!(
+            "PostgreSQL runs with autovacuum off: the signals' and positions' dead rows will pile up and slow \
+             claims and lists until someone runs VACUUM (turn autovacuum on)"
+        );
+    }
     drop(client);
     driver.abort();
     let report = report.context("applying migrations")?;

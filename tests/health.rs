@@ -30,3 +30,27 @@ async fn metrics_are_prometheus_text() {
     assert!(text.contains("persistence_mailbox_depth{shard=\"0\"}"), "{text}");
     assert!(text.contains("db_read_pool_max_size"), "{text}");
 }
+
+#[tokio::test]
+async fn the_tables_that_churn_are_vacuumed_after_two_percent_of_their_rows_change() {
+    let db = TestDb::new();
+    let _d = Daemon::start(&db);
+    for table in [
+        "signals",
+        "positions",
+        "trading_state",
+        "risk_daily",
+        "idempotency_keys",
+        "login_failures",
+        "sessions",
+    ] {
+        let options = db.sql(&format!(
+            "SELECT array_to_string(reloptions, ',') FROM pg_class WHERE relname = '{table}'"
+        ));
+        assert!(
+            options.contains("autovacuum_vacuum_scale_factor=0.02")
+                && options.contains("autovacuum_vacuum_threshold=500"),
+            "{table}: {options}"
+        );
+    }
+}
