@@ -8,8 +8,6 @@ use crate::domain::{Exchange, Position, PositionId, StrategyId, UserId};
 use crate::rules::risk::RiskSnapshot;
 
 const ACTOR_STATE: &str = include_str!("sql/actor_state.sql");
-const USERS_WITH_OPEN_POSITIONS: &str = "SELECT DISTINCT user_id FROM positions WHERE status = 'OPEN'";
-
 pub struct ActorState {
     pub email: String,
     pub open: Vec<Position>,
@@ -47,12 +45,4 @@ pub async fn load_actor_state(
         strategies: exchanges.into_iter().zip(strategies).collect(),
         risk: super::super::risk::snapshot_from_row(first)?,
     }))
-}
-
-/// Users holding open positions: their actors are started at boot so the exit monitor watches them.
-pub async fn users_with_open_positions(store: &Store) -> Result<Vec<UserId>, StoreError> {
-    let client = store.reader().await?;
-    let stmt = client.prepare_cached(USERS_WITH_OPEN_POSITIONS).await?;
-    let rows = client.query(&stmt, &[]).await?;
-    Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
 }

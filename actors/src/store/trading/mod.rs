@@ -13,7 +13,7 @@ mod keyed;
 mod lists;
 mod open;
 
-pub use actor_state::{load_actor_state, users_with_open_positions, ActorState};
+pub use actor_state::{load_actor_state, ActorState};
 pub use auto_close::{auto_close_minute, auto_close_position, AutoCloseRequest, AutoClosed, ThrottledAudit};
 pub use claim::{claim_signals, Claim};
 pub use close::{close_position, CloseRequest, HeldTerms};
