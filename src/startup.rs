@@ -242,12 +242,8 @@ async fn stop_requested() {
 /// A daemon's id when `CLUSTER_NODE_ID` is not set: the same for the same host and port, so a
 /// daemon restarted in place takes its own leases back at once instead of waiting for them to lapse.
 fn derived_node_id(port: u16) -> uuid::Uuid {
-    use sha2::{Digest, Sha256};
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_else(|_| "localhost".into());
-    let digest = Sha256::digest(format!("{}:{port}", host.trim()).as_bytes());
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&digest[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+    actors::domain::derived_uuid(format!("{}:{port}", host.trim()).as_bytes())
 }
 
 /// How often the daemon looks for memory to give back. Giving it back holds each malloc arena's

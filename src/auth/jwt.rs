@@ -6,12 +6,11 @@
 //! `jti`, `typ` or `sid`) are accepted until they expire; a token of another `typ` is not an
 //! access token.
 
-use actors::domain::{SessionId, UserId};
+use actors::domain::{derived_uuid, SessionId, UserId};
 use chrono::{DateTime, Duration, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use secrecy::{ExposeSecret, SecretString};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 pub const TOKEN_MINUTES: i64 = 60;
 pub const REFRESH_DAYS: i64 = 7;
@@ -53,12 +52,8 @@ impl Claims {
             Some(id) => TokenSession::Login(id),
             None => {
                 let signature = token.rsplit('.').next().unwrap_or_default();
-                let digest = Sha256::digest(signature.as_bytes());
-                let mut bytes = [0u8; 16];
-                bytes.copy_from_slice(&digest[..16]);
-                let id = uuid::Builder::from_custom_bytes(bytes).into_uuid();
                 TokenSession::Sessionless {
-                    id: SessionId::from_uuid(id),
+                    id: SessionId::from_uuid(derived_uuid(signature.as_bytes())),
                     issued_at: self.iat.unwrap_or(self.exp - TOKEN_MINUTES * 60),
                     expires_at: self.exp,
                 }

@@ -10,6 +10,15 @@ use uuid::Uuid;
 /// What a malformed id is told (FastAPI's wording for a UUID field).
 pub const INVALID_UUID: &str = "Input should be a valid UUID";
 
+/// A UUID derived from `input` (the first 16 bytes of its SHA-256): the same input, the same id.
+pub fn derived_uuid(input: &[u8]) -> Uuid {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(input);
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_custom_bytes(bytes).into_uuid()
+}
+
 macro_rules! id_type {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
@@ -119,6 +128,12 @@ mod tests {
             assert_eq!(bad.parse::<PositionId>(), Err(INVALID_UUID), "{bad:?}");
         }
         assert!(serde_json::from_value::<PositionId>(serde_json::json!(7)).is_err());
+    }
+
+    #[test]
+    fn derived_ids_follow_their_input() {
+        assert_eq!(derived_uuid(b"host:8001"), derived_uuid(b"host:8001"));
+        assert_ne!(derived_uuid(b"host:8001"), derived_uuid(b"host:8002"));
     }
 
     #[test]

@@ -14,7 +14,7 @@ mod trading;
 pub use amounts::{CapitalBase, Fees, OutOfBounds, Price, Quantity, MAX_CAPITAL_BASE, MAX_FEES, MAX_PRICE, MAX_QTY};
 pub use email::{is_service_email, is_test_email, Email};
 pub use idempotency::{IdempotencyKey, InvalidIdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN};
-pub use ids::{AuditEventId, PositionId, SessionId, SignalId, UserId};
+pub use ids::{derived_uuid, AuditEventId, PositionId, SessionId, SignalId, UserId};
 pub use names::{
     Exchange, ExitReason, PositionSide, PositionStatus, Role, Side, SignalStatus, StrategyId, Timeframe, TradingState,
 };
