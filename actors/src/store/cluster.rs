@@ -53,6 +53,7 @@ const WATCHED: &str = "UPDATE cluster_nodes SET positions_watched = \
 const OTHERS_OVER_SHARE: &str =
     "SELECT EXISTS (SELECT 1 FROM cluster_partitions WHERE owner IS NOT NULL AND owner <> $1 \
                                  GROUP BY owner HAVING count(*) > $2)";
+const NOTIFY: &str = "SELECT pg_notify($1, $2)";
 const FORGET_OLD_NODES: &str = "DELETE FROM cluster_nodes WHERE last_heartbeat_at < now() - interval '1 day'";
 
 /// Renews, takes and lets go of leases; the partitions held after it.
@@ -88,11 +89,8 @@ pub async fn lease_round(store: &Store, round: &LeaseRound) -> Result<Leases, St
     // Partitions let go of are free for the others now; a daemon short of its share (it just
     // joined) asks those over theirs to let go now rather than at their next round.
     if released > 0 || short {
-        tx.execute(
-            "SELECT pg_notify($1, $2)",
-            &[&CHANNEL, &ClusterEvent::Rebalance.payload()],
-        )
-        .await?;
+        tx.execute(NOTIFY, &[&CHANNEL, &ClusterEvent::Rebalance.payload()])
+            .await?;
     }
     tx.commit().await?;
     Ok(Leases {
@@ -120,11 +118,8 @@ pub async fn leave(store: &Store, node_id: Uuid) -> Result<(), StoreError> {
         &[&node_id],
     )
     .await?;
-    tx.execute(
-        "SELECT pg_notify($1, $2)",
-        &[&CHANNEL, &ClusterEvent::Rebalance.payload()],
-    )
-    .await?;
+    tx.execute(NOTIFY, &[&CHANNEL, &ClusterEvent::Rebalance.payload()])
+        .await?;
     tx.commit().await?;
     Ok(())
 }
@@ -132,9 +127,7 @@ pub async fn leave(store: &Store, node_id: Uuid) -> Result<(), StoreError> {
 /// Tells every daemon of `event`.
 pub async fn announce(store: &Store, event: ClusterEvent) -> Result<(), StoreError> {
     let client = store.reader().await?;
-    client
-        .execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &event.payload()])
-        .await?;
+    client.execute(NOTIFY, &[&CHANNEL, &event.payload()]).await?;
     Ok(())
 }
 
@@ -146,7 +139,7 @@ pub async fn tell_watcher(
     watched_elsewhere: bool,
 ) -> Result<(), tokio_postgres::Error> {
     if watched_elsewhere {
-        let stmt = tx.prepare_cached("SELECT pg_notify($1, $2)").await?;
+        let stmt = tx.prepare_cached(NOTIFY).await?;
         tx.execute(&stmt, &[&CHANNEL, &ClusterEvent::UserChanged(user_id).payload()])
             .await?;
     }
