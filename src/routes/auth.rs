@@ -5,7 +5,7 @@ use actix_web::{post, HttpRequest, HttpResponse};
 use actors::crypto::{SealedTotp, SecretText};
 use actors::domain::{Email, Role, SessionId, UserId};
 use actors::store::audit::AuditEvent;
-use actors::store::sessions::{self, Logout, NewSession, RevokeAll, RevokedSessions, Rotated, Rotation};
+use actors::store::sessions::{self, Logout, NewSession, RevokeAll, Rotated, Rotation};
 use actors::store::two_factor::{self, AcceptedCode, CodeUse, NewSecret};
 use actors::store::users::{self, NewUser, UserRow};
 use actors::store::ShardKey;
@@ -128,24 +128,7 @@ pub async fn login(state: Shared, req: HttpRequest, Form(form): Form<LoginForm>)
             return Err(LoginRefused::OtpRequired.into());
         }
         let consumed = match &user.totp_secret {
-            Some(sealed) => {
-                let secret = open_totp(&state, user.id, sealed)?;
-                match totp::accepted_step(secret.expose(), code, unix_now(), user.totp_last_step) {
-                    Some(step) => {
-                        let accepted = AcceptedCode {
-                            user_id: user.id,
-                            sealed: sealed.clone(),
-                            step,
-                            purpose: CodeUse::Login,
-                        };
-                        state
-                            .store
-                            .write(user.id.into(), None, accepted, two_factor::consume_code)
-                            .await?
-                    }
-                    None => false,
-                }
-            }
+            Some(sealed) => accept_code(&state, user.id, sealed, user.totp_last_step, code, CodeUse::Login).await?,
             None => false,
         };
         if !consumed {
@@ -268,17 +251,17 @@ pub async fn revoke_all(state: Shared, user: AuthUser) -> HttpResult<HttpRespons
         .store
         .write(user.id.into(), None, cmd, sessions::revoke_all)
         .await?;
-    applied_revocations(&state, revoked).ok_or(AuthRefused::UserNotFound)?;
+    let revoked = revoked.ok_or(AuthRefused::UserNotFound)?;
+    applied_revocations(&state, &revoked.email, &revoked.sessions);
     Ok(HttpResponse::Ok().json(json!({ "message": "All sessions revoked" })))
 }
 
-/// Applies revocations this daemon committed to its own copies at once (the notifications reach
-/// the others); `None` when the user was not found.
-pub fn applied_revocations(state: &Shared, revoked: Option<RevokedSessions>) -> Option<()> {
-    let revoked = revoked?;
-    state.revocations.applied(&revoked.sessions);
-    state.user_cache.invalidate(&revoked.email);
-    Some(())
+/// Applies the revocations of a change to a user's account this daemon committed to its own
+/// copies at once (the notifications reach the others): the sessions, and the cached identity
+/// that carries the user's revocation of session-less tokens.
+pub fn applied_revocations(state: &Shared, email: &str, sessions: &[SessionId]) {
+    state.revocations.applied(sessions);
+    state.user_cache.invalidate(email);
 }
 
 /// Replaces an imported bcrypt hash by argon2id. A failure (hashing pool full, database busy)
@@ -353,25 +336,36 @@ async fn consume(state: &Shared, user_id: UserId, code: &str, purpose: CodeUse) 
         (_, Some(sealed)) => sealed,
         (CodeUse::Login, None) => return Err(TwoFactorRefused::NotEnabled.into()),
     };
-    let secret = open_totp(state, user_id, &sealed)?;
-    let Some(step) = totp::accepted_step(secret.expose(), code, unix_now(), row.totp_last_step) else {
-        return Err(TwoFactorRefused::InvalidOtp.into());
+    match accept_code(state, user_id, &sealed, row.totp_last_step, code, purpose).await? {
+        true => Ok(()),
+        false => Err(TwoFactorRefused::InvalidOtp.into()),
+    }
+}
+
+/// Checks `code` against the secret `sealed` opens to and consumes its step for `purpose`;
+/// `false` for a wrong code or one used already (here or on another daemon).
+async fn accept_code(
+    state: &Shared,
+    user_id: UserId,
+    sealed: &SealedTotp,
+    last_step: Option<i64>,
+    code: &str,
+    purpose: CodeUse,
+) -> HttpResult<bool> {
+    let secret = open_totp(state, user_id, sealed)?;
+    let Some(step) = totp::accepted_step(secret.expose(), code, unix_now(), last_step) else {
+        return Ok(false);
     };
     let accepted = AcceptedCode {
         user_id,
-        sealed,
+        sealed: sealed.clone(),
         step,
         purpose,
     };
-    if state
+    Ok(state
         .store
         .write(user_id.into(), None, accepted, two_factor::consume_code)
-        .await?
-    {
-        Ok(())
-    } else {
-        Err(TwoFactorRefused::InvalidOtp.into())
-    }
+        .await?)
 }
 
 #[post("/auth/2fa/verify-enable")]

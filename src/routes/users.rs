@@ -175,8 +175,7 @@ pub async fn set_role(
         .await?
     {
         RoleChanged::Changed(user, revoked) => {
-            state.revocations.applied(&revoked);
-            state.user_cache.invalidate(&user.email);
+            applied_revocations(&state, &user.email, &revoked);
             Ok(HttpResponse::Ok().json(serde_json::json!({
                 "id": user.id,
                 "email": user.email,
@@ -204,8 +203,9 @@ async fn reset(state: &Shared, reset: CredentialReset, message: &str) -> HttpRes
     let revoked = state
         .store
         .write(user_id.into(), None, reset, users::reset_credentials)
-        .await?;
-    applied_revocations(state, revoked).ok_or(AccountRefused::UserNotFound)?;
+        .await?
+        .ok_or(AccountRefused::UserNotFound)?;
+    applied_revocations(state, &revoked.email, &revoked.sessions);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "message": message })))
 }
 
@@ -217,8 +217,9 @@ pub async fn revoke_sessions(state: Shared, AdminUser(admin): AdminUser, req: Ht
     let revoked = state
         .store
         .write(user_id.into(), None, cmd, sessions::revoke_all)
-        .await?;
-    applied_revocations(&state, revoked).ok_or(AccountRefused::UserNotFound)?;
+        .await?
+        .ok_or(AccountRefused::UserNotFound)?;
+    applied_revocations(&state, &revoked.email, &revoked.sessions);
     Ok(HttpResponse::Ok().json(serde_json::json!({ "message": "All sessions revoked" })))
 }
 
