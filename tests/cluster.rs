@@ -90,24 +90,35 @@ fn open_count(db: &TestDb) -> i64 {
         .unwrap()
 }
 
-/// Pushes a price below every stop to the survivors until every position is closed; returns when.
-async fn cross_every_stop(survivors: &[&Daemon], token: &str, db: &TestDb, within: Duration) -> Duration {
+/// Pushes a price to `daemons` every 100 ms, starting at `from` and moving by `step` (a new price
+/// each time, so no tick is taken for a repeat), until `done`; fails with `failure` after `within`.
+/// Returns how long it took.
+async fn push_until(
+    daemons: &[&Daemon],
+    token: &str,
+    (from, step): (f64, f64),
+    within: Duration,
+    done: impl Fn() -> bool,
+    failure: impl Fn() -> String,
+) -> Duration {
     let started = Instant::now();
-    let mut price = 94.0;
-    while open_count(db) > 0 {
-        assert!(
-            started.elapsed() < within,
-            "{} positions still open after {within:?}",
-            open_count(db)
-        );
-        for d in survivors {
+    let mut price = from;
+    while !done() {
+        assert!(started.elapsed() < within, "{} after {within:?}", failure());
+        for d in daemons {
             push_price(d, token, price).await;
         }
-        // A new price each time, so no tick is taken for a repeat.
-        price -= 0.01;
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        price += step;
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
     started.elapsed()
+}
+
+/// Pushes a price below every stop to the survivors until every position is closed; returns when.
+async fn cross_every_stop(survivors: &[&Daemon], token: &str, db: &TestDb, within: Duration) -> Duration {
+    let done = || open_count(db) == 0;
+    let failure = || format!("{} positions still open", open_count(db));
+    push_until(survivors, token, (94.0, -0.01), within, done, failure).await
 }
 
 fn assert_each_closed_once(db: &TestDb, positions: &[String]) {
@@ -232,17 +243,10 @@ async fn a_position_opened_through_one_daemon_is_watched_by_its_owner_alone() {
 
     // Prices reach B alone: it closes the positions it watches, though all were opened through A,
     // and leaves A's.
-    let mut price = 94.0;
-    let started = Instant::now();
-    while open_watched_by(&db, &b_id) > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "B did not close what it watches"
-        );
-        push_price(&b, &admin, price).await;
-        price -= 0.01;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = || open_watched_by(&db, &b_id) == 0;
+    let failure = || "B did not close what it watches".to_string();
+    push_until(&[&b], &admin, (94.0, -0.01), Duration::from_secs(5), done, failure).await;
+
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(open_watched_by(&db, &a_id), on_a, "B never closes what A watches");
     cross_every_stop(&[&a], &admin, &db, Duration::from_secs(5)).await;
@@ -334,17 +338,9 @@ async fn a_strategy_assigned_through_one_daemon_is_used_by_the_watcher_at_once()
     let assign = json!({"user_email": "t0@desk.io", "exchange": "BINANCE", "strategy_id": "INTRADAY_V1"});
     let (status, body) = call(other, Method::POST, "/ops/strategy/assign", &admin, Some(assign)).await;
     assert_eq!(status, 200, "{body}");
-    let started = Instant::now();
-    let mut price = 100.0;
-    while open_count(&db) > 0 {
-        assert!(
-            started.elapsed() < Duration::from_secs(3),
-            "the watcher still judges by SWING_V1"
-        );
-        push_price(watcher, &admin, price).await;
-        price += 0.01;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = || open_count(&db) == 0;
+    let failure = || "the watcher still judges by SWING_V1".to_string();
+    push_until(&[watcher], &admin, (100.0, 0.01), Duration::from_secs(3), done, failure).await;
     assert_eq!(
         db.sql(&format!(
             "SELECT exit_reason FROM positions WHERE id = '{}'",
@@ -377,16 +373,10 @@ async fn a_takeover_in_alert_mode_sends_no_alert_twice() {
     };
 
     // Each watcher alerts its own positions once.
-    let started = Instant::now();
-    let mut price = 94.0;
-    while alerted() < positions.len() as i64 {
-        assert!(started.elapsed() < Duration::from_secs(5), "{} alerts", alerted());
-        for d in [&a, &b] {
-            push_price(d, &admin, price).await;
-        }
-        price -= 0.01;
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let done = || alerted() >= positions.len() as i64;
+    let failure = || format!("{} alerts", alerted());
+    push_until(&[&a, &b], &admin, (94.0, -0.01), Duration::from_secs(5), done, failure).await;
+    let mut price = 93.0;
     // The survivor takes the killed daemon's positions with no memory of their alerts: the
     // alert table still keeps each to one.
     a.kill();
