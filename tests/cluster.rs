@@ -400,3 +400,67 @@ async fn a_takeover_in_alert_mode_sends_no_alert_twice() {
         .count();
     assert_eq!(sent, positions.len(), "one Telegram message per position");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stopping_daemon_takes_no_lease_back_while_its_requests_in_flight_finish() {
+    // A test order that takes 4 s upstream keeps the stopping daemon draining that long; its
+    // lease rounds (every 0.5 s here) must not take back what it handed over.
+    let binance = Fake::start_slow(Arc::new(|_| (200, json!({}))), Duration::from_secs(4));
+    let db = TestDb::new();
+    let env = [
+        ("CLUSTER_FAILOVER_SECONDS", "2"),
+        ("BINANCE_TESTNET_BASE_URL", binance.base.as_str()),
+        ("EXCHANGE_HTTP_TIMEOUT_MS", "8000"),
+    ];
+    let a = Daemon::start_with(&db, &env);
+    let b = Daemon::start_with(&db, &env);
+    let admin = admin(&a, "ops@desk.io").await;
+    spread_over(&b, &admin, 2).await;
+    let a_id = cluster(&a, &admin).await["answered_by"].as_str().unwrap().to_string();
+    let (_, trader) = seed_trader(&db, "slow@desk.io");
+    let secret =
+        json!({"exchange": "BINANCE", "api_key": "AKIAbinanceKEY123", "api_secret": "s3cr3t-binance-secret-VALUE"});
+    assert_eq!(
+        call(&a, Method::POST, "/users/exchange-secrets", &trader, Some(secret))
+            .await
+            .0,
+        201
+    );
+
+    let order = client()
+        .post(a.url("/ops/execution/binance/test-order"))
+        .bearer_auth(&trader)
+        .json(&json!({"symbol": "BTCUSDT", "side": "BUY", "qty": 0.001}))
+        .send();
+    let in_flight = tokio::spawn(async move { order.await.map(|r| r.status().as_u16()) });
+    binance.wait_for(1, Duration::from_secs(5)).await;
+    kill(Pid::from_raw(a.child.id() as i32), Signal::SIGTERM).unwrap();
+    let held_by_a = || {
+        db.sql(&format!(
+            "SELECT count(*) FROM cluster_partitions WHERE owner = '{a_id}'"
+        ))
+    };
+    let stopped = Instant::now();
+    while held_by_a() != "0" {
+        assert!(stopped.elapsed() < Duration::from_secs(1), "no hand-over");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    while !in_flight.is_finished() {
+        assert_eq!(
+            held_by_a(),
+            "0",
+            "a lease taken back {:?} after SIGTERM",
+            stopped.elapsed()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        in_flight.await.unwrap().unwrap(),
+        200,
+        "the request in flight was answered"
+    );
+    assert!(
+        stopped.elapsed() >= Duration::from_secs(2),
+        "the daemon drained for a while"
+    );
+}

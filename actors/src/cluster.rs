@@ -94,10 +94,6 @@ impl Ownership {
         self.owned.load(Ordering::Acquire) & (1 << partition_of(user_id)) != 0
     }
 
-    pub fn mask(&self) -> u32 {
-        self.owned.load(Ordering::Acquire)
-    }
-
     /// Sets the partitions watched; returns (gained, lost) as masks.
     pub fn replace(&self, mask: u32) -> (u32, u32) {
         let before = self.owned.swap(mask, Ordering::AcqRel);
@@ -119,6 +115,10 @@ pub struct Cluster {
     wake: Notify,
     /// Set when notifications may have been missed: the next round reloads every watched user.
     resync: AtomicBool,
+    /// Held by each lease round and by `leave`, so no round started before a graceful stop
+    /// commits after it; `left` is set under it, and no round runs after.
+    rounds: tokio::sync::Mutex<()>,
+    left: AtomicBool,
     me: Weak<Cluster>,
 }
 
@@ -143,6 +143,8 @@ impl Cluster {
             watching,
             wake: Notify::new(),
             resync: AtomicBool::new(false),
+            rounds: tokio::sync::Mutex::new(()),
+            left: AtomicBool::new(false),
             me: me.clone(),
         })
     }
@@ -168,6 +170,9 @@ impl Cluster {
             let mut last_renewed = Instant::now();
             loop {
                 let _ = tokio::time::timeout(every, me.wake.notified()).await;
+                if me.left.load(Ordering::Acquire) {
+                    return;
+                }
                 match me.run_round().await {
                     Ok(()) => last_renewed = Instant::now(),
                     Err(err) => {
@@ -200,8 +205,11 @@ impl Cluster {
         }
     }
 
-    /// A graceful stop: the leases are handed over at once.
+    /// A graceful stop: the leases are handed over at once, and not taken again while the
+    /// requests in flight finish.
     pub async fn leave(&self) {
+        let _round = self.rounds.lock().await;
+        self.left.store(true, Ordering::Release);
         self.ownership.replace(0);
         if let Err(err) = leases::leave(&self.store, self.round.node_id).await {
             tracing::warn!(error = %err, "cluster leases not handed over; they lapse instead");
@@ -209,6 +217,10 @@ impl Cluster {
     }
 
     async fn run_round(&self) -> Result<(), crate::store::StoreError> {
+        let _round = self.rounds.lock().await;
+        if self.left.load(Ordering::Acquire) {
+            return Ok(());
+        }
         let held = leases::lease_round(&self.store, &self.round).await?;
         if held.released > 0 {
             tracing::info!(
