@@ -183,7 +183,7 @@ impl Application {
                 }
             });
         }
-        spawn_memory_release(state.clone());
+        spawn_identity_purge(state.clone());
         spawn_housekeeping(state.clone());
 
         let data = web::Data::new(state.clone());
@@ -246,29 +246,19 @@ fn derived_node_id(port: u16) -> uuid::Uuid {
     actors::domain::derived_uuid(format!("{}:{port}", host.trim()).as_bytes())
 }
 
-/// How often the daemon looks for memory to give back. Giving it back holds each malloc arena's
-/// lock for a moment (≈ 11–16 ms in all for 10,000 stopped actors): once a minute at most.
-const MEMORY_RELEASE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
+/// How often cached identities past their life are dropped (the cache is also bounded in size).
+const IDENTITY_PURGE_EVERY: std::time::Duration = std::time::Duration::from_secs(60);
 
-/// Gives back to the OS what stopped user actors and expired cached identities freed. glibc
-/// keeps freed heap pages for reuse, so without this the daemon stayed at its peak size: 90 MiB
-/// with 10,000 user actors, still 90 MiB once they had all stopped (docs/performance.md).
-fn spawn_memory_release(state: Arc<AppState>) {
+/// Drops expired cached identities. The memory they and stopped user actors held goes back to
+/// the OS by the allocator itself (mimalloc returns freed pages after a short delay).
+fn spawn_identity_purge(state: Arc<AppState>) {
     tokio::spawn(async move {
-        let mut every = tokio::time::interval(MEMORY_RELEASE_EVERY);
-        let mut stopped_before = state.users.stopped();
+        let mut every = tokio::time::interval(IDENTITY_PURGE_EVERY);
         loop {
             every.tick().await;
             let purged = state.user_cache.purge_expired();
-            let stopped = state.users.stopped();
-            if purged > 0 || stopped != stopped_before {
-                stopped_before = stopped;
-                let started = std::time::Instant::now();
-                let _ = tokio::task::spawn_blocking(release_free_heap).await;
-                tracing::debug!(
-                    "released free heap memory in {} µs (cached identities expired: {purged})",
-                    started.elapsed().as_micros()
-                );
+            if purged > 0 {
+                tracing::debug!(purged, "expired cached identities dropped");
             }
         }
     });
@@ -312,17 +302,6 @@ fn spawn_housekeeping(state: Arc<AppState>) {
         }
     });
 }
-
-#[cfg(target_env = "gnu")]
-fn release_free_heap() {
-    // SAFETY: malloc_trim only returns the allocator's own free pages; any thread may call it.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
-
-#[cfg(not(target_env = "gnu"))]
-fn release_free_heap() {}
 
 /// The notifier, the market hub, the price pollers (one per exchange, unless
 /// `EXIT_MONITOR_MODE=off`) and the daily-summary task.
