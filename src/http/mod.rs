@@ -4,5 +4,6 @@ pub mod error;
 pub mod extract;
 pub mod idempotency;
 pub mod middleware;
+pub mod page;
 
 pub use error::{ApiError, HttpResult};

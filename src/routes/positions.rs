@@ -15,6 +15,7 @@ use serde_json::json;
 use crate::auth::{AuthUser, TraderUser};
 use crate::http::extract::Query;
 use crate::http::idempotency::IdempotencyHeader;
+use crate::http::page::{respond, ListQuery};
 use crate::http::HttpResult;
 use crate::routes::keyed;
 use crate::state::Shared;
@@ -117,10 +118,13 @@ async fn close(
     Ok(HttpResponse::Ok().json(PositionOut::from(position)))
 }
 
+/// The caller's positions, newest first: the whole list, or a page of it (`limit`, `cursor`).
 #[get("/positions")]
-async fn list(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
-    let positions = trading::list_positions(&state.store, user.id).await?;
-    Ok(HttpResponse::Ok().json(positions.into_iter().map(PositionOut::from).collect::<Vec<_>>()))
+async fn list(state: Shared, user: AuthUser, req: HttpRequest, Query(q): Query<ListQuery>) -> HttpResult<HttpResponse> {
+    let page = q.page::<PositionId>()?;
+    let listed = trading::positions_page(&state.store, user.id, page).await?;
+    let items: Vec<PositionOut> = listed.items.into_iter().map(PositionOut::from).collect();
+    Ok(respond(&req, &items, &page, listed.next))
 }
 
 #[get("/positions/risk/today")]

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::auth::{AuthUser, TraderUser};
 use crate::http::extract::{Query, RawJson};
 use crate::http::idempotency::IdempotencyHeader;
+use crate::http::page::{respond, ListQuery};
 use crate::http::{ApiError, HttpResult};
 use crate::routes::keyed;
 use crate::state::Shared;
@@ -109,9 +110,12 @@ async fn create(
     Ok(HttpResponse::Ok().json(SignalOut::from(created)))
 }
 
+/// The caller's signals, newest first: the whole list, or a page of it (`limit`, `cursor`).
 #[get("/signals")]
-async fn list(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
-    Ok(HttpResponse::Ok().json(out(trading::list_signals(&state.store, user.id).await?)))
+async fn list(state: Shared, user: AuthUser, req: HttpRequest, Query(q): Query<ListQuery>) -> HttpResult<HttpResponse> {
+    let page = q.page::<SignalId>()?;
+    let listed = trading::signals_page(&state.store, user.id, page).await?;
+    Ok(respond(&req, &out(listed.items), &page, listed.next))
 }
 
 #[derive(Deserialize)]

@@ -20,7 +20,7 @@ pub use close::{close_position, CloseRequest, HeldTerms};
 pub use create::create_signal;
 pub use exit_alert::{record_exit_alert, AlertOutcome, ExitAlert};
 pub use keyed::{write_trading, TradingWrite, TradingWritten};
-pub use lists::{list_positions, list_signals};
+pub use lists::{positions_page, signals_page, After, Page, PageRequest};
 pub use open::{open_from_signal, OpenRequest};
 
 use rust_decimal::Decimal;
