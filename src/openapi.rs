@@ -64,11 +64,26 @@ pub fn is_known_path(path: &str) -> bool {
     path.starts_with('/') && templates().iter().any(|t| matches(t, path))
 }
 
-/// The methods the contract documents for `path` (empty for an unknown path).
+/// How concrete a template is, segment by segment: OpenAPI matches a concrete path before a
+/// templated one (`/users/me/risk-settings` before `/users/{user_id}/risk-settings`).
+fn specificity(template: &[Segment]) -> Vec<bool> {
+    template.iter().map(|s| matches!(s, Segment::Literal(_))).collect()
+}
+
+/// The methods the contract documents for `path` (empty for an unknown path), from the most
+/// concrete template that matches it.
 pub fn allowed_methods(path: &str) -> Vec<String> {
-    let mut methods: Vec<String> = operations()
+    let matching: Vec<(String, Vec<bool>)> = operations()
         .into_iter()
-        .filter(|(_, template)| path.starts_with('/') && matches(&parse_template(template), path))
+        .filter_map(|(method, template)| {
+            let template = parse_template(&template);
+            (path.starts_with('/') && matches(&template, path)).then(|| (method, specificity(&template)))
+        })
+        .collect();
+    let best = matching.iter().map(|(_, s)| s.clone()).max();
+    let mut methods: Vec<String> = matching
+        .into_iter()
+        .filter(|(_, s)| Some(s) == best.as_ref())
         .map(|(method, _)| method)
         .collect();
     methods.sort();
@@ -112,5 +127,14 @@ mod tests {
         assert!(!is_known_path("/auth/login/"));
         assert!(!is_known_path("/no/such/route"));
         assert!(!is_known_path(""));
+    }
+
+    #[test]
+    fn a_concrete_path_answers_with_its_own_methods() {
+        assert_eq!(allowed_methods("/users/me/risk-settings"), ["GET"]);
+        let some_user = "/users/7d1c0c4e-58c1-4f5e-9a53-9ad1f7c4b0a1/risk-settings";
+        assert_eq!(allowed_methods(some_user), ["GET", "PUT"]);
+        assert_eq!(allowed_methods("/signals"), ["GET", "POST"]);
+        assert!(allowed_methods("/no/such/route").is_empty());
     }
 }

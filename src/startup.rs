@@ -344,7 +344,7 @@ fn start_exit_monitor(settings: &Settings, store: &Store) -> (Arc<MarketHub>, No
 
 /// Unknown routes answer JSON, and a known path with the wrong method answers 405.
 /// A path is "known" when the OpenAPI document lists it (a `{param}` is one segment).
-async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub(crate) async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let allowed = crate::openapi::allowed_methods(req.path());
     if allowed.is_empty() {
         Err(ApiError::RouteNotFound)

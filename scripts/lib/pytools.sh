@@ -1,6 +1,7 @@
 # shellcheck shell=bash
-# Sourced by .ci/run: `ensure_pytools` creates .local/venv once, installs the pinned linters of
-# scripts/lib/pytools.txt (again only when that list changes) and puts them first on PATH.
+# Sourced by .ci/run and scripts/test.sh: `ensure_pytools` creates .local/venv once, installs the
+# pinned tools of scripts/lib/pytools.txt (linters, the schemathesis fuzzer; again only when that
+# list changes) and puts them first on PATH.
 ensure_pytools() {
   local root; root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
   local venv="$root/.local/venv" list="$root/scripts/lib/pytools.txt"
@@ -15,7 +16,7 @@ ensure_pytools() {
     fi
   fi
   if ! cmp -s "$list" "$venv/.installed"; then
-    echo "installing the linters of $list into $venv…" >&2
+    echo "installing the tools of $list into $venv…" >&2
     "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r "$list" >&2
     cp "$list" "$venv/.installed"
   fi

@@ -12,7 +12,12 @@ use super::error::{ApiError, ValidationIssue};
 
 /// Turns a deserialisation error into a 422 issue at `location` (body or query).
 fn issue_from<E: std::fmt::Display>(location: &str, err: serde_path_to_error::Error<E>) -> ValidationIssue {
+    // serde_json's arbitrary-precision numbers are a map with one private key: not a field of the body.
     let path = err.path().to_string();
+    let path = path
+        .strip_suffix(".$serde_json::private::Number")
+        .unwrap_or(&path)
+        .to_string();
     let message = err.inner().to_string();
     // serde reports a missing field at the parent; name the field itself, as FastAPI does.
     if let Some(rest) = message.strip_prefix("missing field `") {
@@ -34,6 +39,38 @@ fn issue_from<E: std::fmt::Display>(location: &str, err: serde_path_to_error::Er
     ValidationIssue::new(location, field, message, kind)
 }
 
+/// PostgreSQL's text cannot hold U+0000: a string with it is refused at the edge (a 422 at
+/// `location`) instead of failing the database batch it would have joined.
+fn nul_refused(location: &str) -> ApiError {
+    ApiError::Validation(vec![ValidationIssue::new(
+        location,
+        None,
+        "String should not contain the NUL character (\\u0000)",
+        "string_nul",
+    )])
+}
+
+/// Whether a JSON text holds the escape `\u0000` (an escaped backslash before `u0000` is text).
+fn json_has_nul(bytes: &[u8]) -> bool {
+    let mut backslashes = 0usize;
+    for (i, &b) in bytes.iter().enumerate() {
+        if b == b'\\' {
+            backslashes += 1;
+            continue;
+        }
+        if backslashes % 2 == 1 && b == b'u' && bytes.get(i + 1..i + 5) == Some(b"0000") {
+            return true;
+        }
+        backslashes = 0;
+    }
+    false
+}
+
+/// Whether a query string or form body decodes to a NUL (`%00`, or the byte itself).
+fn urlencoded_has_nul(bytes: &[u8]) -> bool {
+    bytes.contains(&0) || bytes.windows(3).any(|w| w == b"%00")
+}
+
 /// Parses a JSON body into `T`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if bytes.iter().all(|b| b.is_ascii_whitespace()) {
@@ -44,6 +81,9 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
             "missing",
         )]));
     }
+    if json_has_nul(bytes) {
+        return Err(nul_refused("body"));
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(&mut de) {
         Ok(value) => match de.end() {
@@ -52,6 +92,43 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         },
         Err(err) if err.inner().is_syntax() || err.inner().is_eof() => Err(json_invalid()),
         Err(err) => Err(ApiError::Validation(vec![issue_from("body", err)])),
+    }
+}
+
+/// The media type of the request's body (`application/json` of `application/json; charset=utf-8`).
+fn media_type(req: &HttpRequest) -> Option<String> {
+    let value = req.headers().get(actix_web::http::header::CONTENT_TYPE)?;
+    let text = value.to_str().unwrap_or("invalid");
+    Some(text.split(';').next().unwrap_or_default().trim().to_ascii_lowercase())
+}
+
+/// FastAPI reads a body as JSON under a JSON media type or none; under any other it is not an
+/// object, and the answer is its 422 at `body`.
+fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    match media_type(req) {
+        None => Ok(()),
+        Some(m) if m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")) => Ok(()),
+        Some(_) => Err(ApiError::Validation(vec![ValidationIssue::new(
+            "body",
+            None,
+            "Input should be a valid dictionary or object to extract fields from",
+            "model_attributes_type",
+        )])),
+    }
+}
+
+/// Parses a JSON body into `T`, under a media type that says JSON.
+fn parse_json_body<T: DeserializeOwned>(req: &HttpRequest, bytes: &[u8]) -> Result<T, ApiError> {
+    require_json(req)?;
+    parse_json(bytes)
+}
+
+/// A form's fields come only from a form body: under another media type it has none (so the
+/// answer names each missing field, as FastAPI's does).
+fn form_fields<'a>(req: &HttpRequest, bytes: &'a [u8]) -> &'a [u8] {
+    match media_type(req).as_deref() {
+        Some("application/x-www-form-urlencoded") => bytes,
+        _ => b"",
     }
 }
 
@@ -66,6 +143,9 @@ fn json_invalid() -> ApiError {
 
 /// Parses `a=1&b=2` (a query string or a form body) into `T`.
 pub fn parse_urlencoded<T: DeserializeOwned>(location: &str, text: &[u8]) -> Result<T, ApiError> {
+    if urlencoded_has_nul(text) {
+        return Err(nul_refused(location));
+    }
     let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(text));
     serde_path_to_error::deserialize(de).map_err(|err| ApiError::Validation(vec![issue_from(location, err)]))
 }
@@ -122,11 +202,12 @@ impl<T: DeserializeOwned + 'static> FromRequest for RawJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let bytes = web::Bytes::from_request(req, payload);
+        let req = req.clone();
+        let bytes = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let raw = read_body(bytes).await?;
             Ok(RawJson {
-                value: parse_json(&raw)?,
+                value: parse_json_body(&req, &raw)?,
                 raw,
             })
         })
@@ -135,7 +216,7 @@ impl<T: DeserializeOwned + 'static> FromRequest for RawJson<T> {
 
 extractor!(
     /// A JSON request body.
-    Json, |_, bytes| parse_json(bytes)
+    Json, parse_json_body
 );
 
 /// A JSON request body that may be left out: an empty body is `None`.
@@ -146,19 +227,20 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
-        let bytes = web::Bytes::from_request(req, payload);
+        let req = req.clone();
+        let bytes = web::Bytes::from_request(&req, payload);
         Box::pin(async move {
             let raw = read_body(bytes).await?;
             if raw.iter().all(|b| b.is_ascii_whitespace()) {
                 return Ok(OptionalJson(None));
             }
-            parse_json(&raw).map(|value| OptionalJson(Some(value)))
+            parse_json_body(&req, &raw).map(|value| OptionalJson(Some(value)))
         })
     }
 }
 extractor!(
     /// An `application/x-www-form-urlencoded` request body.
-    Form, |_, bytes| parse_urlencoded("body", bytes)
+    Form, |req, bytes| parse_urlencoded("body", form_fields(req, bytes))
 );
 
 /// Query parameters.
@@ -181,6 +263,9 @@ where
     T::Err: std::fmt::Display,
 {
     let raw = req.match_info().get(name).unwrap_or_default();
+    if raw.contains('\0') {
+        return Err(nul_refused("path"));
+    }
     raw.parse()
         .map_err(|err: T::Err| ApiError::invalid("path", name, err.to_string()))
 }
@@ -219,6 +304,16 @@ mod tests {
         assert_eq!(v[0]["type"], "json_invalid");
         let v = issues(parse_json::<Body>(b"").unwrap_err());
         assert_eq!(v[0]["type"], "missing");
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused_but_an_escaped_backslash_is_text() {
+        let v = issues(parse_json::<Body>(br#"{"email":"a\u0000@b.co","qty":1}"#).unwrap_err());
+        assert_eq!(v[0]["type"], "string_nul");
+        let text: serde_json::Value = parse_json(br#"{"note":"a\\u0000 and \\\u0041"}"#).unwrap();
+        assert_eq!(text["note"], "a\\u0000 and \\A");
+        let v = issues(parse_urlencoded::<Body>("query", b"email=a%00b").unwrap_err());
+        assert_eq!(v[0]["loc"], serde_json::json!(["query"]));
     }
 
     #[test]

@@ -71,7 +71,7 @@ fn out(signals: Vec<Signal>) -> Vec<SignalOut> {
 /// Bounds that keep a signal meaningful; a breach is a 422 naming the field.
 fn validate(body: CreateSignalIn, user_id: UserId) -> Result<NewSignal, ApiError> {
     let module = body.module.trim().to_string();
-    if module.is_empty() || module.len() > 64 {
+    if module.is_empty() || module.chars().count() > 64 {
         return Err(ApiError::invalid("body", "module", "module must be 1-64 characters"));
     }
     if body.base_risk_percent <= Decimal::ZERO || body.base_risk_percent > Decimal::ONE_HUNDRED {

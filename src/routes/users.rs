@@ -97,7 +97,8 @@ async fn risk_settings_of(state: &Shared, user_id: UserId) -> HttpResult<HttpRes
 }
 
 /// Registered before `/users/{user_id}/risk-settings`, so `me` is never read as a user id.
-#[get("/users/me/risk-settings")]
+/// `/users/me/risk-settings` is a path of its own (OpenAPI: a concrete path wins over
+/// `/users/{user_id}/risk-settings`), so its other methods answer 405, not the PUT's 422.
 pub async fn my_risk_settings(state: Shared, user: AuthUser) -> HttpResult<HttpResponse> {
     risk_settings_of(&state, user.id).await
 }
@@ -270,7 +271,11 @@ pub fn configure(cfg: &mut actix_web::web::ServiceConfig) {
         .service(revoke_sessions)
         .service(create)
         .service(list)
-        .service(my_risk_settings)
+        .service(
+            actix_web::web::resource("/users/me/risk-settings")
+                .get(my_risk_settings)
+                .default_service(actix_web::web::to(crate::startup::not_found)),
+        )
         .service(user_risk_settings)
         .service(set_risk_settings);
 }
