@@ -145,6 +145,35 @@ mod tests {
         assert!(!verify(SecretString::from("anything"), None).await.unwrap());
     }
 
+    /// The stored hash is a PHC string naming what it cost: argon2id, version 0x13, OWASP's 19 MiB,
+    /// 2 passes, 1 lane, a fresh 16-byte salt and a 32-byte output.
+    #[tokio::test]
+    async fn hashes_are_argon2id_with_owasp_parameters_and_a_fresh_salt() {
+        let stored = hash(SecretString::from("correct horse")).await.unwrap();
+        let parsed = PasswordHash::new(&stored).unwrap();
+        assert_eq!(parsed.algorithm.as_str(), "argon2id", "{stored}");
+        assert_eq!(parsed.version, Some(0x13));
+        let params = Params::try_from(&parsed).unwrap();
+        assert_eq!((params.m_cost(), params.t_cost(), params.p_cost()), (19 * 1024, 2, 1));
+        let mut salt = [0u8; 64];
+        assert_eq!(parsed.salt.unwrap().decode_b64(&mut salt).unwrap().len(), 16);
+        assert_eq!(parsed.hash.unwrap().len(), 32);
+        let again = hash(SecretString::from("correct horse")).await.unwrap();
+        assert_ne!(PasswordHash::new(&again).unwrap().salt, parsed.salt, "a salt per hash");
+    }
+
+    /// An unknown email costs what a known one does: the dummy hash has the real parameters.
+    #[tokio::test]
+    async fn the_dummy_hash_costs_what_a_stored_one_costs() {
+        let stored = hash(SecretString::from("correct horse")).await.unwrap();
+        let params = |text: &str| {
+            let parsed = PasswordHash::new(text).unwrap();
+            let algorithm = parsed.algorithm.to_string();
+            (algorithm, parsed.version, Params::try_from(&parsed).unwrap())
+        };
+        assert_eq!(params(DUMMY_HASH), params(&stored));
+    }
+
     #[tokio::test]
     async fn bcrypt_hashes_of_the_old_service_verify() {
         let legacy = bcrypt::hash("old password", 4).unwrap();

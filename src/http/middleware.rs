@@ -1,4 +1,5 @@
-//! Request ids, panic containment and request metrics, as one middleware around the app.
+//! Request ids, panic containment, request metrics and the security headers of every answer, as
+//! one middleware around the app.
 
 use std::panic::AssertUnwindSafe;
 use std::time::Instant;
@@ -61,7 +62,19 @@ pub async fn observe(
             .headers_mut()
             .insert(HeaderName::from_static(REQUEST_ID_HEADER), value);
     }
+    secure(response.headers_mut());
     Ok(response)
+}
+
+/// Answers carry tokens, credentials and personal data: no cache keeps one (RFC 6749 §5.1 asks
+/// it of token answers) unless its route says otherwise, and no browser reads one as another
+/// content type than the one declared.
+fn secure(headers: &mut actix_web::http::header::HeaderMap) {
+    use actix_web::http::header::{CACHE_CONTROL, X_CONTENT_TYPE_OPTIONS};
+    if !headers.contains_key(CACHE_CONTROL) {
+        headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    }
+    headers.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
 }
 
 fn record(span: &tracing::Span, method: &str, route: &str, status: u16, started: Instant) {
@@ -94,13 +107,15 @@ impl std::fmt::Display for PanicError {
 
 impl actix_web::ResponseError for PanicError {
     fn error_response(&self) -> HttpResponse {
-        HttpResponse::InternalServerError()
+        let mut response = HttpResponse::InternalServerError()
             .insert_header((REQUEST_ID_HEADER, self.request_id.clone()))
             .json(serde_json::json!({
                 "detail": ApiError::Internal.to_string(),
                 "code": ApiError::Internal.status_and_code().1,
                 "request_id": self.request_id,
-            }))
+            }));
+        secure(response.headers_mut());
+        response
     }
 }
 
