@@ -83,17 +83,24 @@ pub enum OrderError {
 }
 
 /// Messages an ExchangeActor handles. Open for more (price polling, subscriptions).
+///
+/// `deadline` is when the caller's `EXCHANGE_HTTP_TIMEOUT_MS` runs out, counted from when it
+/// asked: waiting for a free slot or the rate limit spends it too, and an order still waiting
+/// at its deadline is answered "timed out" without being sent (never sent after its caller
+/// was told it failed).
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum ExchangeCommand {
     BinanceTestOrder {
         credentials: Credentials,
         order: TestOrder,
+        deadline: Instant,
         reply: oneshot::Sender<Result<(), OrderError>>,
     },
     IbkrTestOrder {
         credentials: Credentials,
         order: TestOrder,
+        deadline: Instant,
         reply: oneshot::Sender<Result<IbkrAck, OrderError>>,
     },
 }
@@ -102,6 +109,8 @@ pub enum ExchangeCommand {
 #[derive(Clone, Debug)]
 pub struct ExchangeHandle {
     pub exchange: Exchange,
+    /// The whole time a caller waits for one upstream call, queueing included.
+    timeout: Duration,
     tx: mpsc::Sender<ExchangeCommand>,
 }
 
@@ -144,6 +153,7 @@ impl Exchanges {
         self.binance.send(ExchangeCommand::BinanceTestOrder {
             credentials,
             order,
+            deadline: Instant::now() + self.binance.timeout,
             reply,
         })?;
         answer.await.map_err(|_| OrderError::Stopped)?
@@ -155,6 +165,7 @@ impl Exchanges {
         self.ibkr.send(ExchangeCommand::IbkrTestOrder {
             credentials,
             order,
+            deadline: Instant::now() + self.ibkr.timeout,
             reply,
         })?;
         answer.await.map_err(|_| OrderError::Stopped)?
@@ -177,7 +188,11 @@ fn spawn_actor(exchange: Exchange, cfg: &ExchangeConfig) -> Result<ExchangeHandl
         in_flight: Arc::new(Semaphore::new(cfg.max_in_flight.max(1))),
     };
     tokio::spawn(actor.run(rx));
-    Ok(ExchangeHandle { exchange, tx })
+    Ok(ExchangeHandle {
+        exchange,
+        timeout: cfg.http_timeout,
+        tx,
+    })
 }
 
 /// Spaces upstream requests at least `1 / rate` apart.
@@ -194,12 +209,17 @@ impl RateLimiter {
         }
     }
 
-    async fn wait(&mut self) {
+    /// Waits for the next slot; false (taking no slot) when it comes after `deadline`.
+    async fn wait(&mut self, deadline: Instant) -> bool {
         let now = Instant::now();
+        if self.next > deadline {
+            return false;
+        }
         if self.next > now {
             tokio::time::sleep_until(self.next).await;
         }
         self.next = self.next.max(now) + self.interval;
+        true
     }
 }
 
@@ -220,19 +240,26 @@ impl ExchangeActor {
                 ExchangeCommand::BinanceTestOrder {
                     credentials,
                     order,
+                    deadline,
                     reply,
                 } => {
                     if self.exchange != Exchange::Binance {
                         let _ = reply.send(Err(OrderError::Failed("not the Binance actor".into())));
                         continue;
                     }
-                    let Some(permit) = self.permit().await else { break };
-                    self.limiter.wait().await;
+                    let permit = match self.slot(deadline).await {
+                        Slot::Ready(permit) => permit,
+                        Slot::TimedOut => {
+                            let _ = reply.send(Err(self.timed_out("Binance testnet")));
+                            continue;
+                        }
+                        Slot::Closed => break,
+                    };
                     let client = self.client.clone();
                     let base = self.cfg.binance_base_url.clone();
                     let timeout = self.cfg.http_timeout;
                     tokio::spawn(async move {
-                        let result = binance_test_order(&client, &base, timeout, &credentials, &order).await;
+                        let result = binance_test_order(&client, &base, timeout, deadline, &credentials, &order).await;
                         let _ = reply.send(result);
                         drop(permit);
                     });
@@ -240,6 +267,7 @@ impl ExchangeActor {
                 ExchangeCommand::IbkrTestOrder {
                     credentials,
                     order,
+                    deadline,
                     reply,
                 } => {
                     if self.exchange != Exchange::Ibkr {
@@ -260,13 +288,20 @@ impl ExchangeActor {
                         }));
                         continue;
                     };
-                    let Some(permit) = self.permit().await else { break };
-                    self.limiter.wait().await;
+                    let permit = match self.slot(deadline).await {
+                        Slot::Ready(permit) => permit,
+                        Slot::TimedOut => {
+                            let _ = reply.send(Err(self.timed_out("IBKR bridge")));
+                            continue;
+                        }
+                        Slot::Closed => break,
+                    };
                     let client = self.client.clone();
                     let timeout = self.cfg.http_timeout;
                     tokio::spawn(async move {
                         let result =
-                            ibkr_bridge_order(&client, &bridge, timeout, &credentials, &order, order_ref).await;
+                            ibkr_bridge_order(&client, &bridge, timeout, deadline, &credentials, &order, order_ref)
+                                .await;
                         let _ = reply.send(result);
                         drop(permit);
                     });
@@ -276,9 +311,34 @@ impl ExchangeActor {
         tracing::info!(exchange = self.exchange.as_str(), "exchange actor stopped");
     }
 
-    async fn permit(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.in_flight.clone().acquire_owned().await.ok()
+    /// A free in-flight slot and a rate-limit turn before `deadline`. Bounded by the deadline,
+    /// so an upstream that hangs holds the waiting orders no longer than their timeout.
+    async fn slot(&mut self, deadline: Instant) -> Slot {
+        let permit = match tokio::time::timeout_at(deadline, self.in_flight.clone().acquire_owned()).await {
+            Ok(Ok(permit)) => permit,
+            Ok(Err(_closed)) => return Slot::Closed,
+            Err(_elapsed) => return Slot::TimedOut,
+        };
+        match self.limiter.wait(deadline).await {
+            true => Slot::Ready(permit),
+            false => Slot::TimedOut,
+        }
     }
+
+    fn timed_out(&self, upstream: &str) -> OrderError {
+        OrderError::Failed(timed_out_text(upstream, self.cfg.http_timeout))
+    }
+}
+
+/// What waiting for an upstream call's turn came to.
+enum Slot {
+    Ready(tokio::sync::OwnedSemaphorePermit),
+    TimedOut,
+    Closed,
+}
+
+fn timed_out_text(upstream: &str, timeout: Duration) -> String {
+    format!("{upstream} request timed out after {} ms", timeout.as_millis())
 }
 
 /// Hex HMAC-SHA256 of `message` keyed with `secret`.
@@ -382,7 +442,7 @@ fn scrub(text: &str, credentials: &Credentials) -> String {
 
 fn transport_error(err: &reqwest::Error, timeout: Duration, upstream: &str) -> String {
     if err.is_timeout() {
-        return format!("{upstream} request timed out after {} ms", timeout.as_millis());
+        return timed_out_text(upstream, timeout);
     }
     let mut root: &dyn std::error::Error = err;
     while let Some(source) = root.source() {
@@ -399,6 +459,7 @@ async fn binance_test_order(
     client: &reqwest::Client,
     base: &str,
     timeout: Duration,
+    deadline: Instant,
     credentials: &Credentials,
     order: &TestOrder,
 ) -> Result<(), OrderError> {
@@ -408,6 +469,7 @@ async fn binance_test_order(
     let response = client
         .post(url)
         .header("X-MBX-APIKEY", credentials.api_key.expose())
+        .timeout(deadline.saturating_duration_since(Instant::now()))
         .send()
         .await
         .map_err(|e| OrderError::Failed(scrub(&transport_error(&e, timeout, "Binance testnet"), credentials)))?;
@@ -426,6 +488,7 @@ async fn ibkr_bridge_order(
     client: &reqwest::Client,
     bridge: &str,
     timeout: Duration,
+    deadline: Instant,
     credentials: &Credentials,
     order: &TestOrder,
     order_ref: String,
@@ -438,6 +501,7 @@ async fn ibkr_bridge_order(
         .header("X-API-KEY", credentials.api_key.expose())
         .header("X-SIGNATURE", signature)
         .body(body)
+        .timeout(deadline.saturating_duration_since(Instant::now()))
         .send()
         .await
         .map_err(|e| OrderError::Failed(scrub(&transport_error(&e, timeout, "IBKR bridge"), credentials)))?;
@@ -568,6 +632,45 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(err, OrderError::Failed("symbol must be alphanumeric".into()));
+    }
+
+    #[tokio::test]
+    async fn orders_waiting_behind_a_hanging_upstream_answer_within_their_timeout() {
+        // An upstream that accepts connections and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let held = tokio::spawn(async move {
+            let mut sockets = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                sockets.push(socket);
+            }
+        });
+        // One request in flight and one a second: without a deadline on the wait, the fifth
+        // order would be sent four seconds late and answered after five.
+        let cfg = ExchangeConfig {
+            binance_base_url: base,
+            http_timeout: Duration::from_millis(400),
+            max_in_flight: 1,
+            max_requests_per_sec: 1,
+            ..Default::default()
+        };
+        let ex = Exchanges::start(&cfg).unwrap();
+        let started = Instant::now();
+        let orders = (0..5).map(|_| ex.binance_test_order(creds("key-1234", "secret-1"), order("BTCUSDT", "1")));
+        for result in futures::future::join_all(orders).await {
+            assert_eq!(
+                result,
+                Err(OrderError::Failed(
+                    "Binance testnet request timed out after 400 ms".into()
+                ))
+            );
+        }
+        assert!(
+            started.elapsed() < Duration::from_millis(700),
+            "{:?}",
+            started.elapsed()
+        );
+        held.abort();
     }
 
     #[tokio::test]

@@ -10,6 +10,7 @@ mod engine;
 mod procfs;
 mod report;
 mod scenarios;
+mod soak;
 mod stats;
 mod target;
 mod token;
@@ -89,11 +90,26 @@ pub struct Args {
     /// Bound on each set-up phase (seeding, pre-creating signals, waking actors), in seconds.
     #[arg(long, default_value_t = 180)]
     pub setup_timeout: u64,
+    /// Run the soak instead of the scenarios: `--minutes` of mixed traffic from `--soak-users`
+    /// traders at `--concurrency` desks, reported minute by minute (soak.json, soak.md); the exit
+    /// status is 3 when its target is not held.
+    #[arg(long)]
+    pub soak: bool,
+    /// Minutes the soak runs (at most 50).
+    #[arg(long, default_value_t = 10)]
+    pub minutes: u64,
+    /// Traders the soak seeds and shares out over its desks.
+    #[arg(long, default_value_t = 8192)]
+    pub soak_users: u64,
+    /// One soak visit in this many also opens and closes a position (once per trader).
+    #[arg(long, default_value_t = 10)]
+    pub trade_every: u64,
 }
 
 fn main() -> std::process::ExitCode {
     match run(Args::parse()) {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+        Ok(true) => std::process::ExitCode::SUCCESS,
+        Ok(false) => std::process::ExitCode::from(3),
         Err(err) => {
             eprintln!("error: {err:#}");
             std::process::ExitCode::FAILURE
@@ -101,7 +117,8 @@ fn main() -> std::process::ExitCode {
     }
 }
 
-fn run(args: Args) -> anyhow::Result<()> {
+/// Runs what the arguments ask for; false when a soak did not hold its target.
+fn run(args: Args) -> anyhow::Result<bool> {
     let base = target::loopback_base_url(&args.base_url).map_err(anyhow::Error::msg)?;
     if let Some(db) = &args.database_url {
         target::check_local_database(db).map_err(anyhow::Error::msg)?;
@@ -112,14 +129,25 @@ fn run(args: Args) -> anyhow::Result<()> {
     if args.concurrency == 0 || args.concurrency > 1024 {
         bail!("--concurrency must be between 1 and 1024");
     }
-    let chosen = scenarios::parse_list(&args.scenarios).map_err(anyhow::Error::msg)?;
-    let levels = scenarios::parse_levels(&args.dashboard_users).map_err(anyhow::Error::msg)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.client_threads.max(1))
         .enable_all()
         .build()
         .context("starting the runtime")?;
     let command = target::redact_args(&std::env::args().collect::<Vec<_>>()).join(" ");
+    if args.soak {
+        let report = runtime.block_on(soak::run(args.clone(), base, command))?;
+        std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
+        let (json_path, md_path) = (args.out.join("soak.json"), args.out.join("soak.md"));
+        std::fs::write(&json_path, serde_json::to_string_pretty(&report)?)?;
+        let md = soak::render_markdown(&report);
+        std::fs::write(&md_path, &md)?;
+        println!("{md}");
+        println!("wrote {} and {}", json_path.display(), md_path.display());
+        return Ok(report.verdict.held);
+    }
+    let chosen = scenarios::parse_list(&args.scenarios).map_err(anyhow::Error::msg)?;
+    let levels = scenarios::parse_levels(&args.dashboard_users).map_err(anyhow::Error::msg)?;
     let report = runtime.block_on(scenarios::run_all(args.clone(), base, chosen, levels, command))?;
     std::fs::create_dir_all(&args.out).with_context(|| format!("creating {}", args.out.display()))?;
     let json_path = args.out.join("results.json");
@@ -129,5 +157,5 @@ fn run(args: Args) -> anyhow::Result<()> {
     std::fs::write(&md_path, &md)?;
     println!("{md}");
     println!("wrote {} and {}", json_path.display(), md_path.display());
-    Ok(())
+    Ok(true)
 }

@@ -94,15 +94,15 @@ pub enum MixedOp {
     ListPositions,
 }
 
-const SIGNAL_BODY: &str = r#"{"symbol":"BTCUSDT","module":"loadgen","base_risk_percent":0.5,"entry_price":50000,"stop_loss":49000,"take_profit":52000}"#;
-const PRETRADE_BODY: &str = r#"{"symbol":"BTCUSDT","side":"BUY","qty":0.01}"#;
-const PRETRADE_PATH: &str = "/ops/execution/pretrade/binance/check";
+pub(crate) const SIGNAL_BODY: &str = r#"{"symbol":"BTCUSDT","module":"loadgen","base_risk_percent":0.5,"entry_price":50000,"stop_loss":49000,"take_profit":52000}"#;
+pub(crate) const PRETRADE_BODY: &str = r#"{"symbol":"BTCUSDT","side":"BUY","qty":0.01}"#;
+pub(crate) const PRETRADE_PATH: &str = "/ops/execution/pretrade/binance/check";
 const DASHBOARD_PATH: &str = "/ops/dashboard/summary";
 const CLAIM_PATH: &str = "/signals/claim?limit=10";
 
-/// Everything the scenarios share.
-struct Ctx {
-    args: Args,
+/// Everything the scenarios (and the soak) share.
+pub(crate) struct Ctx {
+    pub(crate) args: Args,
     base_url: Url,
     client: Client,
     minter: Minter,
@@ -110,21 +110,53 @@ struct Ctx {
     password: String,
     seeded: u64,
     admin: Option<String>,
-    pid: Option<u32>,
+    pub(crate) pid: Option<u32>,
 }
 
 impl Ctx {
-    fn url(&self, path: &str) -> String {
+    /// The shared state of a run against the daemon at `base`: the HTTP client, the token
+    /// minter, a fresh run id for the emails, and the daemon's process (for its memory).
+    pub(crate) fn new(args: Args, base: Url) -> anyhow::Result<Ctx> {
+        let clients = args.concurrency + args.storm_clients + 8;
+        let client = Client::builder()
+            .no_proxy()
+            .http1_only()
+            .tcp_nodelay(true)
+            .pool_max_idle_per_host(clients)
+            // Below the server's keep-alive (5 s), so an idle pooled connection is never reused
+            // just as the server closes it (which would count as a transport error).
+            .pool_idle_timeout(Duration::from_secs(3))
+            .timeout(Duration::from_secs(30))
+            .build()?;
+        let pid = args
+            .daemon_pid
+            .or_else(|| base.port_or_known_default().and_then(procfs::find_listener));
+        // Fresh emails each run (seconds and process id), so reruns on one database never collide.
+        let run_id = format!("{:x}{:x}", chrono::Utc::now().timestamp(), std::process::id() & 0xfff);
+        Ok(Ctx {
+            minter: Minter::new(&args.secret_key),
+            base_url: base,
+            client,
+            run_id,
+            password: random_hex(12),
+            seeded: 0,
+            admin: None,
+            pid,
+            args,
+        })
+    }
+
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{}", self.base(), path)
     }
 
     /// The daemon's address without a trailing slash.
-    fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         self.base_url.as_str().trim_end_matches('/')
     }
 
     /// Fresh connections for a measured phase of `clients` clients.
-    fn wire(&self, clients: usize) -> anyhow::Result<Arc<Wire>> {
+    pub(crate) fn wire(&self, clients: usize) -> anyhow::Result<Arc<Wire>> {
         Ok(Arc::new(Wire::new(&self.base_url, clients)?))
     }
 
@@ -142,14 +174,14 @@ impl Ctx {
 
     /// One `POST path` from each user of `tokens`, as set-up (bounded by `--setup-timeout`, not
     /// `--duration`): each user's identity gets cached and their actor started.
-    async fn one_post_each(&self, wire: &Arc<Wire>, tokens: &[String], path: &str) -> Measured {
+    pub(crate) async fn one_post_each(&self, wire: &Arc<Wire>, tokens: &[String], path: &str) -> Measured {
         let requests = tokens.iter().map(|b| wire.request("POST", path).bearer(b)).collect();
         let op = round_robin(wire.clone(), requests);
         self.measure_bounded(self.args.concurrency, self.setup_timeout(), tokens.len() as u64, op)
             .await
     }
 
-    fn rss(&self) -> Option<u64> {
+    pub(crate) fn rss(&self) -> Option<u64> {
         self.pid.and_then(procfs::rss_kb)
     }
 
@@ -200,7 +232,7 @@ impl Ctx {
     }
 
     /// Makes sure users u0..u{n-1} exist.
-    async fn seed_to(&mut self, n: u64) -> anyhow::Result<()> {
+    pub(crate) async fn seed_to(&mut self, n: u64) -> anyhow::Result<()> {
         if n <= self.seeded {
             return Ok(());
         }
@@ -233,7 +265,7 @@ impl Ctx {
     }
 
     /// The bearer headers of users `range`.
-    fn bearers(&self, range: std::ops::Range<u64>) -> Arc<Vec<String>> {
+    pub(crate) fn bearers(&self, range: std::ops::Range<u64>) -> Arc<Vec<String>> {
         Arc::new(range.map(|n| self.minter.bearer(&self.email(n), "trader")).collect())
     }
 
@@ -325,35 +357,9 @@ pub async fn run_all(
     levels: Vec<u64>,
     command: String,
 ) -> anyhow::Result<Report> {
-    let clients = args.concurrency + args.storm_clients + 8;
-    let client = Client::builder()
-        .no_proxy()
-        .http1_only()
-        .tcp_nodelay(true)
-        .pool_max_idle_per_host(clients)
-        // Below the server's keep-alive (5 s), so an idle pooled connection is never reused
-        // just as the server closes it (which would count as a transport error).
-        .pool_idle_timeout(Duration::from_secs(3))
-        .timeout(Duration::from_secs(30))
-        .build()?;
-    let pid = args
-        .daemon_pid
-        .or_else(|| base.port_or_known_default().and_then(procfs::find_listener));
-    // Fresh emails each run (seconds and process id), so reruns on one database never collide.
-    let run_id = format!("{:x}{:x}", chrono::Utc::now().timestamp(), std::process::id() & 0xfff);
-    let mut ctx = Ctx {
-        minter: Minter::new(&args.secret_key),
-        base_url: base.clone(),
-        client,
-        run_id,
-        password: random_hex(12),
-        seeded: 0,
-        admin: None,
-        pid,
-        args: args.clone(),
-    };
+    let mut ctx = Ctx::new(args.clone(), base)?;
     let mut memory = Memory {
-        daemon_pid: pid,
+        daemon_pid: ctx.pid,
         idle_after_start_kb: ctx.rss(),
         ..Memory::default()
     };
@@ -566,9 +572,9 @@ async fn claim(ctx: &mut Ctx, mut r: ScenarioResult) -> anyhow::Result<ScenarioR
 /// The `id` of a created signal or opened position (other fields are skipped unread), kept as
 /// the text to send back: a UUID string, or a number from builds that used integer ids.
 #[derive(serde::Deserialize)]
-struct Id {
+pub(crate) struct Id {
     #[serde(deserialize_with = "id_text")]
-    id: String,
+    pub(crate) id: String,
 }
 
 fn id_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
