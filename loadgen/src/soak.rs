@@ -22,7 +22,6 @@ use anyhow::{bail, Context};
 use reqwest::Url;
 use serde::Serialize;
 
-use crate::procfs;
 use crate::scenarios::{Ctx, Id, PRETRADE_BODY, PRETRADE_PATH, SIGNAL_BODY};
 use crate::stats::{is_success, percentile};
 use crate::wire::{Request, Wire};
@@ -333,7 +332,10 @@ impl Floor {
                 return false;
             }
         }
-        let due = self.visits.fetch_add(1, Ordering::Relaxed) % self.trade_every.max(1) == 0;
+        let due = self
+            .visits
+            .fetch_add(1, Ordering::Relaxed)
+            .is_multiple_of(self.trade_every.max(1));
         if let Some(signal) = claimed.filter(|_| due && !self.traded[user].swap(true, Ordering::Relaxed)) {
             return self.trade(slot, user, &signal.id).await;
         }
