@@ -187,7 +187,7 @@ async fn unicode_round_trips_and_a_nul_is_422_anywhere() {
     assert_eq!(answer.1["detail"][0]["type"], "string_nul");
     let form = "username=a%00b%40desk.io&password=whatever-password".to_string();
     let answer = send(&d, "/auth/login", None, Some("application/x-www-form-urlencoded"), form).await;
-    assert_422_at(&answer, json!(["body"]), "NUL in the login form");
+    assert_422_at(&answer, json!(["body", "username"]), "NUL in the login form");
     let (status, body) = json(
         client()
             .get(d.url("/ops/dashboard/summary?email_contains=a%00b"))
@@ -197,7 +197,7 @@ async fn unicode_round_trips_and_a_nul_is_422_anywhere() {
             .unwrap(),
     )
     .await;
-    assert_422_at(&(status, body), json!(["query"]), "NUL in a query");
+    assert_422_at(&(status, body), json!(["query", "email_contains"]), "NUL in a query");
     let profile = json!({"max_risk_per_trade_pct": 1, "max_daily_loss_pct": 1, "max_trades_per_day": 1,
         "max_open_positions": 1, "cooldown_between_trades_minutes": 1, "max_leverage": 1,
         "stop_loss_required": true, "min_rr": 1});
@@ -211,7 +211,7 @@ async fn unicode_round_trips_and_a_nul_is_422_anywhere() {
             .unwrap(),
     )
     .await;
-    assert_422_at(&(status, body), json!(["path"]), "NUL in a path");
+    assert_422_at(&(status, body), json!(["path", "profile_name"]), "NUL in a path");
     assert_eq!(count(&db, "signals"), "1");
 }
 

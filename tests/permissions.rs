@@ -401,44 +401,75 @@ async fn every_documented_route_answers_every_caller_as_its_gate_says() {
 }
 
 /// The (method, path template, extractors named in its signature) of every handler in
-/// `src/routes`, read from the source: what the compiler will enforce, as text.
+/// `src/routes`, read from the source: what the compiler will enforce, as text. A handler is
+/// registered either by a method attribute (`#[get("/p")]` above its `fn`) or by a resource
+/// (`web::resource("/p").get(handler)`).
 fn handlers() -> Vec<(String, String, Vec<&'static str>)> {
-    let extractors: Vec<&'static str> = Gate::ALL.iter().filter_map(|g| g.extractor()).collect();
+    const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/routes");
     let mut found = Vec::new();
     for entry in std::fs::read_dir(dir).unwrap() {
         let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
         let lines: Vec<&str> = text.lines().collect();
         for (i, line) in lines.iter().enumerate() {
-            for method in ["get", "post", "put", "patch", "delete"] {
-                let Some(rest) = line.trim().strip_prefix(&format!("#[{method}(\"")) else {
-                    continue;
-                };
+            let line = line.trim();
+            for method in METHODS {
+                if let Some(rest) = line.strip_prefix(&format!("#[{method}(\"")) {
+                    let path = rest.split('"').next().unwrap().to_string();
+                    let signature = signature_from(&lines[i + 1..]);
+                    found.push((method.to_ascii_uppercase(), path, extractors_in(&signature)));
+                }
+            }
+            if let Some(rest) = line.split_once("web::resource(\"").map(|(_, r)| r) {
                 let path = rest.split('"').next().unwrap().to_string();
-                let signature: String = lines[i + 1..]
+                let chain = lines[i + 1..]
                     .iter()
-                    .take_while(|l| !l.trim_end().ends_with('{'))
-                    .chain(lines[i + 1..].iter().find(|l| l.trim_end().ends_with('{')))
-                    .copied()
-                    .collect::<Vec<_>>()
-                    .join(" ");
-                let named = extractors
-                    .iter()
-                    .copied()
-                    .filter(|e| {
-                        signature.match_indices(e).any(|(at, _)| {
-                            let before = signature[..at].chars().last();
-                            let after = signature[at + e.len()..].chars().next();
-                            !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
-                                && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
-                        })
-                    })
-                    .collect();
-                found.push((method.to_ascii_uppercase(), path, named));
+                    .map(|l| l.trim())
+                    .take_while(|l| l.starts_with('.'));
+                for call in chain {
+                    let Some((method, handler)) = METHODS.iter().find_map(|m| {
+                        call.strip_prefix(&format!(".{m}("))
+                            .and_then(|r| r.split(')').next())
+                            .map(|h| (*m, h))
+                    }) else {
+                        continue;
+                    };
+                    let at = lines
+                        .iter()
+                        .position(|l| l.contains(&format!("async fn {handler}(")))
+                        .unwrap_or_else(|| panic!("resource {path}: no fn {handler} in its file"));
+                    let signature = signature_from(&lines[at..]);
+                    found.push((method.to_ascii_uppercase(), path.clone(), extractors_in(&signature)));
+                }
             }
         }
     }
     found
+}
+
+/// The lines from here through the first one that opens the function body, joined.
+fn signature_from(lines: &[&str]) -> String {
+    let body = lines
+        .iter()
+        .position(|l| l.trim_end().ends_with('{'))
+        .unwrap_or(lines.len() - 1);
+    lines[..=body].join(" ")
+}
+
+/// The gate extractors a signature names as whole words.
+fn extractors_in(signature: &str) -> Vec<&'static str> {
+    Gate::ALL
+        .iter()
+        .filter_map(|g| g.extractor())
+        .filter(|e| {
+            signature.match_indices(e).any(|(at, _)| {
+                let before = signature[..at].chars().last();
+                let after = signature[at + e.len()..].chars().next();
+                !before.is_some_and(|c| c.is_alphanumeric() || c == '_')
+                    && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+            })
+        })
+        .collect()
 }
 
 /// How many literal segments of `path` the handler template matches (`None`: it does not match).

@@ -40,11 +40,12 @@ fn issue_from<E: std::fmt::Display>(location: &str, err: serde_path_to_error::Er
 }
 
 /// PostgreSQL's text cannot hold U+0000: a string with it is refused at the edge (a 422 at
-/// `location`) instead of failing the database batch it would have joined.
-fn nul_refused(location: &str) -> ApiError {
+/// `location`, naming the `field` when there is one) instead of failing the database batch it
+/// would have joined.
+fn nul_refused(location: &str, field: Option<&str>) -> ApiError {
     ApiError::Validation(vec![ValidationIssue::new(
         location,
-        None,
+        field,
         "String should not contain the NUL character (\\u0000)",
         "string_nul",
     )])
@@ -66,9 +67,18 @@ fn json_has_nul(bytes: &[u8]) -> bool {
     false
 }
 
-/// Whether a query string or form body decodes to a NUL (`%00`, or the byte itself).
-fn urlencoded_has_nul(bytes: &[u8]) -> bool {
-    bytes.contains(&0) || bytes.windows(3).any(|w| w == b"%00")
+/// The pair of a query string or form body that decodes to a NUL (`%00`, or the byte itself):
+/// `Some(Some(name))` for a value, `Some(None)` when the name itself holds it.
+fn urlencoded_nul_field(bytes: &[u8]) -> Option<Option<String>> {
+    form_urlencoded::parse(bytes).find_map(|(name, value)| {
+        if name.contains('\0') {
+            Some(None)
+        } else if value.contains('\0') {
+            Some(Some(name.into_owned()))
+        } else {
+            None
+        }
+    })
 }
 
 /// Parses a JSON body into `T`.
@@ -82,7 +92,7 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
         )]));
     }
     if json_has_nul(bytes) {
-        return Err(nul_refused("body"));
+        return Err(nul_refused("body", None));
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(&mut de) {
@@ -143,19 +153,11 @@ fn json_invalid() -> ApiError {
 
 /// Parses `a=1&b=2` (a query string or a form body) into `T`.
 pub fn parse_urlencoded<T: DeserializeOwned>(location: &str, text: &[u8]) -> Result<T, ApiError> {
-    if urlencoded_has_nul(text) {
-        return Err(nul_refused(location));
+    if let Some(field) = urlencoded_nul_field(text) {
+        return Err(nul_refused(location, field.as_deref()));
     }
-    let de = serde_urlencoded::Deserializer::new(form_urlencoded_parse(text));
+    let de = serde_urlencoded::Deserializer::new(form_urlencoded::parse(text));
     serde_path_to_error::deserialize(de).map_err(|err| ApiError::Validation(vec![issue_from(location, err)]))
-}
-
-fn form_urlencoded_parse(text: &[u8]) -> url_parse::Parse<'_> {
-    url_parse::parse(text)
-}
-
-mod url_parse {
-    pub use form_urlencoded::{parse, Parse};
 }
 
 /// The request's body bytes; too large is 413, unreadable is 400.
@@ -264,7 +266,7 @@ where
 {
     let raw = req.match_info().get(name).unwrap_or_default();
     if raw.contains('\0') {
-        return Err(nul_refused("path"));
+        return Err(nul_refused("path", Some(name)));
     }
     raw.parse()
         .map_err(|err: T::Err| ApiError::invalid("path", name, err.to_string()))
@@ -313,6 +315,8 @@ mod tests {
         let text: serde_json::Value = parse_json(br#"{"note":"a\\u0000 and \\\u0041"}"#).unwrap();
         assert_eq!(text["note"], "a\\u0000 and \\A");
         let v = issues(parse_urlencoded::<Body>("query", b"email=a%00b").unwrap_err());
+        assert_eq!(v[0]["loc"], serde_json::json!(["query", "email"]));
+        let v = issues(parse_urlencoded::<Body>("query", b"e%00mail=ab").unwrap_err());
         assert_eq!(v[0]["loc"], serde_json::json!(["query"]));
     }
 
