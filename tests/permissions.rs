@@ -138,8 +138,6 @@ fn request_for(method: &str, template: &str, ids: &Ids) -> (String, Body) {
             Body::Json(json!({"exchange": "BINANCE", "api_key": "matrix-key-1", "api_secret": "matrix-secret-1"})),
         ),
         ("DELETE", "/users/exchange-secrets/{exchange}") => ("/users/exchange-secrets/BINANCE".into(), Body::None),
-        // Admin routes get valid bodies: actix polls a handler's extractors together, and the
-        // admin gate's database read can finish after a bad body's 422 (found by this matrix).
         ("POST", "/users") => (
             template.to_string(),
             Body::Json(json!({"email": "created@matrix.test", "password": PASSWORD})),
@@ -398,6 +396,72 @@ async fn every_documented_route_answers_every_caller_as_its_gate_says() {
         failures.join("\n")
     );
     assert_eq!(grid.len(), ROUTES.len(), "every route of the table was called");
+}
+
+/// FastAPI judges the caller before the fields sent: a caller the gate refuses gets its 401 or
+/// 403 even with a body and query parameters of the wrong shape, while an admitted one gets the
+/// 422. A body that is not JSON at all is decoded first, so it is 422 for anyone.
+#[tokio::test]
+async fn the_caller_is_judged_before_the_fields_they_sent() {
+    let db = TestDb::new();
+    let d = Daemon::start(&db);
+    db.sql(
+        "WITH u AS (INSERT INTO users (email, password_hash, role) \
+         SELECT r || '@order.test', 'x', r FROM unnest(ARRAY['trader','operator','viewer','admin','service','disabled']) r \
+         RETURNING id) INSERT INTO trading_state (user_id) SELECT id FROM u",
+    );
+    let bad_query = "limit=not-a-number&signal_id=x&position_id=x&qty=x&exit_price=x&dry_run=x";
+    let mut failures = Vec::new();
+    let mut fields_refused = 0;
+    for (method, template, gate) in ROUTES {
+        if gate.roles().is_none() {
+            continue;
+        }
+        let path = template
+            .replace("{user_id}", "00000000-0000-4000-8000-000000000003")
+            .replace("{exchange}", "BINANCE")
+            .replace("{profile_name}", "no_such_profile");
+        let path = format!("{path}?{bad_query}");
+        for caller in Caller::ALL.into_iter().filter(|c| *c != Caller::AnotherTrader) {
+            let expect = expected(*gate, caller);
+            // An admitted caller's logout or revoke-all would end the token the rest use.
+            if expect == Expect::Admitted && template.starts_with("/auth/") {
+                continue;
+            }
+            let token = caller
+                .role()
+                .map(|role| mint_token(&format!("{}@order.test", role.as_str()), role.as_str()));
+            let body = Body::Json(json!(["not", "an", "object"]));
+            let answer = send(&d, method, &path, body, token.as_deref()).await;
+            match expect {
+                Expect::Admitted => fields_refused += usize::from(answer.status == 422),
+                _ => {
+                    if let Some(wrong) = mismatch(expect, &answer) {
+                        failures.push(format!("{method} {path} as {}: {wrong}", caller.label()));
+                    }
+                }
+            }
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+    assert!(
+        fields_refused >= 30,
+        "only {fields_refused} admitted calls were refused their fields"
+    );
+
+    let undecodable = client()
+        .post(d.url("/signals"))
+        .header("content-type", "application/json")
+        .body("{")
+        .send()
+        .await
+        .unwrap();
+    let (status, body) = json(undecodable).await;
+    assert_eq!(
+        (status, body["detail"][0]["type"].as_str()),
+        (422, Some("json_invalid")),
+        "{body}"
+    );
 }
 
 /// The (method, path template, extractors named in its signature) of every handler in

@@ -17,6 +17,7 @@ use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
 use actors::domain::{Role, UserId};
 
+use crate::http::precedence::{self, Decoding, Judging};
 use crate::http::ApiError;
 use crate::state::AppState;
 
@@ -57,50 +58,67 @@ fn app_state(req: &HttpRequest) -> Result<Arc<AppState>, ApiError> {
         .ok_or(ApiError::Internal)
 }
 
-/// Who the bearer token names. `fresh` skips the identity cache (for decisions that must see a
-/// role change the instant it commits).
+/// Judges the caller, in FastAPI's order of refusals (`http::precedence`): a refusal waits for
+/// the body's decoding, and the fields' refusals wait for this.
 fn authenticate(req: &HttpRequest, fresh: bool) -> Pin<Box<dyn Future<Output = Result<AuthUser, ApiError>>>> {
     let token = bearer_token(req);
     let state = app_state(req);
+    let judging = precedence::begin::<Judging>(req);
+    let req = req.clone();
     Box::pin(async move {
-        let state = state?;
-        let token_text = token?;
-        let claims = state.jwt.verify(&token_text).ok_or(AuthRefused::InvalidToken)?;
-        if !claims.is_access() {
-            return Err(AuthRefused::WrongTokenType.into());
+        let judged = judge(state, token, fresh).await;
+        if judged.is_err() {
+            precedence::finished::<Decoding>(&req).await;
         }
-        let user = if fresh {
-            // Boxed for the reason `UserCache::get` boxes its read: keep this future small.
-            Box::pin(actors::store::users::find_by_email(&state.store, &claims.sub)).await?
-        } else {
-            state.user_cache.get(&state.store, &claims.sub).await?
-        };
-        let user = user.ok_or(AuthRefused::UserNotFound)?;
-        if user.role == Role::Disabled {
-            return Err(AuthRefused::Disabled.into());
+        drop(judging);
+        judged
+    })
+}
+
+/// Who the bearer token names. `fresh` skips the identity cache (for decisions that must see a
+/// role change the instant it commits).
+async fn judge(
+    state: Result<Arc<AppState>, ApiError>,
+    token: Result<String, AuthRefused>,
+    fresh: bool,
+) -> Result<AuthUser, ApiError> {
+    let state = state?;
+    let token_text = token?;
+    let claims = state.jwt.verify(&token_text).ok_or(AuthRefused::InvalidToken)?;
+    if !claims.is_access() {
+        return Err(AuthRefused::WrongTokenType.into());
+    }
+    let user = if fresh {
+        // Boxed for the reason `UserCache::get` boxes its read: keep this future small.
+        Box::pin(actors::store::users::find_by_email(&state.store, &claims.sub)).await?
+    } else {
+        state.user_cache.get(&state.store, &claims.sub).await?
+    };
+    let user = user.ok_or(AuthRefused::UserNotFound)?;
+    if user.role == Role::Disabled {
+        return Err(AuthRefused::Disabled.into());
+    }
+    let session = claims.session(&token_text);
+    let revoked = match session {
+        jwt::TokenSession::Sessionless { issued_at, .. }
+            if user
+                .sessionless_tokens_revoked_at
+                .is_some_and(|revoked_at| issued_at <= revoked_at.timestamp()) =>
+        {
+            true
         }
-        let session = claims.session(&token_text);
-        let revoked = match session {
-            jwt::TokenSession::Sessionless { issued_at, .. }
-                if user
-                    .sessionless_tokens_revoked_at
-                    .is_some_and(|revoked_at| issued_at <= revoked_at.timestamp()) =>
-            {
-                true
-            }
-            _ => state.revocations.is_revoked(session.id()).await?,
-        };
-        if revoked {
-            return Err(AuthRefused::SessionRevoked.into());
-        }
-        Ok(AuthUser {
-            session,
-            id: user.id,
-            email: user.email,
-            role: user.role,
-            display_name: user.display_name,
-            totp_enabled: user.totp_enabled,
-        })
+        _ => state.revocations.is_revoked(session.id()).await?,
+    };
+    if revoked {
+        return Err(AuthRefused::SessionRevoked.into());
+    }
+    Ok(AuthUser {
+        session,
+        id: user.id,
+        email: user.email,
+        role: user.role,
+        display_name: user.display_name,
+        totp_enabled: user.totp_enabled,
     })
 }
 

@@ -9,6 +9,7 @@ use actix_web::{web, FromRequest, HttpRequest};
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ValidationIssue};
+use super::precedence::{self, Decoding, Judging, Underway};
 
 /// Turns a deserialisation error into a 422 issue at `location` (body or query).
 fn issue_from<E: std::fmt::Display>(location: &str, err: serde_path_to_error::Error<E>) -> ValidationIssue {
@@ -94,6 +95,13 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     if json_has_nul(bytes) {
         return Err(nul_refused("body", None));
     }
+    // Every body is an object, and serde would fill a struct from an array too.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+        return Err(match serde_json::from_slice::<serde::de::IgnoredAny>(bytes) {
+            Ok(_) => not_an_object(),
+            Err(_) => json_invalid(),
+        });
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     match serde_path_to_error::deserialize(&mut de) {
         Ok(value) => match de.end() {
@@ -118,13 +126,17 @@ fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
     match media_type(req) {
         None => Ok(()),
         Some(m) if m == "application/json" || (m.starts_with("application/") && m.ends_with("+json")) => Ok(()),
-        Some(_) => Err(ApiError::Validation(vec![ValidationIssue::new(
-            "body",
-            None,
-            "Input should be a valid dictionary or object to extract fields from",
-            "model_attributes_type",
-        )])),
+        Some(_) => Err(not_an_object()),
     }
+}
+
+fn not_an_object() -> ApiError {
+    ApiError::Validation(vec![ValidationIssue::new(
+        "body",
+        None,
+        "Input should be a valid dictionary or object to extract fields from",
+        "model_attributes_type",
+    )])
 }
 
 /// Parses a JSON body into `T`, under a media type that says JSON.
@@ -142,13 +154,28 @@ fn form_fields<'a>(req: &HttpRequest, bytes: &'a [u8]) -> &'a [u8] {
     }
 }
 
+/// The `type` of a body that is not JSON at all.
+const JSON_INVALID: &str = "json_invalid";
+
 fn json_invalid() -> ApiError {
     ApiError::Validation(vec![ValidationIssue::new(
         "body",
         None,
         "JSON decode error",
-        "json_invalid",
+        JSON_INVALID,
     )])
+}
+
+/// A refusal of what was sent, in FastAPI's order (`http::precedence`): a body that is not JSON
+/// at all at once, any other once the caller has been judged. Ends the body's decoding first, so
+/// a caller's refusal waiting for it can go.
+async fn after_the_caller(req: &HttpRequest, err: ApiError, decoding: Option<Underway>) -> ApiError {
+    drop(decoding);
+    let undecodable = matches!(&err, ApiError::Validation(issues) if issues.iter().any(|i| i.kind == JSON_INVALID));
+    if !undecodable {
+        precedence::finished::<Judging>(req).await;
+    }
+    err
 }
 
 /// Parses `a=1&b=2` (a query string or a form body) into `T`.
@@ -183,10 +210,14 @@ macro_rules! extractor {
             fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
                 let req = req.clone();
                 let bytes = web::Bytes::from_request(&req, payload);
+                let decoding = precedence::begin::<Decoding>(&req);
                 Box::pin(async move {
                     let parse: fn(&HttpRequest, &[u8]) -> Result<T, ApiError> = $body;
                     let bytes = read_body(bytes).await?;
-                    parse(&req, &bytes).map($name)
+                    match parse(&req, &bytes) {
+                        Ok(value) => Ok($name(value)),
+                        Err(err) => Err(after_the_caller(&req, err, Some(decoding)).await),
+                    }
                 })
             }
         }
@@ -206,12 +237,13 @@ impl<T: DeserializeOwned + 'static> FromRequest for RawJson<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
         let bytes = web::Bytes::from_request(&req, payload);
+        let decoding = precedence::begin::<Decoding>(&req);
         Box::pin(async move {
             let raw = read_body(bytes).await?;
-            Ok(RawJson {
-                value: parse_json_body(&req, &raw)?,
-                raw,
-            })
+            match parse_json_body(&req, &raw) {
+                Ok(value) => Ok(RawJson { value, raw }),
+                Err(err) => Err(after_the_caller(&req, err, Some(decoding)).await),
+            }
         })
     }
 }
@@ -231,12 +263,16 @@ impl<T: DeserializeOwned + 'static> FromRequest for OptionalJson<T> {
     fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
         let req = req.clone();
         let bytes = web::Bytes::from_request(&req, payload);
+        let decoding = precedence::begin::<Decoding>(&req);
         Box::pin(async move {
             let raw = read_body(bytes).await?;
             if raw.iter().all(|b| b.is_ascii_whitespace()) {
                 return Ok(OptionalJson(None));
             }
-            parse_json_body(&req, &raw).map(|value| OptionalJson(Some(value)))
+            match parse_json_body(&req, &raw) {
+                Ok(value) => Ok(OptionalJson(Some(value))),
+                Err(err) => Err(after_the_caller(&req, err, Some(decoding)).await),
+            }
         })
     }
 }
@@ -250,10 +286,16 @@ pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for Query<T> {
     type Error = ApiError;
-    type Future = std::future::Ready<Result<Self, ApiError>>;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(parse_urlencoded("query", req.query_string().as_bytes()).map(Query))
+        match parse_urlencoded("query", req.query_string().as_bytes()) {
+            Ok(value) => Box::pin(std::future::ready(Ok(Query(value)))),
+            Err(err) => {
+                let req = req.clone();
+                Box::pin(async move { Err(after_the_caller(&req, err, None).await) })
+            }
+        }
     }
 }
 
@@ -306,6 +348,16 @@ mod tests {
         assert_eq!(v[0]["type"], "json_invalid");
         let v = issues(parse_json::<Body>(b"").unwrap_err());
         assert_eq!(v[0]["type"], "missing");
+    }
+
+    #[test]
+    fn a_body_that_is_not_an_object_is_refused_as_such() {
+        let v = issues(parse_json::<Body>(br#" ["a@b.co", 1]"#).unwrap_err());
+        assert_eq!(v[0]["type"], "model_attributes_type");
+        let v = issues(parse_json::<Body>(b"\"text\"").unwrap_err());
+        assert_eq!(v[0]["type"], "model_attributes_type");
+        let v = issues(parse_json::<Body>(b"[1,").unwrap_err());
+        assert_eq!(v[0]["type"], "json_invalid");
     }
 
     #[test]

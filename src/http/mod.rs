@@ -5,5 +5,6 @@ pub mod extract;
 pub mod idempotency;
 pub mod middleware;
 pub mod page;
+pub mod precedence;
 
 pub use error::{ApiError, HttpResult};
