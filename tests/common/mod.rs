@@ -554,3 +554,137 @@ pub fn seed_traders_with_signal(db_url: &str, prefix: &str, count: usize) -> Vec
         })
         .collect()
 }
+
+/// Every position, signal, risk counter and audit event agree: nothing is half-applied.
+pub fn assert_nothing_half_applied(db: &TestDb) {
+    assert_eq!(db.sql("SELECT count(*) FROM positions p JOIN signals s ON s.id = p.signal_id WHERE (p.status = 'OPEN') <> (s.status = 'OPENED')"), "0");
+    assert_eq!(db.sql("SELECT count(*) FROM positions p JOIN signals s ON s.id = p.signal_id WHERE (p.status = 'CLOSED') <> (s.status = 'COMPLETED')"), "0");
+    assert_eq!(db.sql("SELECT count(*) FROM signals s WHERE s.status IN ('OPENED','COMPLETED') AND NOT EXISTS (SELECT 1 FROM positions p WHERE p.signal_id = s.id)"), "0");
+    assert_eq!(
+        db.sql("SELECT count(*) FROM trading_state t WHERE t.open_positions <> (SELECT count(*) FROM positions p WHERE p.user_id = t.user_id AND p.status = 'OPEN')"),
+        "0"
+    );
+    assert_eq!(
+        db.sql("SELECT count(*) FROM users u WHERE (SELECT count(*) FROM positions p WHERE p.user_id = u.id AND p.status = 'CLOSED') <> \
+                COALESCE((SELECT sum(trades_count) FROM risk_daily r WHERE r.user_id = u.id), 0)"),
+        "0"
+    );
+    assert_eq!(
+        db.sql("SELECT count(*) FROM positions"),
+        db.sql("SELECT count(*) FROM audit_events WHERE action = 'position.open'")
+    );
+    assert_eq!(
+        db.sql("SELECT count(*) FROM positions WHERE status = 'CLOSED'"),
+        db.sql("SELECT count(*) FROM audit_events WHERE action = 'position.close'")
+    );
+}
+
+/// What one trader's open-then-close came to.
+#[derive(Debug)]
+pub enum Outcome {
+    Opened { position_id: String },
+    Closed { position_id: String, realized_pnl: Value },
+    NoAnswer,
+    Refused(u16),
+}
+
+/// Opens 2 at 100 from `signal_id`, then closes at 103 with 0.5 fees (PnL 5.5).
+pub async fn open_then_close(base: &str, signal_id: &str, token: &str) -> Vec<Outcome> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
+    let open = http
+        .post(format!("{base}/positions/open_from_signal?signal_id={signal_id}&qty=2"))
+        .bearer_auth(token)
+        .send()
+        .await;
+    let position_id = match open {
+        Ok(resp) if resp.status() == 200 => match resp
+            .json::<Value>()
+            .await
+            .ok()
+            .and_then(|p| p["id"].as_str().map(str::to_string))
+        {
+            Some(id) => id,
+            None => return vec![Outcome::NoAnswer],
+        },
+        Ok(resp) => return vec![Outcome::Refused(resp.status().as_u16())],
+        Err(_) => return vec![Outcome::NoAnswer],
+    };
+    let mut outcomes = vec![Outcome::Opened {
+        position_id: position_id.clone(),
+    }];
+    let close = http
+        .post(format!(
+            "{base}/positions/close?position_id={position_id}&exit_price=103&fees=0.5"
+        ))
+        .bearer_auth(token)
+        .send()
+        .await;
+    outcomes.push(match close {
+        Ok(resp) if resp.status() == 200 => match resp.json::<Value>().await {
+            Ok(p) => Outcome::Closed {
+                position_id,
+                realized_pnl: p["realized_pnl"].clone(),
+            },
+            Err(_) => Outcome::NoAnswer,
+        },
+        Ok(resp) => Outcome::Refused(resp.status().as_u16()),
+        Err(_) => Outcome::NoAnswer,
+    });
+    outcomes
+}
+
+/// What a load of `open_then_close` came to.
+pub struct Tally<'a> {
+    pub opened: Vec<&'a String>,
+    /// Each acknowledged close with the PnL it answered.
+    pub closed: Vec<(&'a String, &'a Value)>,
+    pub unanswered: usize,
+    /// The statuses of the refusals.
+    pub refused: Vec<u16>,
+}
+
+pub fn tally(outcomes: &[Outcome]) -> Tally<'_> {
+    let mut tally = Tally {
+        opened: Vec::new(),
+        closed: Vec::new(),
+        unanswered: 0,
+        refused: Vec::new(),
+    };
+    for outcome in outcomes {
+        match outcome {
+            Outcome::Opened { position_id } => tally.opened.push(position_id),
+            Outcome::Closed {
+                position_id,
+                realized_pnl,
+            } => tally.closed.push((position_id, realized_pnl)),
+            Outcome::NoAnswer => tally.unanswered += 1,
+            Outcome::Refused(status) => tally.refused.push(*status),
+        }
+    }
+    tally
+}
+
+/// Every acknowledged open and close of `open_then_close` is in the database.
+pub fn assert_acknowledged_kept(db: &TestDb, opened: &[&String], closed: &[(&String, &Value)]) {
+    // (103 - 100) * 2 - 0.5
+    assert!(
+        closed.iter().all(|(_, pnl)| pnl.as_f64() == Some(5.5)),
+        "every close answered PnL 5.5"
+    );
+    let not_as_acknowledged = |ids: Vec<&String>, states: &str| {
+        let ids: Vec<String> = ids.iter().map(|id| format!("'{id}'")).collect();
+        db.sql(&format!(
+            "SELECT string_agg(a.id::text || ' is ' || coalesce(p.status || '/' || s.status || '/' || p.realized_pnl, 'missing'), ', ') \
+             FROM unnest(ARRAY[{}]::uuid[]) a(id) LEFT JOIN positions p ON p.id = a.id LEFT JOIN signals s ON s.id = p.signal_id \
+             WHERE coalesce(p.status || '/' || s.status || '/' || coalesce(p.realized_pnl::text, ''), '') NOT IN ({states})",
+            if ids.is_empty() { "NULL".to_string() } else { ids.join(",") }
+        ))
+    };
+    let opens = not_as_acknowledged(opened.to_vec(), "'OPEN/OPENED/', 'CLOSED/COMPLETED/5.5'");
+    assert_eq!(opens, "", "acknowledged opens");
+    let closes = not_as_acknowledged(closed.iter().map(|(id, _)| *id).collect(), "'CLOSED/COMPLETED/5.5'");
+    assert_eq!(closes, "", "acknowledged closes");
+}

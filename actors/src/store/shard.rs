@@ -159,7 +159,12 @@ pub(super) async fn run(
 }
 
 async fn connection<'c>(pool: &Pool, conn: &'c mut Option<Object>) -> Result<&'c mut Object, StoreError> {
-    if conn.as_ref().is_none_or(|c| c.is_closed()) {
+    if conn.as_ref().is_some_and(|c| c.is_closed()) {
+        // Its slot goes back before a new one is asked for: the write pool holds one
+        // connection per shard, so holding a dead one would wait for itself.
+        *conn = None;
+    }
+    if conn.is_none() {
         *conn = Some(pool.get().await?);
     }
     Ok(conn.as_mut().expect("connection was just set"))
