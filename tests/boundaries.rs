@@ -59,6 +59,11 @@ async fn huge_and_tiny_numbers_are_422_naming_the_field() {
         let answer = send_json(&d, "/signals", &token, signal_with("entry_price", number)).await;
         assert_422_at(&answer, json!(["body", "entry_price"]), number);
     }
+    // Finer digits than a decimal holds (1e-28) are rounded, as a float's are: schema-valid
+    // numbers reach the route (here its 404), zero fees included.
+    let close = format!("/positions/close?position_id={NO_SUCH_ID}&exit_price=1e-28&fees=5e-324");
+    let (status, body) = send(&d, &close, Some(&token), None, String::new()).await;
+    assert_eq!(status, 404, "{body}");
     let open = format!("/positions/open_from_signal?signal_id={NO_SUCH_ID}&qty=1e400");
     let answer = send(&d, &open, Some(&token), None, String::new()).await;
     assert_422_at(&answer, json!(["query", "qty"]), "qty=1e400");

@@ -160,6 +160,8 @@ async fn a_switch_is_refused_without_a_reason_or_by_a_non_admin() {
         json!({"state": "PAUSED", "reason": REASON}),
         json!({"state": "HALTED", "trading_enabled": true, "reason": REASON}),
         json!({"reason": REASON}),
+        json!({"state": "ACTIVE", "trading_enabled": null}),
+        json!({"state": null, "trading_enabled": true}),
     ] {
         let (status, answer) = set_global(&d, &admin, body.clone()).await;
         assert_eq!(status, 422, "{body} -> {answer}");

@@ -65,6 +65,7 @@ pub struct PretradeIn {
     side: Side,
     qty: Quantity,
     #[serde(default = "rr_default")]
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     rr_estimate: Decimal,
     #[serde(default = "trend_default")]
     trend_tf: Timeframe,
@@ -73,10 +74,13 @@ pub struct PretradeIn {
     #[serde(default = "timing_default")]
     timing_tf: Timeframe,
     #[serde(default = "spread_default")]
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     spread_bps: Decimal,
     #[serde(default = "slippage_default")]
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     slippage_bps: Decimal,
     #[serde(default = "volume_default")]
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     volume_24h_usdt: Decimal,
     #[serde(default = "yes")]
     in_rth: bool,
@@ -154,6 +158,7 @@ pub struct ExitIn {
     stop_loss: Price,
     take_profit: Price,
     #[serde(default)]
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     opened_minutes: Decimal,
     #[serde(default)]
     trend_break: bool,
@@ -280,6 +285,7 @@ async fn prepare_dry_run(state: &Shared, user_id: UserId, b: PrepareIn) -> HttpR
 pub struct TestOrderIn {
     symbol: Symbol,
     side: Side,
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     qty: Decimal,
 }
 

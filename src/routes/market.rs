@@ -42,7 +42,7 @@ pub fn parse_prices(prices: &BTreeMap<String, serde_json::Value>) -> Result<Vec<
             return Err(ApiError::invalid("body", &field, "symbol is not valid"));
         }
         let price = match value {
-            serde_json::Value::Number(n) => n.to_string().parse::<Decimal>().ok(),
+            serde_json::Value::Number(n) => actors::domain::decimal_from_text(&n.to_string()),
             _ => None,
         };
         let Some(price) = price else {

@@ -56,13 +56,17 @@ async fn list(state: Shared, _viewer: ViewerUser) -> HttpResult<HttpResponse> {
 #[derive(Debug, Deserialize)]
 struct ProfileIn {
     profile_name: Option<String>,
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     max_risk_per_trade_pct: Decimal,
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     max_daily_loss_pct: Decimal,
     max_trades_per_day: i64,
     max_open_positions: i64,
     cooldown_between_trades_minutes: i64,
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     max_leverage: Decimal,
     stop_loss_required: bool,
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     min_rr: Decimal,
 }
 

@@ -20,6 +20,7 @@ use crate::state::Shared;
 struct CreateSignalIn {
     symbol: Symbol,
     module: String,
+    #[serde(deserialize_with = "actors::domain::deserialize_decimal")]
     base_risk_percent: Decimal,
     entry_price: Price,
     stop_loss: Price,

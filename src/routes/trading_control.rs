@@ -41,12 +41,20 @@ pub async fn require_trading(state: &Shared, user_id: UserId, action: &str, exch
     Err(blocked.into())
 }
 
-/// `{trading_enabled: bool, reason}` (false = HALTED, true = ACTIVE) or `{state, reason}`.
+/// `{trading_enabled: bool, reason}` (false = HALTED, true = ACTIVE) or `{state, reason}`. Either
+/// switch may be left out, not sent as `null` (the document says so: it has no null for them).
 #[derive(Debug, Deserialize)]
 struct ControlIn {
+    #[serde(default, deserialize_with = "present")]
     trading_enabled: Option<bool>,
+    #[serde(default, deserialize_with = "present")]
     state: Option<TradingState>,
     reason: Option<String>,
+}
+
+/// A field that may be left out but, when sent, must hold a value.
+fn present<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(deserializer: D) -> Result<Option<T>, D::Error> {
+    T::deserialize(deserializer).map(Some)
 }
 
 impl ControlIn {

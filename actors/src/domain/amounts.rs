@@ -40,7 +40,102 @@ impl fmt::Display for OutOfBounds {
 impl std::error::Error for OutOfBounds {}
 
 /// The message of a value that is not a finite decimal number.
-pub const NOT_A_NUMBER: &str = "Input should be a finite number";
+pub const NOT_A_NUMBER: &str = "Input should be a finite number from -1e28 to 1e28";
+
+/// The largest magnitude the edge takes (a decimal holds up to about 7.9e28).
+const LARGEST: Decimal = Decimal::from_parts(268_435_456, 1_042_612_833, 542_101_086, false, 0);
+
+/// The finest digit a decimal holds (`1e-28`); finer digits of a number sent are rounded to it,
+/// as a float keeps only so many, so a schema-valid `5e-324` is `0`, not a refusal.
+pub const FINEST_PLACE: u32 = 28;
+
+/// A number's text (`"0.1"`, `"-2"`, `"1.5e-30"`) as a decimal, rounded to `FINEST_PLACE`;
+/// `None` when it is not a finite number from -1e28 to 1e28.
+pub fn decimal_from_text(text: &str) -> Option<Decimal> {
+    let exact = if text.contains(['e', 'E']) {
+        Decimal::from_scientific(text).ok()
+    } else {
+        text.parse::<Decimal>().ok()
+    };
+    let value = exact.or_else(|| {
+        // Too many places for an exact decimal: the float the text names, rounded.
+        let value: f64 = text.parse().ok().filter(|v: &f64| v.is_finite())?;
+        if value.abs() < 1e-28 {
+            return Some(Decimal::ZERO);
+        }
+        Decimal::from_f64_retain(value).map(|d| d.round_dp(FINEST_PLACE))
+    })?;
+    (value.abs() <= LARGEST).then_some(value)
+}
+
+/// Reads a decimal from a JSON number (exact, through serde_json's arbitrary precision) or
+/// from a query or form string, by `decimal_from_text`: `#[serde(deserialize_with = "…")]`
+/// on every decimal the edge takes.
+pub fn deserialize_decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Decimal, D::Error> {
+    // A bare `NaN` is not JSON at all, yet the refusal names the field, as for `"NaN"`.
+    deserializer
+        .deserialize_any(DecimalVisitor)
+        .map_err(|_| serde::de::Error::custom(NOT_A_NUMBER))
+}
+
+/// `deserialize_decimal` for a field that may be left out or null.
+pub fn deserialize_optional_decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
+    deserializer.deserialize_option(OptionalDecimalVisitor)
+}
+
+struct DecimalVisitor;
+
+impl<'de> serde::de::Visitor<'de> for DecimalVisitor {
+    type Value = Decimal;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a finite number")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, text: &str) -> Result<Decimal, E> {
+        decimal_from_text(text).ok_or_else(|| E::custom(NOT_A_NUMBER))
+    }
+
+    fn visit_u64<E: serde::de::Error>(self, value: u64) -> Result<Decimal, E> {
+        Ok(Decimal::from(value))
+    }
+
+    fn visit_i64<E: serde::de::Error>(self, value: i64) -> Result<Decimal, E> {
+        Ok(Decimal::from(value))
+    }
+
+    fn visit_f64<E: serde::de::Error>(self, value: f64) -> Result<Decimal, E> {
+        self.visit_str(&value.to_string())
+    }
+
+    /// serde_json hands an arbitrary-precision number over as a one-entry map.
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Decimal, A::Error> {
+        let number = serde_json::Number::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+        self.visit_str(&number.to_string())
+    }
+}
+
+struct OptionalDecimalVisitor;
+
+impl<'de> serde::de::Visitor<'de> for OptionalDecimalVisitor {
+    type Value = Option<Decimal>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a finite number or null")
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<Option<Decimal>, E> {
+        Ok(None)
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<Decimal>, E> {
+        Ok(None)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Decimal>, D::Error> {
+        deserialize_decimal(deserializer).map(Some)
+    }
+}
 
 macro_rules! bounded {
     ($(#[$meta:meta])* $name:ident, $bound:expr) => {
@@ -72,7 +167,7 @@ macro_rules! bounded {
 
         impl<'de> Deserialize<'de> for $name {
             fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-                let value = <Decimal as Deserialize>::deserialize(deserializer).map_err(|_| serde::de::Error::custom(NOT_A_NUMBER))?;
+                let value = deserialize_decimal(deserializer)?;
                 $name::parse(value).map_err(serde::de::Error::custom)
             }
         }
@@ -113,6 +208,39 @@ mod tests {
 
     fn d(s: &str) -> Decimal {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn digits_finer_than_a_decimal_holds_are_rounded_and_non_numbers_refused() {
+        assert_eq!(decimal_from_text("0.1"), Some(d("0.1")));
+        assert_eq!(decimal_from_text("1.5e3"), Some(d("1500")));
+        assert_eq!(decimal_from_text("5e-324"), Some(Decimal::ZERO));
+        assert_eq!(decimal_from_text("-1e-300"), Some(Decimal::ZERO));
+        assert_eq!(decimal_from_text("1e-28"), Some(d("0.0000000000000000000000000001")));
+        assert_eq!(decimal_from_text("1.5e-28"), Some(d("0.0000000000000000000000000002")));
+        assert!(decimal_from_text("1.0000000000000002e-20").is_some_and(|v| v > Decimal::ZERO));
+        assert_eq!(LARGEST, d("10000000000000000000000000000"));
+        assert_eq!(decimal_from_text("-1e28"), Some(-LARGEST));
+        for text in ["NaN", "inf", "-Infinity", "1e400", "1e308", "1.0000001e28", "abc", ""] {
+            assert_eq!(decimal_from_text(text), None, "{text}");
+        }
+    }
+
+    #[test]
+    fn json_numbers_and_query_strings_read_alike() {
+        #[derive(Deserialize)]
+        struct Q {
+            qty: Quantity,
+            fees: Fees,
+        }
+        let q: Q = serde_json::from_str(r#"{"qty": 0.30000000000000004, "fees": 5e-324}"#).unwrap();
+        assert_eq!((q.qty.get(), q.fees.get()), (d("0.30000000000000004"), Decimal::ZERO));
+        let q: Q = serde_urlencoded::from_str("qty=1e-28&fees=0").unwrap();
+        assert_eq!(q.qty.get(), d("0.0000000000000000000000000001"));
+        assert!(
+            serde_json::from_str::<Q>(r#"{"qty": 5e-324, "fees": 0}"#).is_err(),
+            "0 is not a quantity"
+        );
     }
 
     #[test]
