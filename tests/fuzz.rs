@@ -46,7 +46,7 @@ fn run(d: &Daemon, label: &str, token: Option<&str>, filter: &[&str]) -> Result<
         .arg(&config)
         .args(["run", &d.url("/openapi.json")])
         .args(["--checks", "all", "--max-examples", EXAMPLES, "--seed", SEED])
-        .args(["--workers", "2", "--no-color", "--request-timeout", "30"]);
+        .args(["--workers", "1", "--no-color", "--request-timeout", "30"]);
     if let Some(token) = token {
         cmd.args(["--header", &format!("Authorization: Bearer {token}")]);
     }
@@ -97,7 +97,8 @@ async fn schemathesis_finds_nothing_with_or_without_auth() {
     for path in SESSION_ENDING {
         keep.extend(["--exclude-path", path]);
     }
-    let mut only: Vec<&str> = Vec::new();
+    // The session-ending routes are in no link: their run has no stateful phase.
+    let mut only: Vec<&str> = vec!["--phases", "examples,coverage,fuzzing"];
     for path in SESSION_ENDING {
         only.extend(["--include-path", path]);
     }
