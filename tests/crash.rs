@@ -36,30 +36,24 @@ async fn sigkill_during_load_loses_nothing_acknowledged_and_half_applies_nothing
         }
     }
     d.kill();
-    let mut outcomes = Vec::new();
-    for t in tasks {
-        outcomes.extend(t.await.unwrap());
-    }
-    let Tally {
-        opened,
-        closed,
-        unanswered,
-        refused,
-    } = tally(&outcomes);
+    let outcomes = outcomes_of(tasks).await;
+    let t = tally(&outcomes);
     assert!(
-        refused.iter().all(|s| *s == 503),
-        "only 503s may refuse under load: {refused:?}"
+        t.refused.iter().all(|s| *s == 503),
+        "only 503s may refuse under load: {:?}",
+        t.refused
     );
     assert!(
-        closed.len() >= 100 && unanswered > 0,
-        "the kill landed mid-load: {} closed, {unanswered} unanswered",
-        closed.len()
+        t.closed.len() >= 100 && t.unanswered > 0,
+        "the kill landed mid-load: {} closed, {} unanswered",
+        t.closed.len(),
+        t.unanswered
     );
 
     // Restart: start-up is recovery.
     d.restart();
 
-    assert_acknowledged_kept(&db, &opened, &closed);
+    assert_acknowledged_kept(&db, &t.opened, &t.closed);
     assert_nothing_half_applied(&db);
 
     // The restarted daemon serves the survivors: an open position left by the crash can be closed.

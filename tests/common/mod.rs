@@ -646,6 +646,15 @@ pub struct Tally<'a> {
     pub refused: Vec<u16>,
 }
 
+/// Every outcome of a load's tasks, once they are done.
+pub async fn outcomes_of(tasks: Vec<tokio::task::JoinHandle<Vec<Outcome>>>) -> Vec<Outcome> {
+    let mut outcomes = Vec::new();
+    for task in tasks {
+        outcomes.extend(task.await.unwrap());
+    }
+    outcomes
+}
+
 pub fn tally(outcomes: &[Outcome]) -> Tally<'_> {
     let mut tally = Tally {
         opened: Vec::new(),
