@@ -8,8 +8,9 @@ use actix_web::dev::Server;
 use actix_web::middleware::from_fn;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use actors::cluster::{Cluster, Ownership};
+use actors::crypto::SecretText;
 use actors::market::{MarketHub, NullTickSink};
-use actors::notifier::{Notifier, NotifierConfig, Redacted};
+use actors::notifier::{Notifier, NotifierConfig};
 use actors::prices::{self, PricePoller};
 use actors::registry::UserRegistry;
 use actors::store::changes::ChangeFeed;
@@ -311,7 +312,7 @@ fn start_exit_monitor(settings: &Settings, store: &Store) -> (Arc<MarketHub>, No
         bot_token: settings
             .telegram_bot_token
             .as_ref()
-            .map(|t| Redacted::new(t.expose_secret().to_string())),
+            .map(|t| SecretText::new(t.expose_secret().to_string())),
         chat_id: settings.telegram_chat_id.clone(),
         ..NotifierConfig::default()
     });

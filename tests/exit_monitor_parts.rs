@@ -11,8 +11,9 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use actors::crypto::SecretText;
 use actors::domain::{Exchange, PositionId, UserId};
-use actors::notifier::{Notification, Notifier, NotifierConfig, NotifierStats, Redacted};
+use actors::notifier::{Notification, Notifier, NotifierConfig, NotifierStats};
 use fakes::*;
 
 const TOKEN: &str = "123456:AAH-secret-bot-token";
@@ -29,7 +30,7 @@ fn position(n: u128) -> PositionId {
 fn config(base: &str) -> NotifierConfig {
     NotifierConfig {
         api_base_url: base.to_string(),
-        bot_token: Some(Redacted::new(TOKEN)),
+        bot_token: Some(SecretText::new(TOKEN)),
         chat_id: Some("-1001234".into()),
         max_attempts: 3,
         initial_backoff: Duration::from_millis(20),
@@ -233,7 +234,7 @@ async fn telegram_down_never_blocks_the_caller_and_leaks_no_token() {
 #[tokio::test]
 async fn without_token_or_chat_nothing_is_sent() {
     let telegram = Fake::start(telegram_ok());
-    for (token, chat) in [(None, Some("1".to_string())), (Some(Redacted::new(TOKEN)), None)] {
+    for (token, chat) in [(None, Some("1".to_string())), (Some(SecretText::new(TOKEN)), None)] {
         let notifier = Notifier::start(NotifierConfig {
             bot_token: token,
             chat_id: chat,

@@ -18,27 +18,8 @@ use rust_decimal::Decimal;
 use serde::Deserialize;
 use tokio::sync::mpsc;
 
+use crate::crypto::SecretText;
 use crate::domain::{Exchange, PositionId, UserId};
-
-/// A string that never prints itself (the bot token).
-#[derive(Clone)]
-pub struct Redacted(String);
-
-impl Redacted {
-    pub fn new(value: impl Into<String>) -> Redacted {
-        Redacted(value.into())
-    }
-
-    fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Redacted {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// Everything the notifier needs; the timings are configurable so tests stay fast.
 #[derive(Debug, Clone)]
@@ -46,7 +27,7 @@ pub struct NotifierConfig {
     /// `https://api.telegram.org` or a fake; no trailing slash needed.
     pub api_base_url: String,
     /// Without a token or a chat id nothing is sent (a disabled notifier).
-    pub bot_token: Option<Redacted>,
+    pub bot_token: Option<SecretText>,
     pub chat_id: Option<String>,
     /// Messages waiting to be sent; beyond it `send` drops.
     pub queue_capacity: usize,
@@ -658,9 +639,9 @@ mod tests {
     }
 
     #[test]
-    fn redacted_never_prints() {
+    fn the_bot_token_never_prints() {
         let config = NotifierConfig {
-            bot_token: Some(Redacted::new("123:SECRET")),
+            bot_token: Some(SecretText::new("123:SECRET")),
             ..Default::default()
         };
         assert!(!format!("{config:?}").contains("SECRET"));
@@ -670,7 +651,7 @@ mod tests {
     async fn disabled_without_token_or_chat() {
         for (token, chat) in [(None, Some("1")), (Some("t"), None), (Some(""), Some("1"))] {
             let n = Notifier::start(NotifierConfig {
-                bot_token: token.map(Redacted::new),
+                bot_token: token.map(SecretText::new),
                 chat_id: chat.map(String::from),
                 ..Default::default()
             });
@@ -689,7 +670,7 @@ mod tests {
         // Nothing listens on port 9: every attempt fails, the single worker is busy backing off.
         let n = Notifier::start(NotifierConfig {
             api_base_url: "http://127.0.0.1:9".into(),
-            bot_token: Some(Redacted::new("t")),
+            bot_token: Some(SecretText::new("t")),
             chat_id: Some("1".into()),
             queue_capacity: 2,
             max_attempts: 2,
