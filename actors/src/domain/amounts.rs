@@ -47,7 +47,7 @@ const LARGEST: Decimal = Decimal::from_parts(268_435_456, 1_042_612_833, 542_101
 
 /// The finest digit a decimal holds (`1e-28`); finer digits of a number sent are rounded to it,
 /// as a float keeps only so many, so a schema-valid `5e-324` is `0`, not a refusal.
-pub const FINEST_PLACE: u32 = 28;
+const FINEST_PLACE: u32 = 28;
 
 /// A number's text (`"0.1"`, `"-2"`, `"1.5e-30"`) as a decimal, rounded to `FINEST_PLACE`;
 /// `None` when it is not a finite number from -1e28 to 1e28.
@@ -76,11 +76,6 @@ pub fn deserialize_decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result
     deserializer
         .deserialize_any(DecimalVisitor)
         .map_err(|_| serde::de::Error::custom(NOT_A_NUMBER))
-}
-
-/// `deserialize_decimal` for a field that may be left out or null.
-pub fn deserialize_optional_decimal<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<Decimal>, D::Error> {
-    deserializer.deserialize_option(OptionalDecimalVisitor)
 }
 
 struct DecimalVisitor;
@@ -112,28 +107,6 @@ impl<'de> serde::de::Visitor<'de> for DecimalVisitor {
     fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Decimal, A::Error> {
         let number = serde_json::Number::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
         self.visit_str(&number.to_string())
-    }
-}
-
-struct OptionalDecimalVisitor;
-
-impl<'de> serde::de::Visitor<'de> for OptionalDecimalVisitor {
-    type Value = Option<Decimal>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a finite number or null")
-    }
-
-    fn visit_none<E: serde::de::Error>(self) -> Result<Option<Decimal>, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E: serde::de::Error>(self) -> Result<Option<Decimal>, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, deserializer: D) -> Result<Option<Decimal>, D::Error> {
-        deserialize_decimal(deserializer).map(Some)
     }
 }
 

@@ -12,8 +12,8 @@ mod symbol;
 mod trading;
 
 pub use amounts::{
-    decimal_from_text, deserialize_decimal, deserialize_optional_decimal, CapitalBase, Fees, OutOfBounds, Price,
-    Quantity, MAX_CAPITAL_BASE, MAX_FEES, MAX_PRICE, MAX_QTY,
+    decimal_from_text, deserialize_decimal, CapitalBase, Fees, OutOfBounds, Price, Quantity, MAX_CAPITAL_BASE,
+    MAX_FEES, MAX_PRICE, MAX_QTY,
 };
 pub use email::{is_service_email, is_test_email, Email};
 pub use idempotency::{IdempotencyKey, InvalidIdempotencyKey, MAX_IDEMPOTENCY_KEY_LEN};
