@@ -3,27 +3,16 @@
 
 mod common;
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use common::*;
-use tokio::sync::Semaphore;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_during_load_loses_nothing_acknowledged_and_half_applies_nothing() {
     let db = TestDb::new();
     let mut d = Daemon::start(&db);
     let users = seed_traders_with_signal(&db.url, "crash", 800);
-    let base = d.base.clone();
-    let gate = Arc::new(Semaphore::new(32));
-    let mut tasks = Vec::new();
-    for (_, signal_id, token) in users {
-        let (base, gate) = (base.clone(), gate.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = gate.acquire().await.unwrap();
-            open_then_close(&base, &signal_id, &token).await
-        }));
-    }
+    let tasks = load_open_then_close(&d.base, users, 32);
     // Let the load get going, then crash the daemon.
     loop {
         tokio::time::sleep(Duration::from_millis(50)).await;

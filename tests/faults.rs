@@ -12,7 +12,6 @@ use common::*;
 use fakes::Fake;
 use reqwest::Method;
 use serde_json::json;
-use tokio::sync::Semaphore;
 
 /// Drops every connection the daemon holds to its database, as a failover does; how many.
 fn drop_daemon_connections(db: &TestDb) -> usize {
@@ -29,15 +28,7 @@ async fn a_database_failover_mid_group_commit_loses_nothing_acknowledged_and_nee
     let db = TestDb::new();
     let d = Daemon::start(&db);
     let users = seed_traders_with_signal(&db.url, "failover", 3000);
-    let gate = Arc::new(Semaphore::new(32));
-    let mut tasks = Vec::new();
-    for (_, signal_id, token) in users {
-        let (base, gate) = (d.base.clone(), gate.clone());
-        tasks.push(tokio::spawn(async move {
-            let _permit = gate.acquire().await.unwrap();
-            open_then_close(&base, &signal_id, &token).await
-        }));
-    }
+    let tasks = load_open_then_close(&d.base, users, 32);
     // Cut every connection, over and over, while the shards are committing batches.
     let mut cut = 0;
     let mut rounds_under_load = 0;

@@ -646,6 +646,26 @@ pub struct Tally<'a> {
     pub refused: Vec<u16>,
 }
 
+/// Each trader's `open_then_close` as a task, at most `concurrency` at once; `users` as
+/// `seed_traders_with_signal` gives them.
+pub fn load_open_then_close(
+    base: &str,
+    users: Vec<(String, String, String)>,
+    concurrency: usize,
+) -> Vec<tokio::task::JoinHandle<Vec<Outcome>>> {
+    let gate = std::sync::Arc::new(tokio::sync::Semaphore::new(concurrency));
+    users
+        .into_iter()
+        .map(|(_, signal_id, token)| {
+            let (base, gate) = (base.to_string(), gate.clone());
+            tokio::spawn(async move {
+                let _permit = gate.acquire().await.unwrap();
+                open_then_close(&base, &signal_id, &token).await
+            })
+        })
+        .collect()
+}
+
 /// Every outcome of a load's tasks, once they are done.
 pub async fn outcomes_of(tasks: Vec<tokio::task::JoinHandle<Vec<Outcome>>>) -> Vec<Outcome> {
     let mut outcomes = Vec::new();
