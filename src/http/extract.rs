@@ -1,11 +1,12 @@
 //! Body, query and form extractors that answer bad input with the FastAPI 422 shape,
 //! naming the field (`loc`) that is wrong.
 
-use std::future::Future;
+use std::future::{Future, Ready};
 use std::pin::Pin;
 
 use actix_web::dev::Payload;
 use actix_web::{web, FromRequest, HttpRequest};
+use futures::future::Either;
 use serde::de::DeserializeOwned;
 
 use super::error::{ApiError, ValidationIssue};
@@ -286,14 +287,15 @@ pub struct Query<T>(pub T);
 
 impl<T: DeserializeOwned + 'static> FromRequest for Query<T> {
     type Error = ApiError;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
+    /// Parsed at once; only a refusal waits (for the caller's judgement), so only it is boxed.
+    type Future = Either<Ready<Result<Self, ApiError>>, Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         match parse_urlencoded("query", req.query_string().as_bytes()) {
-            Ok(value) => Box::pin(std::future::ready(Ok(Query(value)))),
+            Ok(value) => Either::Left(std::future::ready(Ok(Query(value)))),
             Err(err) => {
                 let req = req.clone();
-                Box::pin(async move { Err(after_the_caller(&req, err, None).await) })
+                Either::Right(Box::pin(async move { Err(after_the_caller(&req, err, None).await) }))
             }
         }
     }
